@@ -1,0 +1,269 @@
+"""The `digest` command line: thin click commands over the library."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from datetime import date, datetime
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+from dotenv import load_dotenv
+from sqlalchemy import Engine, select
+
+from digest import __version__
+from digest.config import Settings, load_settings
+from digest.db import ensure_schema, make_engine, unit_of_work, upgrade
+from digest.errors import DigestError
+from digest.jobs import (
+    digest_for,
+    find_subscriber,
+    make_composer,
+    plan_digests,
+    run_daily,
+    today,
+)
+from digest.models import Subscriber, utcnow
+from digest.profiles import sync_profiles
+from digest.schedule import serve as serve_forever
+from digest.store import ingest as ingest_paths
+from digest.transports import FileTransport, make_transport
+
+log = logging.getLogger("digest")
+
+
+class Context:
+    """What every command needs: the settings, and an engine on a current schema."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._engine: Engine | None = None
+
+    @property
+    def engine(self) -> Engine:
+        """The database, migrated first if it is an embedded SQLite file."""
+        if self._engine is None:
+            self._engine = make_engine(self.settings.database_url)
+            ensure_schema(self._engine)
+        return self._engine
+
+    def day(self, value: datetime | None) -> date:
+        """The logical day a command works on: `--date`, else today in DIGEST_TIMEZONE."""
+        return value.date() if value else today(self.settings)
+
+
+def _handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Print a DigestError in one line and exit 1; the traceback only with --verbose."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except DigestError as error:
+            if log.isEnabledFor(logging.INFO):
+                log.exception("error")
+            click.echo(f"error: {error}", err=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+DATE = click.DateTime(formats=["%Y-%m-%d"])
+date_option = click.option(
+    "--date", "day", type=DATE, help="Logical day (YYYY-MM-DD); default today in DIGEST_TIMEZONE."
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="End with one JSON object.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--env-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=".env",
+    show_default=True,
+    help="Settings file; variables already in the environment win.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log what happens, with tracebacks.")
+@click.version_option(__version__)
+@click.pass_context
+@_handle_errors
+def main(ctx: click.Context, env_file: Path, verbose: bool) -> None:
+    """Personalized research-paper digests by email."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if env_file.is_file():
+        load_dotenv(env_file, override=False)
+    ctx.obj = Context(load_settings())
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@date_option
+@json_option
+@click.pass_obj
+@_handle_errors
+def ingest(obj: Context, paths: tuple[str, ...], day: datetime | None, as_json: bool) -> None:
+    """Ingest digest pages: files, folders of pages, or '-' for standard input."""
+    report = ingest_paths(obj.engine, paths, obj.day(day))
+    click.echo(str(report))
+    if as_json:
+        click.echo(json.dumps(report.as_json()))
+    if report.errors:
+        sys.exit(1)
+
+
+@main.group()
+def subscribers() -> None:
+    """Manage subscribers from their profile file."""
+
+
+@subscribers.command("sync")
+@click.argument("file", type=click.Path(path_type=Path), required=False)
+@click.pass_obj
+@_handle_errors
+def subscribers_sync(obj: Context, file: Path | None) -> None:
+    """Add, update and deactivate subscribers to match FILE (default DIGEST_PROFILES)."""
+    path = file or obj.settings.profiles
+    if path is None:
+        raise click.UsageError("give a profile file or set DIGEST_PROFILES")
+    click.echo(f"{path}: {sync_profiles(obj.engine, path)}")
+
+
+@subscribers.command("list")
+@json_option
+@click.pass_obj
+@_handle_errors
+def subscribers_list(obj: Context, as_json: bool) -> None:
+    """List the stored subscribers and their keywords."""
+    with unit_of_work(obj.engine) as session:
+        rows = session.scalars(select(Subscriber).order_by(Subscriber.email)).all()
+        listing = [
+            {
+                "email": s.email,
+                "name": s.name,
+                "active": s.active,
+                "keywords": s.keywords,
+                "exclude": s.exclude,
+                "max_papers": s.max_papers,
+            }
+            for s in rows
+        ]
+    for item in listing:
+        state = "" if item["active"] else " (inactive)"
+        click.echo(f"{item['email']}{state}: {', '.join(item['keywords'])}")
+    if as_json:
+        click.echo(json.dumps(listing))
+
+
+@main.command()
+@click.argument("email")
+@date_option
+@json_option
+@click.pass_obj
+@_handle_errors
+def rank(obj: Context, email: str, day: datetime | None, as_json: bool) -> None:
+    """Show the papers EMAIL would get, best first, with scores and matched terms."""
+    digest_date = obj.day(day)
+    with unit_of_work(obj.engine) as session:
+        subscriber = find_subscriber(session, email)
+        planned = plan_digests(session, obj.settings, digest_date, [subscriber])
+    entries = planned[0].digest.entries if planned else []
+    picks = planned[0].picks if planned else []
+    for number, entry in enumerate(entries, start=1):
+        click.echo(f"{number:>3}. {entry.score:.3f}  {entry.title}")
+        click.echo(f"     matched: {', '.join(entry.matched)}")
+    if not entries:
+        click.echo(f"nothing new for {email} on {digest_date}")
+    if as_json:
+        rows = [
+            {"paper_id": p.paper_id, "title": e.title, "score": p.score, "matched": p.matched}
+            for p, e in zip(picks, entries, strict=True)
+        ]
+        click.echo(json.dumps({"email": email, "date": digest_date.isoformat(), "picks": rows}))
+
+
+@main.command()
+@click.argument("email")
+@date_option
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE.")
+@click.option("--text", is_flag=True, help="The plain-text part instead of the HTML.")
+@click.pass_obj
+@_handle_errors
+def preview(obj: Context, email: str, day: datetime | None, out: Path | None, text: bool) -> None:
+    """Render the digest EMAIL would get, without sending or recording anything."""
+    digest_date = obj.day(day)
+    digest = digest_for(obj.engine, obj.settings, email, digest_date)
+    if digest is None:
+        click.echo(f"nothing new for {email} on {digest_date}: no email would be sent", err=True)
+        sys.exit(1)
+    plain, html = make_composer(obj.settings).render(digest)
+    body = plain if text else html
+    if out is None:
+        click.echo(body)
+        return
+    out.write_text(body, encoding="utf-8")
+    click.echo(f"{digest.subject} -> {out}")
+
+
+@main.command()
+@date_option
+@json_option
+@click.pass_obj
+@_handle_errors
+def run(obj: Context, day: datetime | None, as_json: bool) -> None:
+    """One daily cycle: sync profiles, ingest the inbox, rank, compose, send."""
+    settings = obj.settings
+    transport = make_transport(settings)
+    started = utcnow()
+    report = run_daily(obj.engine, settings, obj.day(day), transport)
+    if report.ingest:
+        click.echo(f"{settings.inbox}: {report.ingest}")
+    click.echo(
+        f"{report.digest_date}: {len(report.sent)} digest(s) sent, {len(report.failed)} "
+        f"failed, {len(report.nothing_new)} subscriber(s) with nothing new"
+    )
+    for email, error in report.failed:
+        click.echo(f"not sent to {email}: {error}", err=True)
+    for problem in report.problems:
+        click.echo(f"problem: {problem}", err=True)
+    if isinstance(transport, FileTransport) and report.sent:
+        written = sorted(
+            p for p in transport.folder.glob("*.eml") if p.stat().st_mtime >= started.timestamp()
+        )
+        click.echo(f"emails written to {transport.folder}/ (open them with any mail program):")
+        for path in written:
+            click.echo(f"  {path}")
+    if as_json:
+        click.echo(json.dumps(report.as_json()))
+    if not report.ok:
+        sys.exit(1)
+
+
+@main.command()
+@click.pass_obj
+@_handle_errors
+def serve(obj: Context) -> None:
+    """Run the daily cycle every day at DIGEST_SEND_TIME until stopped."""
+    obj.engine  # noqa: B018 - the schema must be current before the job store opens
+    serve_forever(obj.settings)
+
+
+@main.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command("upgrade")
+@click.pass_obj
+@_handle_errors
+def db_upgrade(obj: Context) -> None:
+    """Migrate the database to the newest schema."""
+    engine = make_engine(obj.settings.database_url)
+    upgrade(engine)
+    click.echo(f"database at the newest schema: {engine.url.render_as_string()}")

@@ -1,0 +1,173 @@
+"""Turn a subscriber's picks into an email: Jinja templates, text and HTML alternatives."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+from urllib.parse import quote_plus
+
+import css_inline
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from digest.ranking import fold_plural
+
+SUMMARY_CHARS = 600
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Who a digest goes to."""
+
+    email: str
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One paper in a digest, with why it was picked."""
+
+    title: str
+    abstract: str
+    score: float
+    matched: list[str]
+    code_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Digest:
+    """Everything one email says: to whom, for which day, which papers."""
+
+    recipient: Recipient
+    digest_date: date
+    entries: list[Entry]
+    message_id: str
+    keywords: list[str] = field(default_factory=list)
+
+    @property
+    def subject(self) -> str:
+        """The subject line: how many papers, for which day."""
+        count = len(self.entries)
+        return (
+            f"Your paper digest for {self.digest_date:%d %b %Y}: "
+            f"{count} new paper{'s' if count != 1 else ''}"
+        )
+
+
+def new_message_id(sender: Address) -> str:
+    """A fresh Message-ID in the sender's domain."""
+    return make_msgid(domain=sender.domain or "digest.invalid")
+
+
+class _InliningLoader(FileSystemLoader):
+    """Inlines an HTML template's CSS as it is loaded, so once per process, not per message.
+
+    Mail clients drop <style> blocks; @media rules are kept for the ones that honour them.
+    """
+
+    _inliner = css_inline.CSSInliner(keep_at_rules=True)
+
+    def get_source(
+        self, environment: Environment, template: str
+    ) -> tuple[str, str | None, Callable[[], bool] | None]:
+        source, filename, uptodate = super().get_source(environment, template)
+        if template.endswith(".html"):
+            source = self._inliner.inline(source)
+        return source, filename, uptodate
+
+
+class Composer:
+    """Renders digests; the templates are compiled and their CSS inlined once, here."""
+
+    def __init__(self, templates: Path, sender: Address) -> None:
+        self._sender = sender
+        environment = Environment(
+            loader=_InliningLoader(templates),
+            autoescape=select_autoescape(["html"], default_for_string=True),
+            undefined=StrictUndefined,
+            keep_trailing_newline=True,
+        )
+        self._text = environment.get_template("digest.txt")
+        self._html = environment.get_template("digest.html")
+
+    def render(self, digest: Digest) -> tuple[str, str]:
+        """The plain-text and the HTML body of `digest`."""
+        context = {
+            "recipient": digest.recipient,
+            "subject": digest.subject,
+            "date_label": f"{digest.digest_date:%A, %d %B %Y}",
+            "entries": [_entry_context(entry) for entry in digest.entries],
+            "keywords": digest.keywords,
+            "unsubscribe": self._sender.addr_spec,
+        }
+        return self._text.render(context), self._html.render(context)
+
+    def compose(self, digest: Digest, now: datetime) -> EmailMessage:
+        """The complete message: headers, then text and HTML as multipart/alternative."""
+        text, html = self.render(digest)
+        message = EmailMessage()
+        message["From"] = self._sender
+        message["To"] = Address(
+            display_name=digest.recipient.name, addr_spec=digest.recipient.email
+        )
+        message["Subject"] = digest.subject
+        message["Date"] = format_datetime(now)
+        message["Message-ID"] = digest.message_id
+        message["List-Unsubscribe"] = f"<mailto:{self._sender.addr_spec}?subject=unsubscribe>"
+        message["Auto-Submitted"] = "auto-generated"
+        message.set_content(text)
+        message.add_alternative(html, subtype="html")
+        return message
+
+
+def _entry_context(entry: Entry) -> dict[str, object]:
+    summary = textwrap.shorten(entry.abstract, width=SUMMARY_CHARS, placeholder=" …")
+    query = quote_plus(entry.title)
+    return {
+        "title": entry.title,
+        "score": entry.score,
+        "matched": entry.matched,
+        "summary": summary,
+        "segments": highlight(summary, entry.matched),
+        "code_url": entry.code_url if _is_web_link(entry.code_url) else None,
+        "arxiv_url": f"https://arxiv.org/search/?query={query}&searchtype=title",
+        "hf_url": f"https://huggingface.co/papers?q={query}",
+    }
+
+
+def _is_web_link(url: str | None) -> bool:
+    return bool(url) and re.match(r"https?://", url or "", re.IGNORECASE) is not None
+
+
+def highlight(text: str, terms: list[str]) -> list[tuple[str, bool]]:
+    """Split `text` into (piece, is_match) runs, marking where any of `terms` occurs."""
+    patterns = [_term_pattern(term) for term in terms]
+    patterns = [p for p in patterns if p]
+    if not patterns:
+        return [(text, False)]
+    matcher = re.compile("|".join(sorted(patterns, key=len, reverse=True)), re.IGNORECASE)
+    pieces: list[tuple[str, bool]] = []
+    position = 0
+    for match in matcher.finditer(text):
+        if match.start() > position:
+            pieces.append((text[position : match.start()], False))
+        pieces.append((match.group(0), True))
+        position = match.end()
+    if position < len(text):
+        pieces.append((text[position:], False))
+    return pieces
+
+
+def _term_pattern(term: str) -> str:
+    words = re.findall(r"\w+", term.casefold())
+    if not words:
+        return ""
+    # The model folds plurals, so "representation" also marks "representations".
+    parts = [re.escape(fold_plural(word)) + r"(?:e?s)?" for word in words]
+    return r"\b" + r"[\W_]+".join(parts) + r"\b"

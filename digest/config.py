@@ -1,0 +1,124 @@
+"""Settings from the environment (and `.env`, loaded by the CLI), validated once."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import time
+from email.headerregistry import Address
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from digest.errors import ConfigError
+
+SmtpSecurity = Literal["starttls", "ssl", "none"]
+_DEFAULT_PORTS: dict[str, int] = {"starttls": 587, "ssl": 465, "none": 25}
+_UTC = ZoneInfo("UTC")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything digest reads from its environment."""
+
+    database_url: str = "sqlite:///digest.sqlite3"
+    profiles: Path | None = Path("profiles.toml")
+    inbox: Path = Path("inbox")
+    outbox: Path = Path("outbox")
+    sender: str = "digest@localhost"
+    send_time: time = time(7, 0)
+    timezone: ZoneInfo = _UTC
+    lookback_days: int = 7
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_security: SmtpSecurity = "starttls"
+    smtp_timeout: float = 30.0
+
+    @property
+    def sender_address(self) -> Address:
+        """The From address as a structured header value."""
+        name, addr = parseaddr(self.sender)
+        username, _, domain = addr.partition("@")
+        return Address(display_name=name, username=username, domain=domain)
+
+    @property
+    def transport_name(self) -> str:
+        """`smtp` when a server is configured, else the `file` outbox."""
+        return "smtp" if self.smtp_host else "file"
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Build settings from `env` (default: the process environment); errors name the variable."""
+    env = os.environ if env is None else env
+
+    def get(name: str) -> str | None:
+        value = env.get(name, "").strip()
+        return value or None
+
+    security = (get("SMTP_SECURITY") or "starttls").lower()
+    if security not in _DEFAULT_PORTS:
+        raise ConfigError(f"SMTP_SECURITY must be starttls, ssl or none, not {security!r}")
+    profiles = get("DIGEST_PROFILES")
+    defaults = Settings()
+    return Settings(
+        database_url=get("DIGEST_DATABASE_URL") or defaults.database_url,
+        profiles=Path(profiles) if profiles else defaults.profiles,
+        inbox=Path(get("DIGEST_INBOX") or defaults.inbox),
+        outbox=Path(get("DIGEST_OUTBOX") or defaults.outbox),
+        sender=_sender(get("DIGEST_FROM") or defaults.sender),
+        send_time=_send_time(get("DIGEST_SEND_TIME")) or defaults.send_time,
+        timezone=_timezone(get("DIGEST_TIMEZONE")) or defaults.timezone,
+        lookback_days=_int("DIGEST_LOOKBACK_DAYS", get("DIGEST_LOOKBACK_DAYS"), 7, minimum=1),
+        smtp_host=get("SMTP_HOST"),
+        smtp_port=_int("SMTP_PORT", get("SMTP_PORT"), _DEFAULT_PORTS[security], minimum=1),
+        smtp_username=get("SMTP_USERNAME"),
+        smtp_password=env.get("SMTP_PASSWORD") or None,
+        smtp_security=security,  # type: ignore[arg-type]
+        smtp_timeout=float(_int("SMTP_TIMEOUT", get("SMTP_TIMEOUT"), 30, minimum=1)),
+    )
+
+
+def _sender(value: str) -> str:
+    _, addr = parseaddr(value)
+    if "@" not in addr or any(c in value for c in "\r\n"):
+        raise ConfigError(
+            f"DIGEST_FROM must be an email address like 'Digest <digest@lab.org>', not {value!r}"
+        )
+    return value
+
+
+def _send_time(value: str | None) -> time | None:
+    if value is None:
+        return None
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})", value)
+    if not match or int(match[1]) > 23 or int(match[2]) > 59:
+        raise ConfigError(f"DIGEST_SEND_TIME must be HH:MM (24-hour clock), not {value!r}")
+    return time(int(match[1]), int(match[2]))
+
+
+def _timezone(value: str | None) -> ZoneInfo | None:
+    if value is None:
+        return None
+    try:
+        return ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"DIGEST_TIMEZONE must be an IANA time zone like 'Europe/Paris', not {value!r}"
+        ) from None
+
+
+def _int(name: str, value: str | None, default: int, *, minimum: int) -> int:
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {value!r}") from None
+    if number < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, not {number}")
+    return number

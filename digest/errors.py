@@ -1,0 +1,32 @@
+"""The one exception family: each carries what the user must fix."""
+
+
+class DigestError(Exception):
+    """Base of every error digest reports to its user."""
+
+
+class ConfigError(DigestError):
+    """A setting in the environment or `.env` is missing or malformed."""
+
+
+class PageError(DigestError):
+    """A digest page cannot be read; the message names the file and line."""
+
+    def __init__(self, source: str, message: str, line: int | None = None) -> None:
+        self.source = source
+        self.line = line
+        self.problem = message
+        where = f"{source}:{line}" if line is not None else source
+        super().__init__(f"{where}: {message}")
+
+
+class ProfileError(DigestError):
+    """The subscriber profile file is invalid; the message names file, entry and field."""
+
+
+class TransportError(DigestError):
+    """Mail could not be handed to the transport (SMTP server down, refused, ...)."""
+
+
+class NotFoundError(DigestError):
+    """A subscriber, date or file the user named does not exist."""

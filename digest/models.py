@@ -1,0 +1,132 @@
+"""The data model (SQLAlchemy 2.0). The schema itself is created only by alembic migrations."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Named constraints keep migrations identical on SQLite and PostgreSQL.
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    """The current time in UTC, the only zone timestamps are stored in."""
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Page(Base):
+    """One ingested digest page, known by the hash of its content."""
+
+    __tablename__ = "pages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(1024))
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    page_date: Mapped[date | None] = mapped_column(Date)
+    digest_date: Mapped[date] = mapped_column(Date)
+    entries: Mapped[int] = mapped_column(Integer)
+    papers_new: Mapped[int] = mapped_column(Integer)
+    ingested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Paper(Base):
+    """One distinct paper, whatever pages listed it."""
+
+    __tablename__ = "papers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(512), unique=True)
+    title: Mapped[str] = mapped_column(Text)
+    abstract: Mapped[str] = mapped_column(Text)
+    code_url: Mapped[str | None] = mapped_column(String(512))
+    first_seen: Mapped[date] = mapped_column(Date, index=True)
+    page_id: Mapped[int] = mapped_column(ForeignKey("pages.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Subscriber(Base):
+    """A person who receives digests, as their profile last said."""
+
+    __tablename__ = "subscribers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    keywords: Mapped[dict[str, float]] = mapped_column(JSON)
+    exclude: Mapped[list[str]] = mapped_column(JSON, default=list)
+    max_papers: Mapped[int] = mapped_column(Integer, default=10)
+    min_score: Mapped[float] = mapped_column(Float, default=0.0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
+class Delivery(Base):
+    """One subscriber's digest for one day: the outbox entry and the history at once."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("subscriber_id", "digest_date"),
+        Index(None, "status", "digest_date"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id"))
+    digest_date: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    message_id: Mapped[str] = mapped_column(String(255))
+    subject: Mapped[str] = mapped_column(String(255))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    subscriber: Mapped[Subscriber] = relationship()
+    items: Mapped[list[DeliveryItem]] = relationship(
+        back_populates="delivery", order_by="DeliveryItem.rank"
+    )
+
+
+class DeliveryItem(Base):
+    """A paper in a delivery; unique per subscriber, so the database forbids sending it twice."""
+
+    __tablename__ = "delivery_items"
+    __table_args__ = (UniqueConstraint("subscriber_id", "paper_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id"), index=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id"))
+    paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id"))
+    rank: Mapped[int] = mapped_column(Integer)
+    score: Mapped[float] = mapped_column(Float)
+    matched: Mapped[list[str]] = mapped_column(JSON)
+
+    delivery: Mapped[Delivery] = relationship(back_populates="items")
+    paper: Mapped[Paper] = relationship()

@@ -1,0 +1,171 @@
+"""Parse digest pages (text dumps of Hugging Face daily-papers pages) into paper records."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from digest.errors import PageError
+
+# Lines the page carries above the papers, compared case-insensitively.
+_HEADER_LINES = frozenset(
+    {
+        "new",
+        "subscribe",
+        "get trending papers in your email inbox!",
+        "get trending papers in your email inbox once a day!",
+        "byak and the research community",
+    }
+)
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_DATE_LINE = re.compile(r"(?P<month>[A-Z][a-z]{2})[a-z]*\.? (?P<day>\d{1,2})")
+# "SubscribeOne-Shot Face ...": the button's label glued to the first title. A lowercase
+# letter after it ("Subscriber ...") means a real word, left alone.
+_GLUED_SUBSCRIBE = re.compile(r"Subscribe(?=[^a-z\s])")
+_CODE_LINK = re.compile(r"https?://(?:www\.)?github\.com/[\w.-]+/[\w.-]+", re.IGNORECASE)
+
+MAX_TITLE_CHARS = 300
+MAX_TITLE_WORDS = 40
+# Real titles run to 23 words and 176 characters, real abstracts from 68 words and 537
+# characters up: a line between the two is neither, and the page is refused.
+MIN_ABSTRACT_WORDS = 30
+# A page date later than the day it is read by more than this is taken from the year before.
+_FUTURE_SLACK = timedelta(days=2)
+
+
+@dataclass(frozen=True)
+class PaperRecord:
+    """One paper as a page lists it."""
+
+    title: str
+    abstract: str
+    line: int
+    code_url: str | None = None
+
+    @property
+    def key(self) -> str:
+        """The identity of the paper across pages: its normalized title."""
+        return paper_key(self.title)
+
+
+@dataclass(frozen=True)
+class ParsedPage:
+    """A whole page: where it came from, its hash, its date and its papers."""
+
+    source: str
+    sha256: str
+    page_date: date | None
+    papers: list[PaperRecord] = field(default_factory=list)
+
+
+def paper_key(title: str) -> str:
+    """Normalize a title so that case, punctuation and spacing do not split one paper in two."""
+    folded = unicodedata.normalize("NFKC", title).casefold()
+    return " ".join(re.findall(r"\w+", folded))
+
+
+def parse_page(data: bytes, source: str, today: date) -> ParsedPage:
+    """Parse the bytes of one page; `today` is the day it is read, to infer the page's year.
+
+    Raises PageError naming `source` and the line when the page is empty, binary, not a
+    digest page, or lists a title without an abstract.
+    """
+    if not data.strip():
+        raise PageError(source, "empty file: no digest page in it")
+    if b"\x00" in data:
+        raise PageError(source, "binary file, not a digest page")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise PageError(source, "not UTF-8 text, not a digest page", line) from None
+    return _parse_lines(text.splitlines(), source, hashlib.sha256(data).hexdigest(), today)
+
+
+def _parse_lines(lines: list[str], source: str, sha256: str, today: date) -> ParsedPage:
+    page_date: date | None = None
+    saw_header = False
+    in_header = True
+    papers: list[PaperRecord] = []
+    title: tuple[int, str] | None = None
+
+    def fail(line: int, problem: str) -> PageError:
+        if not papers and not saw_header:
+            problem = f"not a digest page: {problem}"
+        return PageError(source, problem, line)
+
+    for number, raw in enumerate(lines, start=1):
+        text = " ".join(raw.split())
+        if not text:
+            continue
+        if in_header:
+            if text.casefold() in _HEADER_LINES:
+                saw_header = True
+                continue
+            if page_date is None and (found := _page_date(text, today)):
+                page_date = found
+                continue
+            if _GLUED_SUBSCRIBE.match(text):
+                saw_header = True
+                text = text.removeprefix("Subscribe")
+            in_header = False
+        if title is None:
+            if not _looks_like_title(text):
+                problem = (
+                    "text with no title before it"
+                    if _looks_like_abstract(text)
+                    else ("expected a paper title")
+                )
+                raise fail(number, f"{problem}: {_clip(text)!r}")
+            title = (number, text)
+            continue
+        if not _looks_like_abstract(text):
+            raise fail(title[0], f"title {_clip(title[1])!r} has no abstract")
+        papers.append(_record(title, text))
+        title = None
+    if title is not None:
+        raise fail(title[0], f"title {_clip(title[1])!r} has no abstract (end of file)")
+    if not papers:
+        raise PageError(source, "not a digest page: no papers found")
+    return ParsedPage(source=source, sha256=sha256, page_date=page_date, papers=papers)
+
+
+def _record(title: tuple[int, str], abstract: str) -> PaperRecord:
+    code = _CODE_LINK.search(abstract)
+    code_url = code.group(0).rstrip(".") if code else None
+    return PaperRecord(title=title[1], abstract=abstract, line=title[0], code_url=code_url)
+
+
+def _page_date(text: str, today: date) -> date | None:
+    """Read a `Mon DD` date line; the year is the latest that does not put it in the future."""
+    match = _DATE_LINE.fullmatch(text)
+    if not match or match["month"] not in _MONTHS:
+        return None
+    month, day = _MONTHS.index(match["month"]) + 1, int(match["day"])
+    for year in (today.year + 1, today.year, today.year - 1, today.year - 4):
+        try:
+            candidate = date(year, month, day)
+        except ValueError:  # Feb 29 outside a leap year, or "Apr 31"
+            continue
+        if candidate <= today + _FUTURE_SLACK:
+            return candidate
+    return None
+
+
+def _looks_like_title(text: str) -> bool:
+    return (
+        len(text) <= MAX_TITLE_CHARS
+        and len(text.split()) <= MAX_TITLE_WORDS
+        and any(c.isalpha() for c in text)
+    )
+
+
+def _looks_like_abstract(text: str) -> bool:
+    return len(text.split()) >= MIN_ABSTRACT_WORDS
+
+
+def _clip(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"

@@ -1,0 +1,200 @@
+"""Subscriber profiles: a TOML file people edit by hand, validated and synced to the database."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from digest.db import unit_of_work
+from digest.errors import ProfileError
+from digest.models import Subscriber
+
+DEFAULT_MAX_PAPERS = 10
+_FIELDS = ("email", "name", "keywords", "exclude", "max_papers", "min_score")
+_EMAIL = re.compile(r"[^@\s\"<>(),;:\\\[\]]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What one subscriber wants, as the profile file says it."""
+
+    email: str
+    name: str = ""
+    keywords: dict[str, float] = field(default_factory=dict)
+    exclude: list[str] = field(default_factory=list)
+    max_papers: int = DEFAULT_MAX_PAPERS
+    min_score: float = 0.0
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    """Which subscribers a sync added, updated, left alone and deactivated."""
+
+    added: list[str]
+    updated: list[str]
+    unchanged: list[str]
+    deactivated: list[str]
+
+    def __str__(self) -> str:
+        return (
+            f"{len(self.added)} added, {len(self.updated)} updated, "
+            f"{len(self.unchanged)} unchanged, {len(self.deactivated)} deactivated"
+        )
+
+
+def load_profiles(path: Path) -> list[Profile]:
+    """Read and validate the whole file; any error names the file, the entry and the field."""
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ProfileError(f"{path}: no such profile file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProfileError(f"{path}: cannot read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(f"{path}: not valid TOML: {exc}") from None
+    extra = sorted(set(document) - {"subscriber"})
+    if extra:
+        raise ProfileError(f"{path}: unknown top-level key {extra[0]!r}; use [[subscriber]] tables")
+    entries = document.get("subscriber", [])
+    if not isinstance(entries, list) or not entries:
+        raise ProfileError(f"{path}: no [[subscriber]] entries")
+    profiles: list[Profile] = []
+    first_entry: dict[str, int] = {}
+    for number, entry in enumerate(entries, start=1):
+        profile = _profile(entry, f"{path}: subscriber #{number}")
+        if profile.email in first_entry:
+            raise ProfileError(
+                f"{path}: subscriber #{number}: email: {profile.email} is already used by "
+                f"subscriber #{first_entry[profile.email]}"
+            )
+        first_entry[profile.email] = number
+        profiles.append(profile)
+    return profiles
+
+
+def _profile(entry: Any, where: str) -> Profile:
+    if not isinstance(entry, dict):
+        raise ProfileError(f"{where}: must be a table")
+    unknown = sorted(set(entry) - set(_FIELDS))
+    if unknown:
+        raise ProfileError(
+            f"{where}: unknown key {unknown[0]!r} (known keys: {', '.join(_FIELDS)})"
+        )
+    if "email" not in entry:
+        raise ProfileError(f"{where}: email: missing")
+    email = _email(entry["email"], where)
+    where = f"{where} ({email})"
+    return Profile(
+        email=email,
+        name=_name(entry.get("name", ""), where),
+        keywords=_keywords(entry.get("keywords"), where),
+        exclude=_terms(entry.get("exclude", []), f"{where}: exclude"),
+        max_papers=int(
+            _number(
+                entry.get("max_papers", DEFAULT_MAX_PAPERS),
+                f"{where}: max_papers",
+                1,
+                100,
+                whole=True,
+            )
+        ),
+        min_score=float(_number(entry.get("min_score", 0.0), f"{where}: min_score", 0.0, 1.0)),
+    )
+
+
+def _email(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not _EMAIL.fullmatch(value.strip()):
+        raise ProfileError(f"{where}: email: {value!r} is not an email address")
+    return value.strip().lower()
+
+
+def _name(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise ProfileError(f"{where}: name: must be a string")
+    if _CONTROL.search(value):
+        raise ProfileError(f"{where}: name: must not contain line breaks or control characters")
+    return value.strip()
+
+
+def _keywords(value: Any, where: str) -> dict[str, float]:
+    where = f"{where}: keywords"
+    if isinstance(value, list):
+        weighted = {term: 1.0 for term in _terms(value, where)}
+    elif isinstance(value, dict):
+        weighted = {}
+        for term, weight in value.items():
+            label = f"{where}: {term!r}"
+            weighted[_term(term, where)] = float(_number(weight, label, 0.0, 100.0, open_low=True))
+    elif value is None:
+        raise ProfileError(f"{where}: missing; give a list of terms or a table of term = weight")
+    else:
+        raise ProfileError(f"{where}: must be a list of terms or a table of term = weight")
+    if not weighted:
+        raise ProfileError(f"{where}: empty; give at least one term")
+    return weighted
+
+
+def _terms(value: Any, where: str) -> list[str]:
+    if not isinstance(value, list):
+        raise ProfileError(f"{where}: must be a list of strings")
+    return list(dict.fromkeys(_term(term, where) for term in value))
+
+
+def _term(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not re.search(r"\w", value) or _CONTROL.search(value):
+        raise ProfileError(f"{where}: {value!r} is not a term (a word or phrase)")
+    return " ".join(value.split())
+
+
+def _number(
+    value: Any, where: str, low: float, high: float, *, whole: bool = False, open_low: bool = False
+) -> float:
+    if isinstance(value, bool) or not isinstance(value, int if whole else int | float):
+        raise ProfileError(f"{where}: must be {'a whole number' if whole else 'a number'}")
+    if value < low or value > high or (open_low and value == low):
+        bound = "above" if open_low else "from"
+        raise ProfileError(f"{where}: must be {bound} {low:g} to {high:g}, not {value}")
+    return value
+
+
+def sync_profiles(engine: Engine, path: Path) -> SyncReport:
+    """Make the stored subscribers match the file: add, update, deactivate the rest.
+
+    The file is validated whole first, so a typo changes nothing; deactivated subscribers
+    keep their history and come back as they were if they return to the file.
+    """
+    profiles = load_profiles(path)
+    added, updated, unchanged, deactivated = [], [], [], []
+    with unit_of_work(engine) as session:
+        stored = {s.email: s for s in session.scalars(select(Subscriber))}
+        for profile in profiles:
+            values = {
+                "name": profile.name,
+                "keywords": profile.keywords,
+                "exclude": profile.exclude,
+                "max_papers": profile.max_papers,
+                "min_score": profile.min_score,
+                "active": True,
+            }
+            row = stored.get(profile.email)
+            if row is None:
+                session.add(Subscriber(email=profile.email, **values))
+                added.append(profile.email)
+            elif any(getattr(row, key) != value for key, value in values.items()):
+                for key, value in values.items():
+                    setattr(row, key, value)
+                updated.append(profile.email)
+            else:
+                unchanged.append(profile.email)
+        listed = {profile.email for profile in profiles}
+        for email, row in stored.items():
+            if email not in listed and row.active:
+                row.active = False
+                deactivated.append(email)
+    return SyncReport(added, updated, unchanged, deactivated)
