@@ -1,0 +1,158 @@
+"""Fixtures that build real things: a migrated SQLite file, an SMTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from click.testing import CliRunner, Result
+from sqlalchemy import Engine
+
+from digest.cli import main
+from digest.config import Settings
+from digest.db import make_engine, upgrade
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = ROOT / "examples" / "pages"
+PROFILES = ROOT / "examples" / "profiles.toml"
+
+
+@pytest.fixture
+def pages() -> Path:
+    """The folder of the five real sample pages."""
+    return PAGES
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    """A fresh SQLite file for this test (created on first use)."""
+    return f"sqlite:///{tmp_path / 'digest.sqlite3'}"
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    """An engine on a SQLite file migrated by alembic to the newest schema."""
+    engine = make_engine(database_url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    """Settings for the embedded default, every folder inside this test's tmp_path."""
+    return Settings(
+        database_url=database_url,
+        profiles=None,
+        inbox=tmp_path / "inbox",
+        outbox=tmp_path / "outbox",
+        sender="Digest <digest@example.org>",
+    )
+
+
+@dataclass
+class Received:
+    """What the test SMTP server accepted."""
+
+    envelopes: list[Envelope] = field(default_factory=list)
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        """Each accepted message, parsed with the email package."""
+        return [
+            message_from_bytes(e.original_content or b"", policy=policy.default)  # type: ignore[misc]
+            for e in self.envelopes
+        ]
+
+
+class _Handler:
+    def __init__(self, received: Received, refuse: set[str]) -> None:
+        self.received = received
+        self.refuse = refuse
+
+    async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list
+    ) -> str:
+        if address in self.refuse:
+            return "550 5.1.1 no such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(  # noqa: N802 - aiosmtpd's hook name
+        self, server: SMTP, session: Session, envelope: Envelope
+    ) -> str:
+        self.received.envelopes.append(envelope)
+        return "250 Message accepted for delivery"
+
+
+@dataclass
+class SmtpServer:
+    """A running aiosmtpd server on 127.0.0.1."""
+
+    host: str
+    port: int
+    received: Received
+    refuse: set[str]
+
+    def settings(self, base: Settings) -> Settings:
+        """`base` pointed at this server, without TLS (a loopback test relay)."""
+        return dataclasses.replace(
+            base, smtp_host=self.host, smtp_port=self.port, smtp_security="none", smtp_timeout=5
+        )
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    """A real SMTP server on 127.0.0.1 and a free port, recording what it accepts."""
+    received, refuse = Received(), set[str]()
+    controller = Controller(_Handler(received, refuse), hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield SmtpServer("127.0.0.1", controller.port, received, refuse)
+    finally:
+        controller.stop()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def env_for(settings: Settings) -> dict[str, str]:
+    """The environment variables that make the CLI use `settings`."""
+    env = {
+        "DIGEST_DATABASE_URL": settings.database_url,
+        "DIGEST_PROFILES": str(settings.profiles or ""),
+        "DIGEST_INBOX": str(settings.inbox),
+        "DIGEST_OUTBOX": str(settings.outbox),
+        "DIGEST_FROM": settings.sender,
+        "DIGEST_TIMEZONE": settings.timezone.key,
+        "SMTP_HOST": settings.smtp_host or "",
+        "SMTP_SECURITY": settings.smtp_security,
+        "SMTP_TIMEOUT": str(int(settings.smtp_timeout)),
+    }
+    if settings.smtp_host:
+        env["SMTP_PORT"] = str(settings.smtp_port)
+    return env
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: Settings):  # noqa: ANN201
+    """Run `digest ARGS...` in-process, in tmp_path, with `settings` (or others) as env."""
+    monkeypatch.chdir(tmp_path)
+
+    def invoke(*args: str, settings_: Settings | None = None, input: bytes | None = None) -> Result:
+        runner = CliRunner()
+        return runner.invoke(main, list(args), env=env_for(settings_ or settings), input=input)
+
+    return invoke
