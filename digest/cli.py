@@ -96,6 +96,7 @@ def main(ctx: click.Context, env_file: Path, verbose: bool) -> None:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
+        force=True,
     )
     if env_file.is_file():
         load_dotenv(env_file, override=False)
@@ -205,7 +206,7 @@ def preview(obj: Context, email: str, day: datetime | None, out: Path | None, te
     plain, html = make_composer(obj.settings).render(digest)
     body = plain if text else html
     if out is None:
-        click.echo(body)
+        click.echo(body, nl=False)
         return
     out.write_text(body, encoding="utf-8")
     click.echo(f"{digest.subject} -> {out}")
@@ -250,6 +251,8 @@ def run(obj: Context, day: datetime | None, as_json: bool) -> None:
 @_handle_errors
 def serve(obj: Context) -> None:
     """Run the daily cycle every day at DIGEST_SEND_TIME until stopped."""
+    # A service's log is its only record: say what it does without needing --verbose.
+    logging.getLogger("digest").setLevel(logging.INFO)
     obj.engine  # noqa: B018 - the schema must be current before the job store opens
     serve_forever(obj.settings)
 

@@ -84,13 +84,18 @@ def plan_digests(
     new = candidates(session, subscribers, digest_date, settings.lookback_days)
     terms = [t for s in subscribers for t in (*s.keywords, *s.exclude)]
     model = InterestModel(documents, terms)
-    pool = [doc for doc in documents if any(doc.id in ids for ids in new.values())]
-    matrix = model.transform(pool)
+    fresh = set().union(*new.values())
+    pool = [doc for doc in documents if doc.id in fresh]
+    matrix = model.transform(pool) if pool else None
     position = {doc.id: row for row, doc in enumerate(pool)}
     planned: list[Planned] = []
     for subscriber in subscribers:
         rows = sorted(position[paper_id] for paper_id in new[subscriber.id])
-        picks = model.rank(_interest(subscriber), [pool[r] for r in rows], matrix[rows])
+        picks = (
+            model.rank(_interest(subscriber), [pool[r] for r in rows], matrix[rows])
+            if matrix is not None and rows
+            else []
+        )
         if not picks:
             log.info("%s: nothing new on %s, no email", subscriber.email, digest_date)
             continue

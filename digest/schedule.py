@@ -77,7 +77,7 @@ def build_scheduler(settings: Settings) -> BlockingScheduler:
         elif str(job.trigger) != str(trigger):
             scheduler.reschedule_job(JOB_ID, trigger=trigger)
         next_run = scheduler.get_job(JOB_ID).next_run_time
-        log.warning("serving: next daily digest at %s", next_run)
+        log.info("serving: next daily digest at %s", next_run)
         scheduler.resume()
 
     scheduler.add_listener(ensure_job, EVENT_SCHEDULER_STARTED)
@@ -89,7 +89,7 @@ def serve(settings: Settings) -> None:
     scheduler = build_scheduler(settings)
 
     def stop(signum: int, _frame: FrameType | None) -> None:
-        log.warning("stopping on %s", signal.Signals(signum).name)
+        log.info("stopping on %s", signal.Signals(signum).name)
         scheduler.shutdown(wait=True)
 
     signal.signal(signal.SIGTERM, stop)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -78,7 +78,7 @@ class _Handler:
         self.received = received
         self.refuse = refuse
 
-    async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
+    async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list
     ) -> str:
         if address in self.refuse:
@@ -86,9 +86,7 @@ class _Handler:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(  # noqa: N802 - aiosmtpd's hook name
-        self, server: SMTP, session: Session, envelope: Envelope
-    ) -> str:
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         self.received.envelopes.append(envelope)
         return "250 Message accepted for delivery"
 
@@ -147,7 +145,9 @@ def env_for(settings: Settings) -> dict[str, str]:
 
 
 @pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: Settings):  # noqa: ANN201
+def cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: Settings
+) -> Callable[..., Result]:
     """Run `digest ARGS...` in-process, in tmp_path, with `settings` (or others) as env."""
     monkeypatch.chdir(tmp_path)
 

@@ -1,0 +1,51 @@
+"""The schema comes from alembic migrations alone, and matches the models."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+
+from digest.db import alembic_config, current_revision, ensure_schema, make_engine
+from digest.models import Base
+
+
+def test_migrations_build_exactly_the_models(engine):
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert differences == []
+
+
+def test_downgrade_to_nothing_and_back(engine):
+    config = alembic_config(engine)
+    command.downgrade(config, "base")
+    assert set(inspect(engine).get_table_names()) == {"alembic_version"}
+    command.upgrade(config, "head")
+    assert set(Base.metadata.tables) <= set(inspect(engine).get_table_names())
+
+
+def test_an_empty_sqlite_file_is_migrated_on_first_use(database_url):
+    engine = make_engine(database_url)
+    assert current_revision(engine) is None
+    ensure_schema(engine)
+    assert current_revision(engine) is not None
+    assert set(Base.metadata.tables) <= set(inspect(engine).get_table_names())
+
+
+def test_the_cli_migrates_by_itself_and_on_request(cli, database_url, tmp_path):
+    result = cli("subscribers", "list")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "digest.sqlite3").exists()
+    upgraded = cli("db", "upgrade")
+    assert upgraded.exit_code == 0, upgraded.output
+    assert "newest schema" in upgraded.stdout
+
+
+def test_a_bad_database_url_is_a_clear_error(cli, settings):
+    broken = dataclasses.replace(settings, database_url="nosuchdb://x")
+    result = cli("subscribers", "list", settings_=broken)
+    assert result.exit_code == 1
+    assert "DIGEST_DATABASE_URL" in result.output

@@ -1,0 +1,219 @@
+"""The daily cycle end to end through the CLI: real pages, a real SMTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import shutil
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from digest.config import Settings
+from digest.db import make_engine, unit_of_work
+from digest.models import Delivery, DeliveryItem
+from tests.conftest import PROFILES, SmtpServer, free_port
+
+DAY = "2026-03-20"
+EXPECTED_KEYWORDS = {
+    "ada@example.org": {"implicit neural representation", "video compression", "NeRV"},
+    "grace@example.org": {
+        "dense retrieval",
+        "information retrieval",
+        "legal case retrieval",
+        "reranking",
+    },
+    "alan@example.org": {"speech recognition", "text-to-speech", "audio"},
+}
+
+
+@pytest.fixture
+def lab(tmp_path: Path, settings: Settings, pages: Path) -> Settings:
+    """The bundled example: the five real pages in the inbox and three subscribers."""
+    shutil.copytree(pages, settings.inbox)
+    profiles = tmp_path / "profiles.toml"
+    shutil.copy(PROFILES, profiles)
+    return dataclasses.replace(settings, profiles=profiles)
+
+
+def plain(message: EmailMessage) -> str:
+    """The plain-text part, with the line ends SMTP gave it folded back to newlines."""
+    return message.get_body(("plain",)).get_content().replace("\r\n", "\n")
+
+
+def titles(message: EmailMessage) -> list[str]:
+    """The paper titles of a digest, in order, from its plain-text part."""
+    text = plain(message)
+    return re.findall(r"^\d+\. (.+)$", text, flags=re.MULTILINE)
+
+
+def why_lines(message: EmailMessage) -> list[str]:
+    text = plain(message)
+    return re.findall(r"^   Why: matches (.+) \(score", text, flags=re.MULTILINE)
+
+
+def by_recipient(server: SmtpServer) -> dict[str, list[EmailMessage]]:
+    mail: dict[str, list[EmailMessage]] = {}
+    for envelope, message in zip(server.received.envelopes, server.received.messages, strict=True):
+        for rcpt in envelope.rcpt_tos:
+            mail.setdefault(rcpt, []).append(message)
+    return mail
+
+
+def statuses(settings: Settings) -> dict[str, int]:
+    engine = make_engine(settings.database_url)
+    with unit_of_work(engine) as session:
+        rows = session.execute(select(Delivery.status, func.count()).group_by(Delivery.status))
+        return dict(rows.all())
+
+
+def test_three_subscribers_get_one_email_each_with_their_papers_on_top(cli, lab, smtp_server):
+    smtp = smtp_server.settings(lab)
+    result = cli("run", "--date", DAY, "--json", settings_=smtp)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout.splitlines()[-1])
+    assert sorted(report["sent"]) == sorted(EXPECTED_KEYWORDS)
+    assert report["ingest"]["papers_new"] == 431
+
+    mail = by_recipient(smtp_server)
+    assert sorted(mail) == sorted(EXPECTED_KEYWORDS)
+    for email, messages in mail.items():
+        assert len(messages) == 1
+        message = messages[0]
+        assert message["To"].addresses[0].addr_spec == email
+        assert message.get_content_type() == "multipart/alternative"
+        assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
+        listed = titles(message)
+        assert listed, email
+        assert f"{len(listed)} new paper" in message["Subject"]
+        for line in why_lines(message):
+            assert set(line.split(", ")) <= EXPECTED_KEYWORDS[email]
+        assert len(why_lines(message)) == len(listed)
+    assert "nerv" in titles(mail["ada@example.org"][0])[0].lower()
+    assert "Retrieval" in titles(mail["grace@example.org"][0])[0]
+    assert "Speech" in titles(mail["alan@example.org"][0])[0]
+    assert statuses(lab) == {"sent": 3}
+
+
+def test_excluded_terms_keep_papers_out(cli, lab, smtp_server):
+    assert cli("run", "--date", DAY, settings_=smtp_server.settings(lab)).exit_code == 0
+    for message in by_recipient(smtp_server)["alan@example.org"]:
+        assert "music" not in plain(message).lower()
+
+
+def test_preview_shows_what_run_sends_and_records_nothing(cli, lab, smtp_server, tmp_path):
+    cli("subscribers", "sync", str(lab.profiles), settings_=lab)
+    cli("ingest", str(lab.inbox), "--date", DAY, settings_=lab)
+    out = tmp_path / "ada.html"
+    result = cli("preview", "ada@example.org", "--date", DAY, "--out", str(out), settings_=lab)
+    assert result.exit_code == 0, result.output
+    text = cli("preview", "ada@example.org", "--date", DAY, "--text", settings_=lab).stdout
+    assert statuses(lab) == {}
+    assert smtp_server.received.envelopes == []
+
+    assert cli("run", "--date", DAY, settings_=smtp_server.settings(lab)).exit_code == 0
+    sent = by_recipient(smtp_server)["ada@example.org"][0]
+    assert re.findall(r"^\d+\. (.+)$", text, flags=re.MULTILINE) == titles(sent)
+    html = out.read_text()
+    assert html.startswith("<!DOCTYPE html>")
+    for title in titles(sent):
+        assert title.replace("&", "&amp;") in html
+    after = cli("preview", "ada@example.org", "--date", DAY, "--text", settings_=lab).stdout
+    assert after == plain(sent)
+
+
+def test_second_run_the_same_day_sends_nothing(cli, lab, smtp_server):
+    smtp = smtp_server.settings(lab)
+    assert cli("run", "--date", DAY, settings_=smtp).exit_code == 0
+    assert len(smtp_server.received.envelopes) == 3
+    again = cli("run", "--date", DAY, "--json", settings_=smtp)
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout.splitlines()[-1])["sent"] == []
+    assert len(smtp_server.received.envelopes) == 3
+
+
+def test_no_paper_reaches_a_subscriber_twice_across_days(cli, lab, smtp_server, pages):
+    first, second = sorted(pages.glob("*.txt"))[:3], sorted(pages.glob("*.txt"))[3:]
+    shutil.rmtree(lab.inbox)
+    lab.inbox.mkdir()
+    for page in first:
+        shutil.copy(page, lab.inbox)
+    smtp = smtp_server.settings(lab)
+    assert cli("run", "--date", "2026-03-20", settings_=smtp).exit_code == 0
+    for page in second:
+        shutil.copy(page, lab.inbox)
+    assert cli("run", "--date", "2026-03-21", settings_=smtp).exit_code == 0
+    assert cli("run", "--date", "2026-03-22", settings_=smtp).exit_code == 0
+
+    mail = by_recipient(smtp_server)
+    assert any(len(messages) == 2 for messages in mail.values())
+    for email, messages in mail.items():
+        seen = [title for message in messages for title in titles(message)]
+        assert len(seen) == len(set(seen)), email
+    engine = make_engine(lab.database_url)
+    with unit_of_work(engine) as session:
+        pairs = session.execute(select(DeliveryItem.subscriber_id, DeliveryItem.paper_id)).all()
+    assert len(pairs) == len(set(pairs))
+
+
+def test_subscriber_with_nothing_new_gets_no_email(cli, lab, smtp_server, tmp_path):
+    profiles = tmp_path / "quiet.toml"
+    profiles.write_text('[[subscriber]]\nemail = "q@example.org"\nkeywords = ["basket weaving"]\n')
+    quiet = dataclasses.replace(smtp_server.settings(lab), profiles=profiles)
+    result = cli("-v", "run", "--date", DAY, "--json", settings_=quiet)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout.splitlines()[-1])["nothing_new"] == ["q@example.org"]
+    assert "q@example.org: nothing new on 2026-03-20, no email" in result.output
+    assert smtp_server.received.envelopes == []
+    preview = cli("preview", "q@example.org", "--date", DAY, settings_=quiet)
+    assert preview.exit_code == 1
+    assert "nothing new" in preview.output
+
+
+def test_smtp_server_down_records_nothing_as_sent_and_the_next_run_delivers(cli, lab, smtp_server):
+    down = dataclasses.replace(smtp_server.settings(lab), smtp_port=free_port())
+    result = cli("run", "--date", DAY, settings_=down)
+    assert result.exit_code == 1
+    assert f"cannot connect to SMTP server 127.0.0.1:{down.smtp_port}" in result.output
+    assert statuses(lab) == {"failed": 3}
+
+    retry = cli("run", "--date", DAY, settings_=smtp_server.settings(lab))
+    assert retry.exit_code == 0, retry.output
+    assert statuses(lab) == {"sent": 3}
+    assert sorted(by_recipient(smtp_server)) == sorted(EXPECTED_KEYWORDS)
+    assert all(len(m) == 1 for m in by_recipient(smtp_server).values())
+
+
+def test_a_refused_recipient_does_not_stop_the_others(cli, lab, smtp_server):
+    smtp_server.refuse.add("grace@example.org")
+    result = cli("run", "--date", DAY, "--json", settings_=smtp_server.settings(lab))
+    assert result.exit_code == 1
+    report = json.loads(result.stdout.splitlines()[-1])
+    assert sorted(report["sent"]) == ["ada@example.org", "alan@example.org"]
+    assert report["failed"][0]["email"] == "grace@example.org"
+    assert "550" in report["failed"][0]["error"]
+    assert statuses(lab) == {"sent": 2, "failed": 1}
+
+
+def test_a_broken_profile_file_is_reported_and_the_stored_subscribers_still_get_mail(
+    cli, lab, smtp_server
+):
+    assert cli("subscribers", "sync", str(lab.profiles), settings_=lab).exit_code == 0
+    lab.profiles.write_text(lab.profiles.read_text().replace('email = "ada', 'emial = "ada'))
+    result = cli("run", "--date", DAY, settings_=smtp_server.settings(lab))
+    assert result.exit_code == 1
+    assert "unknown key 'emial'" in result.output
+    assert len(by_recipient(smtp_server)) == 3
+
+
+def test_file_transport_writes_one_eml_per_message_and_says_where(cli, lab):
+    result = cli("run", "--date", DAY, settings_=lab)
+    assert result.exit_code == 0, result.output
+    written = sorted(lab.outbox.glob("*.eml"))
+    assert len(written) == 3
+    assert f"emails written to {lab.outbox}" in result.stdout
+    for path in written:
+        assert str(path) in result.stdout
