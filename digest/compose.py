@@ -127,7 +127,13 @@ class Composer:
 
 
 def _entry_context(entry: Entry) -> dict[str, object]:
-    summary = textwrap.shorten(entry.abstract, width=SUMMARY_CHARS, placeholder=" …")
+    summary = textwrap.shorten(
+        entry.abstract,
+        width=SUMMARY_CHARS,
+        placeholder=" …",
+        break_on_hyphens=False,
+        break_long_words=False,
+    )
     query = quote_plus(entry.title)
     return {
         "title": entry.title,
@@ -165,7 +171,8 @@ def highlight(text: str, terms: list[str]) -> list[tuple[str, bool]]:
 
 
 def _term_pattern(term: str) -> str:
-    words = re.findall(r"\w+", term.casefold())
+    # lower(), not casefold(): the pattern must still match the text's own spelling ("ß").
+    words = re.findall(r"\w+", term.lower())
     if not words:
         return ""
     # The model folds plurals, so "representation" also marks "representations".

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import time
 from email.headerregistry import Address
-from email.utils import parseaddr
+from email.utils import getaddresses, parseaddr
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -75,7 +75,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         timezone=_timezone(get("DIGEST_TIMEZONE")) or defaults.timezone,
         lookback_days=_int("DIGEST_LOOKBACK_DAYS", get("DIGEST_LOOKBACK_DAYS"), 7, minimum=1),
         smtp_host=get("SMTP_HOST"),
-        smtp_port=_int("SMTP_PORT", get("SMTP_PORT"), _DEFAULT_PORTS[security], minimum=1),
+        smtp_port=_int(
+            "SMTP_PORT", get("SMTP_PORT"), _DEFAULT_PORTS[security], minimum=1, maximum=65535
+        ),
         smtp_username=get("SMTP_USERNAME"),
         smtp_password=env.get("SMTP_PASSWORD") or None,
         smtp_security=security,  # type: ignore[arg-type]
@@ -85,7 +87,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
 
 def _sender(value: str) -> str:
     _, addr = parseaddr(value)
-    if "@" not in addr or any(c in value for c in "\r\n"):
+    if "@" not in addr or any(c in value for c in "\r\n") or len(getaddresses([value])) != 1:
         raise ConfigError(
             f"DIGEST_FROM must be an email address like 'Digest <digest@lab.org>', not {value!r}"
         )
@@ -112,7 +114,9 @@ def _timezone(value: str | None) -> ZoneInfo | None:
         ) from None
 
 
-def _int(name: str, value: str | None, default: int, *, minimum: int) -> int:
+def _int(
+    name: str, value: str | None, default: int, *, minimum: int, maximum: int | None = None
+) -> int:
     if value is None:
         return default
     try:
@@ -121,4 +125,6 @@ def _int(name: str, value: str | None, default: int, *, minimum: int) -> int:
         raise ConfigError(f"{name} must be a whole number, not {value!r}") from None
     if number < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, not {number}")
+    if maximum is not None and number > maximum:
+        raise ConfigError(f"{name} must be at most {maximum}, not {number}")
     return number

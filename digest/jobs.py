@@ -78,24 +78,11 @@ def plan_digests(
     session: Session, settings: Settings, digest_date: date, subscribers: Sequence[Subscriber]
 ) -> list[Planned]:
     """Rank the new papers for each subscriber and build their digests (nothing is written)."""
-    if not subscribers:
-        return []
-    documents = corpus(session, digest_date)
     new = candidates(session, subscribers, digest_date, settings.lookback_days)
-    terms = [t for s in subscribers for t in (*s.keywords, *s.exclude)]
-    model = InterestModel(documents, terms)
-    fresh = set().union(*new.values())
-    pool = [doc for doc in documents if doc.id in fresh]
-    matrix = model.transform(pool) if pool else None
-    position = {doc.id: row for row, doc in enumerate(pool)}
+    picked = _rank(session, subscribers, new, digest_date)
     planned: list[Planned] = []
     for subscriber in subscribers:
-        rows = sorted(position[paper_id] for paper_id in new[subscriber.id])
-        picks = (
-            model.rank(_interest(subscriber), [pool[r] for r in rows], matrix[rows])
-            if matrix is not None and rows
-            else []
-        )
+        picks = picked.get(subscriber.id, [])
         if not picks:
             log.info("%s: nothing new on %s, no email", subscriber.email, digest_date)
             continue
@@ -104,6 +91,30 @@ def plan_digests(
         digest = _digest(subscriber, digest_date, entries, new_message_id(settings.sender_address))
         planned.append(Planned(subscriber.id, digest, picks))
     return planned
+
+
+def _rank(
+    session: Session,
+    subscribers: Sequence[Subscriber],
+    new: dict[int, set[int]],
+    digest_date: date,
+) -> dict[int, list[Pick]]:
+    """Each subscriber's picks among their new papers, on one model fitted to the corpus."""
+    fresh = set().union(*new.values())
+    if not fresh:
+        return {}
+    documents = corpus(session, digest_date)
+    model = InterestModel(documents, [t for s in subscribers for t in (*s.keywords, *s.exclude)])
+    pool = [doc for doc in documents if doc.id in fresh]
+    matrix = model.transform(pool)
+    position = {doc.id: row for row, doc in enumerate(pool)}
+    picked: dict[int, list[Pick]] = {}
+    for subscriber in subscribers:
+        rows = sorted(position[paper_id] for paper_id in new[subscriber.id])
+        picked[subscriber.id] = model.rank(
+            _interest(subscriber), [pool[r] for r in rows], matrix[rows]
+        )
+    return picked
 
 
 def _interest(subscriber: Subscriber) -> Interest:

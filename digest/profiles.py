@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -81,15 +82,16 @@ def load_profiles(path: Path) -> list[Profile]:
 def _profile(entry: Any, where: str) -> Profile:
     if not isinstance(entry, dict):
         raise ProfileError(f"{where}: must be a table")
+    email = _email(entry["email"], where) if "email" in entry else None
+    if email is not None:
+        where = f"{where} ({email})"
     unknown = sorted(set(entry) - set(_FIELDS))
     if unknown:
         raise ProfileError(
             f"{where}: unknown key {unknown[0]!r} (known keys: {', '.join(_FIELDS)})"
         )
-    if "email" not in entry:
+    if email is None:
         raise ProfileError(f"{where}: email: missing")
-    email = _email(entry["email"], where)
-    where = f"{where} ({email})"
     return Profile(
         email=email,
         name=_name(entry.get("name", ""), where),
@@ -157,7 +159,7 @@ def _number(
 ) -> float:
     if isinstance(value, bool) or not isinstance(value, int if whole else int | float):
         raise ProfileError(f"{where}: must be {'a whole number' if whole else 'a number'}")
-    if value < low or value > high or (open_low and value == low):
+    if not math.isfinite(value) or value < low or value > high or (open_low and value == low):
         bound = "above" if open_low else "from"
         raise ProfileError(f"{where}: must be {bound} {low:g} to {high:g}, not {value}")
     return value

@@ -6,7 +6,6 @@ Pure computation on plain data: which papers are candidates is decided by the ca
 
 from __future__ import annotations
 
-import itertools
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -34,6 +33,8 @@ STOP_WORDS = frozenset(
     """.split()  # noqa: SIM905 - a word list reads better as prose
 )
 _WORD = re.compile(r"\w+")
+# Where a phrase cannot run on: the end of a sentence or clause, brackets.
+_CLAUSE_BREAK = re.compile(r"[.!?;:]+(?=\s|$)|[()\[\]{}]")
 
 
 @dataclass(frozen=True)
@@ -64,10 +65,9 @@ class Pick:
     matched: list[str]
 
 
-def tokens(text: str) -> list[str]:
-    """Lowercased words without function words, plurals folded ("representations")."""
-    words = _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
-    return [fold_plural(word) for word in words if word not in STOP_WORDS]
+def words(text: str) -> list[str]:
+    """Lowercased words, plurals folded ("representations" is "representation")."""
+    return [fold_plural(w) for w in _WORD.findall(unicodedata.normalize("NFKC", text).casefold())]
 
 
 def fold_plural(word: str) -> str:
@@ -80,41 +80,57 @@ def fold_plural(word: str) -> str:
 
 
 def phrase_feature(term: str) -> str | None:
-    """The one feature that says `term` occurs as a whole (a word, or a phrase in order)."""
-    words = tokens(term)
-    return " ".join(words) if words else None
+    """The one feature that says `term` occurs as a whole (a word, or a phrase in order).
+
+    None for a term of function words only, which can never match.
+    """
+    found = words(term)
+    if all(word in STOP_WORDS for word in found):
+        return None
+    return " ".join(found)
 
 
 class InterestModel:
     """TF-IDF over the corpus (title weighted, unigrams, bigrams and the profiles' phrases)."""
 
     def __init__(self, corpus: Sequence[Document], terms: Iterable[str]) -> None:
-        # Phrases of three words or more are features only where a profile names them, so
-        # "implicit neural representation" is matched whole without counting every trigram.
+        """Learn term weights from `corpus`; `terms` are the profiles' keywords and exclusions.
+
+        Raises ValueError for an empty corpus: there is nothing to weigh terms by.
+        """
+        if not corpus:
+            raise ValueError("the interest model needs at least one paper")
+        # Longer phrases, and phrases with function words inside ("learning to rank"), are
+        # features only where a profile names them, so they match whole without the model
+        # counting every trigram of the corpus.
         self._phrases = {
             tuple(feature.split())
             for term in terms
-            if (feature := phrase_feature(term)) and feature.count(" ") >= 2
+            if (feature := phrase_feature(term)) and " " in feature
         }
         self._longest = max((len(p) for p in self._phrases), default=2)
         self._vectorizer = TfidfVectorizer(analyzer=self._analyze, sublinear_tf=True)
-        self._vectorizer.fit([self._segments(doc) for doc in corpus] or [("",)])
+        self._vectorizer.fit([self._segments(doc) for doc in corpus])
         self._vocabulary: dict[str, int] = self._vectorizer.vocabulary_
 
     def _segments(self, doc: Document) -> tuple[str, ...]:
         return (doc.title,) * TITLE_WEIGHT + (doc.abstract,)
 
     def _analyze(self, segments: tuple[str, ...]) -> list[str]:
+        """Unigrams and bigrams of content words, and the profiles' phrases, clause by clause."""
         features: list[str] = []
         for segment in segments:
-            words = tokens(segment)
-            features.extend(words)
-            features.extend(" ".join(pair) for pair in itertools.pairwise(words))
-            for n in range(3, self._longest + 1):
-                for start in range(len(words) - n + 1):
-                    gram = tuple(words[start : start + n])
-                    if gram in self._phrases:
-                        features.append(" ".join(gram))
+            for clause in _CLAUSE_BREAK.split(segment):
+                found = words(clause)
+                content = [word not in STOP_WORDS for word in found]
+                features.extend(word for word, keep in zip(found, content, strict=True) if keep)
+                for n in range(2, self._longest + 1):
+                    for start in range(len(found) - n + 1):
+                        gram = tuple(found[start : start + n])
+                        if gram in self._phrases or (
+                            n == 2 and content[start] and content[start + 1]
+                        ):
+                            features.append(" ".join(gram))
         return features
 
     def transform(self, docs: Sequence[Document]) -> sp.csr_matrix:

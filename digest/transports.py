@@ -75,13 +75,16 @@ class FileTransport(Transport):
         tag = hashlib.sha256(str(message["Message-ID"]).encode()).hexdigest()[:8]
         path = self.folder / f"{utcnow():%Y%m%d-%H%M%S}-{recipient}-{tag}.eml"
         # Written aside and renamed, so nobody opens half a message.
-        descriptor, temporary = tempfile.mkstemp(dir=self.folder, suffix=".part")
+        temporary: Path | None = None
         try:
+            descriptor, name = tempfile.mkstemp(dir=self.folder, suffix=".part")
+            temporary = Path(name)
             with os.fdopen(descriptor, "wb") as handle:
                 handle.write(message.as_bytes())
-            Path(temporary).replace(path)
+            temporary.replace(path)
         except OSError as exc:
-            Path(temporary).unlink(missing_ok=True)
+            if temporary is not None:
+                temporary.unlink(missing_ok=True)
             raise TransportError(f"cannot write {path}: {exc}") from None
         log.info("wrote %s", path)
 
@@ -111,14 +114,32 @@ class SmtpTransport(Transport):
                 )
             else:
                 connection = smtplib.SMTP(host, s.smtp_port, timeout=s.smtp_timeout)
+        except (OSError, smtplib.SMTPException) as exc:
+            raise TransportError(f"cannot connect to {self._where}: {_reason(exc)}") from None
+        try:
+            self._greet(connection, context)
+        except BaseException:
+            connection.close()
+            raise
+        self._connection = connection
+
+    def _greet(self, connection: smtplib.SMTP, context: ssl.SSLContext) -> None:
+        s = self._settings
+        try:
             if s.smtp_security == "starttls":
+                connection.ehlo()
+                if not connection.has_extn("starttls"):
+                    raise TransportError(
+                        f"{self._where} does not offer STARTTLS; set SMTP_SECURITY=none only "
+                        "for a relay on this machine or a trusted network"
+                    )
                 connection.starttls(context=context)
             if s.smtp_username:
                 connection.login(s.smtp_username, s.smtp_password or "")
         except smtplib.SMTPNotSupportedError:
             raise TransportError(
-                f"{self._where} does not offer STARTTLS; set SMTP_SECURITY=none only for a "
-                "relay on this machine or a trusted network"
+                f"{self._where} does not offer a login (AUTH); leave SMTP_USERNAME empty "
+                "for a relay that needs none"
             ) from None
         except smtplib.SMTPAuthenticationError as exc:
             raise TransportError(
@@ -127,7 +148,6 @@ class SmtpTransport(Transport):
             ) from None
         except (OSError, smtplib.SMTPException) as exc:
             raise TransportError(f"cannot connect to {self._where}: {_reason(exc)}") from None
-        self._connection = connection
 
     def close(self) -> None:
         if self._connection is None:

@@ -1,0 +1,198 @@
+"""Which stored papers are new for which subscriber on a given day (real SQLite, real pages)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select
+
+from digest.candidates import candidates, corpus
+from digest.db import unit_of_work
+from digest.models import Delivery, DeliveryItem, Paper, Subscriber
+from digest.store import ingest
+
+DAY1 = date(2025, 3, 1)
+DAY2 = date(2025, 3, 5)
+DAY3 = date(2025, 3, 9)
+
+
+@pytest.fixture
+def batches(engine: Engine, pages: Path) -> dict[date, set[int]]:
+    """Three sample pages ingested on three days; the ids of the papers first seen each day."""
+    files = sorted(pages.glob("*.txt"))
+    for day, name in ((DAY1, "000_"), (DAY2, "003_"), (DAY3, "004_")):
+        (path,) = [f for f in files if f.name.startswith(name)]
+        report = ingest(engine, [path], day)
+        assert report.errors == []
+        assert report.papers_new > 0
+    by_day: defaultdict[date, set[int]] = defaultdict(set)
+    with unit_of_work(engine) as session:
+        for paper_id, first_seen in session.execute(select(Paper.id, Paper.first_seen)):
+            by_day[first_seen].add(paper_id)
+    assert set(by_day) == {DAY1, DAY2, DAY3}
+    return dict(by_day)
+
+
+def add_subscribers(engine: Engine, *emails: str) -> list[Subscriber]:
+    with unit_of_work(engine) as session:
+        rows = [Subscriber(email=email, keywords={"video": 1.0}) for email in emails]
+        session.add_all(rows)
+        session.flush()
+        return rows
+
+
+def add_delivery(engine: Engine, subscriber: Subscriber, day: date, papers: list[int]) -> None:
+    with unit_of_work(engine) as session:
+        delivery = Delivery(
+            subscriber_id=subscriber.id,
+            digest_date=day,
+            status="sent",
+            message_id=f"<{subscriber.id}.{day}@example.org>",
+            subject=f"Papers for {day}",
+        )
+        session.add(delivery)
+        session.flush()
+        session.add_all(
+            DeliveryItem(
+                delivery_id=delivery.id,
+                subscriber_id=subscriber.id,
+                paper_id=paper_id,
+                rank=rank,
+                score=0.5,
+                matched=["video"],
+            )
+            for rank, paper_id in enumerate(papers, start=1)
+        )
+
+
+def new_for(
+    engine: Engine, subscribers: list[Subscriber], day: date, lookback_days: int = 30
+) -> dict[int, set[int]]:
+    with unit_of_work(engine) as session:
+        return candidates(session, subscribers, day, lookback_days)
+
+
+def test_papers_first_seen_after_the_digest_date_are_not_candidates(
+    engine: Engine, batches: dict[date, set[int]]
+) -> None:
+    (ada,) = add_subscribers(engine, "ada@example.org")
+
+    assert new_for(engine, [ada], DAY2) == {ada.id: batches[DAY1] | batches[DAY2]}
+    assert new_for(engine, [ada], DAY1) == {ada.id: batches[DAY1]}
+    assert new_for(engine, [ada], DAY1 - timedelta(days=1)) == {ada.id: set()}
+    assert new_for(engine, [ada], DAY3) == {ada.id: batches[DAY1] | batches[DAY2] | batches[DAY3]}
+
+
+def test_papers_older_than_the_lookback_are_not_candidates(
+    engine: Engine, batches: dict[date, set[int]]
+) -> None:
+    (ada,) = add_subscribers(engine, "ada@example.org")
+    everything = batches[DAY1] | batches[DAY2] | batches[DAY3]
+
+    # DAY1 is 8 days before DAY3, DAY2 4 days before.
+    assert new_for(engine, [ada], DAY3, lookback_days=1) == {ada.id: batches[DAY3]}
+    assert new_for(engine, [ada], DAY3, lookback_days=3) == {ada.id: batches[DAY3]}
+    assert new_for(engine, [ada], DAY3, lookback_days=5) == {ada.id: batches[DAY2] | batches[DAY3]}
+    assert new_for(engine, [ada], DAY3, lookback_days=9) == {ada.id: everything}
+    # "the last 7 days" is DAY3 and the six days before it: DAY2 is in, DAY1 is out.
+    assert new_for(engine, [ada], DAY3, lookback_days=7) == {ada.id: batches[DAY2] | batches[DAY3]}
+    # The boundary: a paper exactly `lookback_days` old is out, one day younger is in.
+    assert new_for(engine, [ada], DAY3, lookback_days=8) == {ada.id: batches[DAY2] | batches[DAY3]}
+    assert new_for(engine, [ada], DAY2, lookback_days=4) == {ada.id: batches[DAY2]}
+    assert new_for(engine, [ada], DAY2, lookback_days=5) == {ada.id: batches[DAY1] | batches[DAY2]}
+
+
+def test_sent_papers_are_never_candidates_again_for_that_subscriber(
+    engine: Engine, batches: dict[date, set[int]]
+) -> None:
+    ada, grace = add_subscribers(engine, "ada@example.org", "grace@example.org")
+    sent = sorted(batches[DAY3])[:3]
+    # An earlier run on DAY3 already recorded (and sent) three papers to Ada.
+    add_delivery(engine, ada, DAY3, sent)
+
+    new = new_for(engine, [ada, grace], DAY3)
+    assert new[ada.id] == batches[DAY1] | batches[DAY2] | batches[DAY3] - set(sent)
+    assert set(sent) <= new[grace.id]
+    assert new[grace.id] == batches[DAY1] | batches[DAY2] | batches[DAY3]
+
+
+def test_sent_papers_stay_excluded_when_planning_an_earlier_day(
+    engine: Engine, batches: dict[date, set[int]]
+) -> None:
+    """Planning an earlier day afterwards (a backfill) does not bring sent papers back."""
+    ada, grace = add_subscribers(engine, "ada@example.org", "grace@example.org")
+    old = sorted(batches[DAY2])[:2]
+    add_delivery(engine, ada, DAY3 + timedelta(days=1), old)
+
+    new = new_for(engine, [ada, grace], DAY3, lookback_days=30)
+    assert not set(old) & new[ada.id]
+    assert set(old) <= new[grace.id]
+
+
+def test_papers_up_to_the_previous_delivery_are_not_candidates(
+    engine: Engine, batches: dict[date, set[int]]
+) -> None:
+    ada, grace, alan = add_subscribers(
+        engine, "ada@example.org", "grace@example.org", "alan@example.org"
+    )
+    add_delivery(engine, ada, DAY2, sorted(batches[DAY2])[:1])  # on the day of the 2nd batch
+    add_delivery(engine, alan, DAY2 - timedelta(days=1), [])  # between the 1st and 2nd batch
+
+    new = new_for(engine, [ada, grace, alan], DAY3, lookback_days=30)
+
+    assert new[ada.id] == batches[DAY3]
+    assert new[alan.id] == batches[DAY2] | batches[DAY3]
+    assert new[grace.id] == batches[DAY1] | batches[DAY2] | batches[DAY3]
+
+
+def test_previous_delivery_older_than_the_lookback_does_not_widen_it(
+    engine: Engine, batches: dict[date, set[int]]
+) -> None:
+    (ada,) = add_subscribers(engine, "ada@example.org")
+    add_delivery(engine, ada, date(2025, 1, 1), [])
+    assert new_for(engine, [ada], DAY3, lookback_days=5) == {ada.id: batches[DAY2] | batches[DAY3]}
+
+
+def test_subscriber_set_only_contains_those_asked_about(
+    engine: Engine, batches: dict[date, set[int]]
+) -> None:
+    ada, grace = add_subscribers(engine, "ada@example.org", "grace@example.org")
+    assert set(new_for(engine, [grace], DAY3)) == {grace.id}
+    assert set(new_for(engine, [ada, grace], DAY3)) == {ada.id, grace.id}
+    assert new_for(engine, [], DAY3) == {}
+
+
+def test_corpus_has_only_papers_first_seen_by_the_date(
+    engine: Engine, batches: dict[date, set[int]]
+) -> None:
+    with unit_of_work(engine) as session:
+        before = corpus(session, DAY1 - timedelta(days=1))
+        first = corpus(session, DAY1)
+        second = corpus(session, DAY2 + timedelta(days=2))
+        everything = corpus(session, DAY3)
+        titles = dict(session.execute(select(Paper.id, Paper.title)).all())
+
+    assert before == []
+    assert {doc.id for doc in first} == batches[DAY1]
+    assert {doc.id for doc in second} == batches[DAY1] | batches[DAY2]
+    assert {doc.id for doc in everything} == batches[DAY1] | batches[DAY2] | batches[DAY3]
+    assert [doc.id for doc in everything] == sorted(doc.id for doc in everything)
+    assert all(doc.title == titles[doc.id] and doc.abstract for doc in everything)
+
+
+def test_a_paper_listed_again_keeps_its_first_day(
+    engine: Engine, batches: dict[date, set[int]]
+) -> None:
+    """Page 004 repeats papers of page 000: they belong to DAY1, not DAY3."""
+    with unit_of_work(engine) as session:
+        lossless = session.scalar(
+            select(Paper).where(Paper.title == "Lossless Compression with Probabilistic Circuits")
+        )
+    assert lossless is not None
+    assert lossless.first_seen == DAY1
+    assert lossless.id in batches[DAY1]
+    (ada,) = add_subscribers(engine, "ada@example.org")
+    assert lossless.id not in new_for(engine, [ada], DAY3, lookback_days=3)[ada.id]

@@ -1,0 +1,185 @@
+"""load_settings: defaults, every variable, and errors that name the variable."""
+
+from __future__ import annotations
+
+from datetime import time
+from email.headerregistry import Address
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from digest.config import Settings, load_settings
+from digest.errors import ConfigError
+
+FULL_ENV = {
+    "DIGEST_DATABASE_URL": "postgresql+psycopg://digest@db/digest",
+    "DIGEST_PROFILES": "/etc/digest/profiles.toml",
+    "DIGEST_INBOX": "/var/lib/digest/inbox",
+    "DIGEST_OUTBOX": "/var/lib/digest/outbox",
+    "DIGEST_FROM": "Lab Digest <digest@lab.org>",
+    "DIGEST_SEND_TIME": "06:45",
+    "DIGEST_TIMEZONE": "Europe/Paris",
+    "DIGEST_LOOKBACK_DAYS": "3",
+    "SMTP_HOST": "mail.lab.org",
+    "SMTP_PORT": "2525",
+    "SMTP_USERNAME": "digest-bot",
+    "SMTP_PASSWORD": "pa ss:word ",
+    "SMTP_SECURITY": "ssl",
+    "SMTP_TIMEOUT": "12",
+}
+
+
+def test_defaults() -> None:
+    settings = load_settings({})
+
+    assert settings == Settings()
+    assert settings.database_url == "sqlite:///digest.sqlite3"
+    assert settings.profiles == Path("profiles.toml")
+    assert settings.inbox == Path("inbox")
+    assert settings.outbox == Path("outbox")
+    assert settings.sender == "digest@localhost"
+    assert settings.sender_address == Address(username="digest", domain="localhost")
+    assert settings.send_time == time(7, 0)
+    assert settings.timezone == ZoneInfo("UTC")
+    assert settings.lookback_days == 7
+    assert settings.smtp_host is None
+    assert settings.smtp_port == 587
+    assert settings.smtp_username is None
+    assert settings.smtp_password is None
+    assert settings.smtp_security == "starttls"
+    assert settings.smtp_timeout == 30.0
+    assert settings.transport_name == "file"
+
+
+def test_blank_values_mean_the_default() -> None:
+    blank = {name: "  " for name in FULL_ENV if name != "SMTP_PASSWORD"}
+    assert load_settings(blank) == Settings()
+    assert load_settings({"SMTP_PASSWORD": ""}).smtp_password is None
+
+
+def test_every_variable_is_read() -> None:
+    settings = load_settings(FULL_ENV)
+
+    assert settings.database_url == "postgresql+psycopg://digest@db/digest"
+    assert settings.profiles == Path("/etc/digest/profiles.toml")
+    assert settings.inbox == Path("/var/lib/digest/inbox")
+    assert settings.outbox == Path("/var/lib/digest/outbox")
+    assert settings.sender == "Lab Digest <digest@lab.org>"
+    assert settings.sender_address == Address("Lab Digest", "digest", "lab.org")
+    assert settings.send_time == time(6, 45)
+    assert settings.timezone == ZoneInfo("Europe/Paris")
+    assert settings.lookback_days == 3
+    assert settings.smtp_host == "mail.lab.org"
+    assert settings.smtp_port == 2525
+    assert settings.smtp_username == "digest-bot"
+    assert settings.smtp_password == "pa ss:word "  # kept exactly, spaces and all
+    assert settings.smtp_security == "ssl"
+    assert settings.smtp_timeout == 12.0
+    assert settings.transport_name == "smtp"
+
+
+def test_surrounding_whitespace_is_ignored() -> None:
+    settings = load_settings(
+        {
+            "DIGEST_SEND_TIME": " 7:05 ",
+            "DIGEST_TIMEZONE": " Asia/Tokyo\n",
+            "SMTP_HOST": " mail.lab.org ",
+            "SMTP_SECURITY": " None ",
+            "DIGEST_LOOKBACK_DAYS": " 14 ",
+        }
+    )
+    assert settings.send_time == time(7, 5)
+    assert settings.timezone == ZoneInfo("Asia/Tokyo")
+    assert settings.smtp_host == "mail.lab.org"
+    assert settings.smtp_security == "none"
+    assert settings.smtp_port == 25
+    assert settings.lookback_days == 14
+
+
+def test_process_environment_is_the_default_source(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SMTP_HOST", "relay.example.org")
+    monkeypatch.setenv("DIGEST_LOOKBACK_DAYS", "2")
+    settings = load_settings()
+    assert settings.smtp_host == "relay.example.org"
+    assert settings.lookback_days == 2
+
+
+@pytest.mark.parametrize(
+    ("security", "port"),
+    [("starttls", 587), ("ssl", 465), ("none", 25), ("SSL", 465), ("StartTLS", 587)],
+)
+def test_default_port_follows_security(security: str, port: int) -> None:
+    settings = load_settings({"SMTP_SECURITY": security})
+    assert settings.smtp_security == security.lower()
+    assert settings.smtp_port == port
+
+
+@pytest.mark.parametrize("security", ["starttls", "ssl", "none"])
+def test_explicit_port_wins(security: str) -> None:
+    assert load_settings({"SMTP_SECURITY": security, "SMTP_PORT": "1025"}).smtp_port == 1025
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [({}, "file"), ({"SMTP_HOST": "   "}, "file"), ({"SMTP_HOST": "localhost"}, "smtp")],
+)
+def test_transport_name(env: dict[str, str], expected: str) -> None:
+    assert load_settings(env).transport_name == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("00:00", time(0, 0)), ("7:30", time(7, 30)), ("23:59", time(23, 59))],
+)
+def test_send_time_accepted(value: str, expected: time) -> None:
+    assert load_settings({"DIGEST_SEND_TIME": value}).send_time == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SMTP_SECURITY", "tls"),
+        ("SMTP_SECURITY", "ssl/tls"),
+        ("DIGEST_SEND_TIME", "25:00"),
+        ("DIGEST_SEND_TIME", "7"),
+        ("DIGEST_SEND_TIME", "07:60"),
+        ("DIGEST_SEND_TIME", "7am"),
+        ("DIGEST_SEND_TIME", "07:00:00"),
+        ("DIGEST_TIMEZONE", "Mars/Olympus_Mons"),
+        ("DIGEST_TIMEZONE", "../../etc/passwd"),
+        ("DIGEST_TIMEZONE", "CEST+2"),
+        ("SMTP_PORT", "smtp"),
+        ("SMTP_PORT", "587.0"),
+        ("SMTP_PORT", "0"),
+        ("SMTP_TIMEOUT", "soon"),
+        ("SMTP_TIMEOUT", "0"),
+        ("DIGEST_FROM", "digest.lab.org"),
+        ("DIGEST_FROM", "Lab Digest"),
+        ("DIGEST_FROM", "digest@lab.org\r\nBcc: everyone@lab.org"),
+        ("DIGEST_FROM", "Lab\nDigest <digest@lab.org>"),
+        ("DIGEST_FROM", "Lab\rDigest <digest@lab.org>"),
+        ("DIGEST_LOOKBACK_DAYS", "0"),
+        ("DIGEST_LOOKBACK_DAYS", "-3"),
+        ("DIGEST_LOOKBACK_DAYS", "a week"),
+    ],
+)
+def test_errors_name_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({name: value})
+    message = str(caught.value)
+    assert message.startswith(f"{name} must ")
+    assert message.endswith((f"not {value!r}", f"not {value}"))
+
+
+def test_error_quotes_the_bad_value() -> None:
+    with pytest.raises(ConfigError, match=r"DIGEST_SEND_TIME .* not '25:00'"):
+        load_settings({"DIGEST_SEND_TIME": "25:00"})
+    with pytest.raises(ConfigError, match=r"DIGEST_LOOKBACK_DAYS must be at least 1, not 0"):
+        load_settings({"DIGEST_LOOKBACK_DAYS": "0"})
+
+
+def test_smtp_port_above_65535_is_rejected() -> None:
+    # Accepted today; getaddrinfo then wraps it (70000 -> 4464) and connects to the wrong port.
+    with pytest.raises(ConfigError, match="SMTP_PORT"):
+        load_settings({"SMTP_HOST": "mail.lab.org", "SMTP_PORT": "70000"})

@@ -1,0 +1,328 @@
+"""Transports: the file outbox, the in-memory list, and SMTP against a real local server."""
+
+from __future__ import annotations
+
+import dataclasses
+import smtplib
+from datetime import UTC, date, datetime
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from digest.compose import Composer, Digest, Entry, Recipient, new_message_id
+from digest.config import Settings
+from digest.errors import TransportError
+from digest.resources import resource_dir
+from digest.transports import (
+    FileTransport,
+    MemoryTransport,
+    SmtpTransport,
+    Transport,
+    make_transport,
+)
+from tests.conftest import SmtpServer, free_port
+
+PASSWORD = "s3cret-PASS"
+NOW = datetime(2025, 3, 1, 7, 0, tzinfo=UTC)
+
+
+def compose(settings: Settings, email: str, name: str = "", title: str = "A Paper") -> EmailMessage:
+    composer = Composer(resource_dir("templates"), settings.sender_address)
+    digest = Digest(
+        recipient=Recipient(email, name),
+        digest_date=date(2025, 3, 1),
+        entries=[Entry(title, "We study things.", 0.5, ["things"])],
+        message_id=new_message_id(settings.sender_address),
+        keywords=["things"],
+    )
+    return composer.compose(digest, NOW)
+
+
+def parse(raw: bytes) -> EmailMessage:
+    message = message_from_bytes(raw, policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    return message
+
+
+@pytest.fixture
+def connects(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """Every TCP connection smtplib opens, as (host, port)."""
+    calls: list[tuple[str, int]] = []
+    original = smtplib.SMTP.connect
+
+    def counting(self: smtplib.SMTP, host: str = "localhost", port: int = 0, *args, **kwargs):
+        calls.append((host, port))
+        return original(self, host, port, *args, **kwargs)
+
+    monkeypatch.setattr(smtplib.SMTP, "connect", counting)
+    return calls
+
+
+# --- make_transport ---------------------------------------------------------------------------
+
+
+def test_make_transport_is_file_without_smtp_host(settings: Settings) -> None:
+    transport = make_transport(settings)
+    assert isinstance(transport, FileTransport)
+    assert transport.folder == settings.outbox
+
+
+def test_make_transport_is_smtp_with_smtp_host(settings: Settings) -> None:
+    transport = make_transport(dataclasses.replace(settings, smtp_host="mail.example.org"))
+    assert isinstance(transport, SmtpTransport)
+
+
+# --- MemoryTransport --------------------------------------------------------------------------
+
+
+def test_memory_transport_keeps_messages_in_order(settings: Settings) -> None:
+    first = compose(settings, "ada@example.org")
+    second = compose(settings, "grace@example.org")
+    with MemoryTransport() as transport:
+        transport.send(first)
+        transport.send(second)
+    assert transport.outbox == [first, second]
+    assert isinstance(transport, Transport)
+
+
+# --- FileTransport ----------------------------------------------------------------------------
+
+
+def test_file_transport_writes_one_eml_per_message(settings: Settings, tmp_path: Path) -> None:
+    folder = tmp_path / "deep" / "outbox"
+    assert not folder.exists()
+    messages = [
+        compose(settings, "ada@example.org", "Ada"),
+        compose(settings, "zoe@example.org", "Zoë Ångström", title="Zoë's paper 🚀"),
+        compose(settings, "ada@example.org", "Ada", title="Second for Ada"),
+    ]
+
+    with FileTransport(folder) as transport:
+        assert folder.is_dir()
+        for message in messages:
+            transport.send(message)
+
+    files = sorted(folder.iterdir())
+    assert len(files) == 3
+    assert all(f.suffix == ".eml" for f in files)
+    assert not list(folder.glob("*.part"))
+    parsed = {parse(f.read_bytes())["Message-ID"]: parse(f.read_bytes()) for f in files}
+    assert set(parsed) == {m["Message-ID"] for m in messages}
+    for message in messages:
+        stored = parsed[message["Message-ID"]]
+        assert stored["To"].addresses == message["To"].addresses
+        assert stored["Subject"] == message["Subject"]
+        assert stored.get_content_type() == "multipart/alternative"
+        assert stored.get_body(("html",)).get_content() == message.get_body(("html",)).get_content()
+    assert sum("ada@example.org" in f.name for f in files) == 2
+    assert sum("zoe@example.org" in f.name for f in files) == 1
+
+
+def test_file_transport_names_are_safe_for_odd_recipients(
+    settings: Settings, tmp_path: Path
+) -> None:
+    message = compose(settings, '"odd/../name"@example.org')
+    with FileTransport(tmp_path / "out") as transport:
+        transport.send(message)
+
+    (written,) = (tmp_path / "out").iterdir()
+    assert written.parent == tmp_path / "out"
+    assert "/" not in written.name
+    assert parse(written.read_bytes())["Message-ID"] == message["Message-ID"]
+
+
+def test_file_transport_cannot_create_its_folder(settings: Settings, tmp_path: Path) -> None:
+    blocker = tmp_path / "outbox"
+    blocker.write_text("a file where the folder should be")
+
+    with pytest.raises(TransportError, match="cannot create the outbox folder") as caught:
+        FileTransport(blocker / "sub").open()
+    assert str(blocker / "sub") in str(caught.value)
+
+
+def test_file_transport_folder_gone_during_the_run_raises_transport_error(
+    settings: Settings, tmp_path: Path
+) -> None:
+    # Transport.send promises TransportError; the caller (jobs) catches only that. The
+    # tempfile.mkstemp call sits outside send's try, so its OSError escapes as is.
+    folder = tmp_path / "outbox"
+    with FileTransport(folder) as transport:
+        folder.rmdir()
+        with pytest.raises(TransportError) as caught:
+            transport.send(compose(settings, "ada@example.org"))
+    assert str(folder) in str(caught.value)
+
+
+# --- SmtpTransport ----------------------------------------------------------------------------
+
+
+def test_smtp_delivers_to_the_envelope_recipient(
+    settings: Settings, smtp_server: SmtpServer
+) -> None:
+    message = compose(settings, "zoe@example.org", "Zoë Ångström", title="Ünïcödé 🚀 title")
+
+    with SmtpTransport(smtp_server.settings(settings)) as transport:
+        transport.send(message)
+
+    (envelope,) = smtp_server.received.envelopes
+    assert envelope.mail_from == "digest@example.org"
+    assert envelope.rcpt_tos == ["zoe@example.org"]
+    (received,) = smtp_server.received.messages
+    assert received["Message-ID"] == message["Message-ID"]
+    assert received["To"].addresses[0].display_name == "Zoë Ångström"
+    assert received["Subject"] == message["Subject"]
+    assert [p.get_content_type() for p in received.iter_parts()] == ["text/plain", "text/html"]
+    assert "Ünïcödé 🚀 title" in received.get_body(("plain",)).get_content()
+
+
+def test_smtp_reuses_one_connection_for_many_messages(
+    settings: Settings, smtp_server: SmtpServer, connects: list[tuple[str, int]]
+) -> None:
+    recipients = [f"reader{n}@example.org" for n in range(4)]
+
+    with SmtpTransport(smtp_server.settings(settings)) as transport:
+        connection = transport._connection
+        assert connection is not None
+        for address in recipients:
+            transport.send(compose(settings, address))
+            assert transport._connection is connection
+        transport.open()  # opening again is a no-op
+        assert transport._connection is connection
+
+    assert connects == [(smtp_server.host, smtp_server.port)]
+    assert transport._connection is None
+    assert [e.rcpt_tos for e in smtp_server.received.envelopes] == [[r] for r in recipients]
+
+
+def test_smtp_send_opens_the_connection_itself(
+    settings: Settings, smtp_server: SmtpServer, connects: list[tuple[str, int]]
+) -> None:
+    transport = SmtpTransport(smtp_server.settings(settings))
+    try:
+        transport.send(compose(settings, "ada@example.org"))
+        transport.send(compose(settings, "grace@example.org"))
+    finally:
+        transport.close()
+    transport.close()  # closing twice is harmless
+
+    assert len(connects) == 1
+    assert len(smtp_server.received.envelopes) == 2
+
+
+def test_smtp_refused_recipient_names_address_and_code_and_next_message_goes_through(
+    settings: Settings, smtp_server: SmtpServer, connects: list[tuple[str, int]]
+) -> None:
+    smtp_server.refuse.add("ghost@example.org")
+
+    with SmtpTransport(smtp_server.settings(settings)) as transport:
+        with pytest.raises(TransportError) as caught:
+            transport.send(compose(settings, "ghost@example.org", "Ghost"))
+        transport.send(compose(settings, "ada@example.org"))
+
+    message = str(caught.value)
+    assert "ghost@example.org" in message
+    assert "550" in message
+    assert "no such user here" in message
+    assert f"{smtp_server.host}:{smtp_server.port}" in message
+    assert [e.rcpt_tos for e in smtp_server.received.envelopes] == [["ada@example.org"]]
+    assert len(connects) == 1
+
+
+def test_smtp_reconnects_after_losing_the_connection(
+    settings: Settings, smtp_server: SmtpServer, connects: list[tuple[str, int]]
+) -> None:
+    with SmtpTransport(smtp_server.settings(settings)) as transport:
+        transport.send(compose(settings, "ada@example.org"))
+        assert transport._connection is not None
+        transport._connection.close()  # the socket goes away under the transport
+
+        with pytest.raises(TransportError, match="lost the connection"):
+            transport.send(compose(settings, "grace@example.org"))
+        assert transport._connection is None
+        transport.send(compose(settings, "alan@example.org"))
+
+    assert len(connects) == 2
+    assert [e.rcpt_tos for e in smtp_server.received.envelopes] == [
+        ["ada@example.org"],
+        ["alan@example.org"],
+    ]
+
+
+def test_smtp_server_down(settings: Settings) -> None:
+    port = free_port()
+    down = dataclasses.replace(
+        settings,
+        smtp_host="127.0.0.1",
+        smtp_port=port,
+        smtp_security="none",
+        smtp_timeout=5,
+        smtp_username="bob",
+        smtp_password=PASSWORD,
+    )
+    transport = SmtpTransport(down)
+
+    with pytest.raises(TransportError) as caught:
+        transport.open()
+    message = str(caught.value)
+    assert "cannot connect" in message
+    assert f"127.0.0.1:{port}" in message
+    assert PASSWORD not in message
+    assert PASSWORD not in repr(caught.value)
+    assert transport._connection is None
+
+    with pytest.raises(TransportError, match="cannot connect"):
+        transport.send(compose(settings, "ada@example.org"))
+
+
+def test_smtp_starttls_not_offered(settings: Settings, smtp_server: SmtpServer) -> None:
+    starttls = dataclasses.replace(
+        smtp_server.settings(settings),
+        smtp_security="starttls",
+        smtp_username="bob",
+        smtp_password=PASSWORD,
+    )
+
+    with pytest.raises(TransportError) as caught:
+        SmtpTransport(starttls).open()
+    message = str(caught.value)
+    assert "does not offer STARTTLS" in message
+    assert f"{smtp_server.host}:{smtp_server.port}" in message
+    assert PASSWORD not in message
+    assert PASSWORD not in repr(caught.value)
+    assert not smtp_server.received.envelopes
+
+
+def test_smtp_ssl_against_a_plain_server(settings: Settings, smtp_server: SmtpServer) -> None:
+    ssl = dataclasses.replace(
+        smtp_server.settings(settings),
+        smtp_security="ssl",
+        smtp_username="bob",
+        smtp_password=PASSWORD,
+    )
+
+    with pytest.raises(TransportError) as caught:
+        SmtpTransport(ssl).open()
+    message = str(caught.value)
+    assert "cannot connect" in message
+    assert f"{smtp_server.host}:{smtp_server.port} (ssl)" in message
+    assert PASSWORD not in message
+    assert PASSWORD not in repr(caught.value)
+
+
+def test_smtp_login_not_offered_is_not_reported_as_missing_starttls(
+    settings: Settings, smtp_server: SmtpServer
+) -> None:
+    # SMTP_SECURITY=none with a username, against a server that does not advertise AUTH:
+    # smtplib.login raises SMTPNotSupportedError, which open() reports as missing STARTTLS.
+    plain_login = dataclasses.replace(
+        smtp_server.settings(settings), smtp_username="bob", smtp_password=PASSWORD
+    )
+
+    with pytest.raises(TransportError) as caught:
+        SmtpTransport(plain_login).open()
+    message = str(caught.value)
+    assert PASSWORD not in message
+    assert "STARTTLS" not in message
+    assert "AUTH" in message or "login" in message.lower()
