@@ -95,7 +95,7 @@ def main(ctx: click.Context, env_file: Path, verbose: bool) -> None:
     """Personalized research-paper digests by email."""
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
+        format="%(levelname)s %(name)s: %(message)s" if verbose else "%(levelname)s: %(message)s",
         force=True,
     )
     if env_file.is_file():
@@ -229,10 +229,6 @@ def run(obj: Context, day: datetime | None, as_json: bool) -> None:
         f"{report.digest_date}: {len(report.sent)} digest(s) sent, {len(report.failed)} "
         f"failed, {len(report.nothing_new)} subscriber(s) with nothing new"
     )
-    for email, error in report.failed:
-        click.echo(f"not sent to {email}: {error}", err=True)
-    for problem in report.problems:
-        click.echo(f"problem: {problem}", err=True)
     if isinstance(transport, FileTransport) and report.sent:
         written = sorted(
             p for p in transport.folder.glob("*.eml") if p.stat().st_mtime >= started.timestamp()

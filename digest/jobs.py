@@ -294,6 +294,8 @@ def run_daily(
         except DigestError as error:
             report.problems.append(str(error))
             log.error("profiles not synced, using the stored ones: %s", error)
+    elif settings.profiles is not None:
+        log.warning("no profile file %s: using the stored subscribers", settings.profiles)
     if settings.inbox.is_dir():
         report.ingest = ingest(engine, [settings.inbox], digest_date)
     else:

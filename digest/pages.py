@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import re
 import unicodedata
@@ -22,10 +23,11 @@ _HEADER_LINES = frozenset(
 )
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _DATE_LINE = re.compile(r"(?P<month>[A-Z][a-z]{2})[a-z]*\.? (?P<day>\d{1,2})")
-# "SubscribeOne-Shot Face ...": the button's label glued to the first title. A lowercase
-# letter after it ("Subscriber ...") means a real word, left alone.
-_GLUED_SUBSCRIBE = re.compile(r"Subscribe(?=[^a-z\s])")
-_CODE_LINK = re.compile(r"https?://(?:www\.)?github\.com/[\w.-]+/[\w.-]+", re.IGNORECASE)
+_SUBSCRIBE = "Subscribe"
+# Abstracts write repositories with or without the scheme ("github.com/NVlabs/SegFormer.").
+_CODE_LINK = re.compile(
+    r"(?<![\w.])(?:https?://)?(?:www\.)?github\.com/(?P<repo>[\w.-]+/[\w.-]+)", re.IGNORECASE
+)
 
 MAX_TITLE_CHARS = 300
 MAX_TITLE_WORDS = 40
@@ -77,26 +79,23 @@ def parse_page(data: bytes, source: str, today: date) -> ParsedPage:
         raise PageError(source, "empty file: no digest page in it")
     if b"\x00" in data:
         raise PageError(source, "binary file, not a digest page")
+    body = data.removeprefix(codecs.BOM_UTF8)
     try:
-        text = data.decode("utf-8-sig")
+        text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
+        line = body[: exc.start].count(b"\n") + 1
         raise PageError(source, "not UTF-8 text, not a digest page", line) from None
-    return _parse_lines(text.splitlines(), source, hashlib.sha256(data).hexdigest(), today)
+    # Lines end at "\n" alone: str.splitlines() would also break inside an abstract at a
+    # U+2028 or a form feed, and the line numbers would no longer be the file's.
+    return _parse_lines(text.split("\n"), source, hashlib.sha256(data).hexdigest(), today)
 
 
 def _parse_lines(lines: list[str], source: str, sha256: str, today: date) -> ParsedPage:
     page_date: date | None = None
-    saw_header = False
+    saw_header = saw_subscribe_line = False
     in_header = True
     papers: list[PaperRecord] = []
     title: tuple[int, str] | None = None
-
-    def fail(line: int, problem: str) -> PageError:
-        if not papers and not saw_header:
-            problem = f"not a digest page: {problem}"
-        return PageError(source, problem, line)
-
     for number, raw in enumerate(lines, start=1):
         text = " ".join(raw.split())
         if not text:
@@ -104,30 +103,40 @@ def _parse_lines(lines: list[str], source: str, sha256: str, today: date) -> Par
         if in_header:
             if text.casefold() in _HEADER_LINES:
                 saw_header = True
+                saw_subscribe_line |= text.casefold() == _SUBSCRIBE.casefold()
                 continue
             if page_date is None and (found := _page_date(text, today)):
                 page_date = found
                 continue
-            if _GLUED_SUBSCRIBE.match(text):
-                saw_header = True
-                text = text.removeprefix("Subscribe")
+            if not saw_header:
+                raise PageError(
+                    source,
+                    f"not a digest page: no 'Get trending papers' header before {_clip(text)!r}",
+                    number,
+                )
+            # Pages saved without line breaks glue the button's label to the first title
+            # ("SubscribeOne-Shot ..."); they have no "Subscribe" line of its own.
+            if not saw_subscribe_line and text.startswith(_SUBSCRIBE) and text != _SUBSCRIBE:
+                text = text.removeprefix(_SUBSCRIBE)
             in_header = False
         if title is None:
             if not _looks_like_title(text):
                 problem = (
                     "text with no title before it"
                     if _looks_like_abstract(text)
-                    else ("expected a paper title")
+                    else "expected a paper title"
                 )
-                raise fail(number, f"{problem}: {_clip(text)!r}")
+                raise PageError(source, f"{problem}: {_clip(text)!r}", number)
             title = (number, text)
             continue
         if not _looks_like_abstract(text):
-            raise fail(title[0], f"title {_clip(title[1])!r} has no abstract")
+            raise PageError(source, f"title {_clip(title[1])!r} has no abstract", title[0])
         papers.append(_record(title, text))
         title = None
     if title is not None:
-        raise fail(title[0], f"title {_clip(title[1])!r} has no abstract (end of file)")
+        raise PageError(
+            source, f"title {_clip(title[1])!r} has no abstract (end of file)", title[0]
+        )
     if not papers:
         raise PageError(source, "not a digest page: no papers found")
     return ParsedPage(source=source, sha256=sha256, page_date=page_date, papers=papers)
@@ -135,7 +144,7 @@ def _parse_lines(lines: list[str], source: str, sha256: str, today: date) -> Par
 
 def _record(title: tuple[int, str], abstract: str) -> PaperRecord:
     code = _CODE_LINK.search(abstract)
-    code_url = code.group(0).rstrip(".") if code else None
+    code_url = f"https://github.com/{code['repo'].rstrip('.')}" if code else None
     return PaperRecord(title=title[1], abstract=abstract, line=title[0], code_url=code_url)
 
 
@@ -145,7 +154,9 @@ def _page_date(text: str, today: date) -> date | None:
     if not match or match["month"] not in _MONTHS:
         return None
     month, day = _MONTHS.index(match["month"]) + 1, int(match["day"])
-    for year in (today.year + 1, today.year, today.year - 1, today.year - 4):
+    # Back from next year until the date exists and is not in the future: "Feb 29" may
+    # need up to eight years (1900-style century gaps aside).
+    for year in range(today.year + 1, today.year - 9, -1):
         try:
             candidate = date(year, month, day)
         except ValueError:  # Feb 29 outside a leap year, or "Apr 31"
