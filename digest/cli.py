@@ -27,7 +27,7 @@ from digest.jobs import (
     run_daily,
     today,
 )
-from digest.models import Subscriber, utcnow
+from digest.models import Subscriber
 from digest.profiles import sync_profiles
 from digest.schedule import serve as serve_forever
 from digest.store import ingest as ingest_paths
@@ -221,7 +221,6 @@ def run(obj: Context, day: datetime | None, as_json: bool) -> None:
     """One daily cycle: sync profiles, ingest the inbox, rank, compose, send."""
     settings = obj.settings
     transport = make_transport(settings)
-    started = utcnow()
     report = run_daily(obj.engine, settings, obj.day(day), transport)
     if report.ingest:
         click.echo(f"{settings.inbox}: {report.ingest}")
@@ -229,12 +228,9 @@ def run(obj: Context, day: datetime | None, as_json: bool) -> None:
         f"{report.digest_date}: {len(report.sent)} digest(s) sent, {len(report.failed)} "
         f"failed, {len(report.nothing_new)} subscriber(s) with nothing new"
     )
-    if isinstance(transport, FileTransport) and report.sent:
-        written = sorted(
-            p for p in transport.folder.glob("*.eml") if p.stat().st_mtime >= started.timestamp()
-        )
+    if isinstance(transport, FileTransport) and transport.written:
         click.echo(f"emails written to {transport.folder}/ (open them with any mail program):")
-        for path in written:
+        for path in transport.written:
             click.echo(f"  {path}")
     if as_json:
         click.echo(json.dumps(report.as_json()))

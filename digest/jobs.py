@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, Select, select
 from sqlalchemy.orm import Session, selectinload
 
 from digest.candidates import candidates, corpus
@@ -184,7 +184,7 @@ def digest_for(engine: Engine, settings: Settings, email: str, digest_date: date
         return planned[0].digest if planned else None
 
 
-def _deliveries() -> select:
+def _deliveries() -> Select[tuple[Delivery]]:
     return select(Delivery).options(
         selectinload(Delivery.subscriber),
         selectinload(Delivery.items).selectinload(DeliveryItem.paper),
@@ -252,14 +252,15 @@ def send_pending(
     except TransportError as error:
         _fail(engine, ids, str(error), report)
         return
-    with transport:
+    try:
         for delivery_id in ids:
             with unit_of_work(engine) as session:
                 delivery = session.scalars(_deliveries().where(Delivery.id == delivery_id)).one()
                 delivery.attempts += 1
                 email = delivery.subscriber.email
                 try:
-                    transport.send(composer.compose(stored_digest(delivery), utcnow()))
+                    now = datetime.now(settings.timezone)
+                    transport.send(composer.compose(stored_digest(delivery), now))
                 except TransportError as error:
                     delivery.status, delivery.last_error = "failed", str(error)
                     report.failed.append((email, str(error)))
@@ -268,6 +269,8 @@ def send_pending(
                 delivery.status, delivery.sent_at, delivery.last_error = "sent", utcnow(), None
                 report.sent.append(email)
                 log.info("%s: sent %s", email, delivery.subject)
+    finally:
+        transport.close()
 
 
 def _fail(engine: Engine, ids: Sequence[int], error: str, report: RunReport) -> None:

@@ -63,6 +63,7 @@ class FileTransport(Transport):
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
+        self.written: list[Path] = []
 
     def open(self) -> None:
         try:
@@ -82,6 +83,7 @@ class FileTransport(Transport):
             with os.fdopen(descriptor, "wb") as handle:
                 handle.write(message.as_bytes())
             temporary.replace(path)
+            self.written.append(path)
         except OSError as exc:
             if temporary is not None:
                 temporary.unlink(missing_ok=True)
