@@ -40,12 +40,21 @@ _FUTURE_SLACK = timedelta(days=2)
 
 @dataclass(frozen=True)
 class PaperRecord:
-    """One paper as a page lists it."""
+    """One paper as a source lists it; what a text dump lacks stays empty.
+
+    `line` is where the paper starts in its source: the line of a text page, the
+    position (from 1) of the entry in a JSON or HTML list.
+    """
 
     title: str
     abstract: str
     line: int
     code_url: str | None = None
+    arxiv_id: str | None = None
+    authors: tuple[str, ...] = ()
+    upvotes: int | None = None
+    project_url: str | None = None
+    published: date | None = None
 
     @property
     def key(self) -> str:
