@@ -18,20 +18,17 @@ from sqlalchemy import Engine, select
 from digest import __version__
 from digest.config import Settings, load_settings
 from digest.db import ensure_schema, make_engine, unit_of_work, upgrade
-from digest.errors import DigestError
-from digest.jobs import (
-    digest_for,
-    find_subscriber,
-    make_composer,
-    plan_digests,
-    run_daily,
-    today,
-)
+from digest.errors import ConfigError, DigestError
+from digest.jobs import digest_for, make_composer, run_daily, today
 from digest.models import Subscriber
+from digest.outbox import retry as retry_deliveries
+from digest.outbox import status as outbox_status
+from digest.planning import find_subscriber, plan_digests
 from digest.profiles import sync_profiles
 from digest.schedule import serve as serve_forever
 from digest.store import ingest as ingest_paths
 from digest.transports import FileTransport, make_transport
+from digest.unsubscribe import unsubscribe as apply_unsubscribe
 
 log = logging.getLogger("digest")
 
@@ -203,7 +200,7 @@ def preview(obj: Context, email: str, day: datetime | None, out: Path | None, te
     if digest is None:
         click.echo(f"nothing new for {email} on {digest_date}: no email would be sent", err=True)
         sys.exit(1)
-    plain, html = make_composer(obj.settings).render(digest)
+    plain, html = make_composer(obj.settings, sending=False).render(digest)
     body = plain if text else html
     if out is None:
         click.echo(body, nl=False)
@@ -224,10 +221,14 @@ def run(obj: Context, day: datetime | None, as_json: bool) -> None:
     report = run_daily(obj.engine, settings, obj.day(day), transport)
     if report.ingest:
         click.echo(f"{settings.inbox}: {report.ingest}")
+    sending = report.sending
     click.echo(
-        f"{report.digest_date}: {len(report.sent)} digest(s) sent, {len(report.failed)} "
-        f"failed, {len(report.nothing_new)} subscriber(s) with nothing new"
+        f"{report.digest_date}: {len(sending.sent)} digest(s) sent, {len(sending.deferred)} "
+        f"deferred, {len(sending.failed)} failed, {len(report.nothing_new)} subscriber(s) "
+        "with nothing new"
     )
+    if sending.stopped:
+        click.echo(f"sending stopped, {sending.left} digest(s) left for the next run", err=True)
     if isinstance(transport, FileTransport) and transport.written:
         click.echo(f"emails written to {transport.folder}/ (open them with any mail program):")
         for path in transport.written:
@@ -236,6 +237,50 @@ def run(obj: Context, day: datetime | None, as_json: bool) -> None:
         click.echo(json.dumps(report.as_json()))
     if not report.ok:
         sys.exit(1)
+
+
+@main.command()
+@date_option
+@json_option
+@click.pass_obj
+@_handle_errors
+def status(obj: Context, day: datetime | None, as_json: bool) -> None:
+    """What was sent, deferred and failed (with reasons), and who is suspended."""
+    report = outbox_status(obj.engine, day.date() if day else None)
+    for item in report.deliveries:
+        line = f"{item['date']}  {item['status']:<8}  {item['email']}  ({item['papers']} papers"
+        line += f", {item['attempts']} attempt(s))"
+        if item["error"] and item["status"] != "sent":
+            line += f"\n            {item['error']}"
+        click.echo(line)
+    for email in report.suspended:
+        click.echo(f"suspended: {email} ('digest retry --failed' resumes)")
+    click.echo(", ".join(f"{count} {state}" for state, count in report.counts.items()))
+    if as_json:
+        click.echo(json.dumps(report.as_json()))
+
+
+@main.command()
+@click.option("--failed", is_flag=True, help="Also failed deliveries (and lift suspensions).")
+@date_option
+@click.pass_obj
+@_handle_errors
+def retry(obj: Context, failed: bool, day: datetime | None) -> None:
+    """Make deferred (and with --failed, failed) deliveries due for the next run."""
+    count = retry_deliveries(obj.engine, failed=failed, digest_date=day.date() if day else None)
+    click.echo(f"{count} deliveries due again; 'digest run' sends them")
+
+
+@main.command()
+@click.argument("token")
+@click.pass_obj
+@_handle_errors
+def unsubscribe(obj: Context, token: str) -> None:
+    """Apply an unsubscribe TOKEN from a digest's link (for a mailbox or web handler)."""
+    if obj.settings.secret is None:
+        raise ConfigError("DIGEST_SECRET is not set: unsubscribe tokens cannot be checked")
+    email, new = apply_unsubscribe(obj.engine, obj.settings.secret, token)
+    click.echo(f"{email} unsubscribed" if new else f"{email} was already unsubscribed")
 
 
 @main.command()

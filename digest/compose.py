@@ -11,12 +11,13 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
-from urllib.parse import quote_plus
+from urllib.parse import quote, quote_plus
 
 import css_inline
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from digest.ranking import fold_plural
+from digest.unsubscribe import make_token
 
 SUMMARY_CHARS = 600
 
@@ -85,8 +86,18 @@ class _InliningLoader(FileSystemLoader):
 class Composer:
     """Renders digests; the templates are compiled and their CSS inlined once, here."""
 
-    def __init__(self, templates: Path, sender: Address) -> None:
+    def __init__(
+        self,
+        templates: Path,
+        sender: Address,
+        *,
+        secret: str | None = None,
+        base_url: str | None = None,
+    ) -> None:
+        """`secret` signs unsubscribe links; `base_url` adds a one-click web link to them."""
         self._sender = sender
+        self._secret = secret
+        self._base_url = base_url
         environment = Environment(
             loader=_InliningLoader(templates),
             autoescape=select_autoescape(["html"], default_for_string=True),
@@ -104,7 +115,7 @@ class Composer:
             "date_label": f"{digest.digest_date:%A, %d %B %Y}",
             "entries": [_entry_context(entry) for entry in digest.entries],
             "keywords": digest.keywords,
-            "unsubscribe": self._sender.addr_spec,
+            **self._unsubscribe(digest.recipient.email),
         }
         return self._text.render(context), self._html.render(context)
 
@@ -119,11 +130,36 @@ class Composer:
         message["Subject"] = digest.subject
         message["Date"] = format_datetime(now)
         message["Message-ID"] = digest.message_id
-        message["List-Unsubscribe"] = f"<mailto:{self._sender.addr_spec}?subject=unsubscribe>"
+        links = self._unsubscribe(digest.recipient.email)
+        message["List-Unsubscribe"] = ", ".join(
+            f"<{link}>" for link in (links["unsubscribe_mailto"], links["unsubscribe_web"]) if link
+        )
+        if links["unsubscribe_web"]:
+            message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         message["Auto-Submitted"] = "auto-generated"
         message.set_content(text)
         message.add_alternative(html, subtype="html")
         return message
+
+    def _unsubscribe(self, email: str) -> dict[str, str | None]:
+        """The unsubscribe links: a mailto always, a web link (RFC 8058) with a base URL.
+
+        Without a secret (only the file outbox allows that) the mailto carries no token and
+        the request is handled by hand.
+        """
+        token = make_token(self._secret, email) if self._secret else None
+        subject = f"unsubscribe {token}" if token else "unsubscribe"
+        mailto = f"mailto:{self._sender.addr_spec}?subject={quote(subject)}"
+        web = (
+            f"{self._base_url}/unsubscribe?token={quote(token)}"
+            if token and self._base_url
+            else None
+        )
+        return {
+            "unsubscribe_mailto": mailto,
+            "unsubscribe_web": web,
+            "unsubscribe_url": web or mailto,
+        }
 
 
 def _entry_context(entry: Entry) -> dict[str, object]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import time
 from email.headerregistry import Address
 from email.utils import getaddresses, parseaddr
@@ -38,6 +38,13 @@ class Settings:
     smtp_password: str | None = None
     smtp_security: SmtpSecurity = "starttls"
     smtp_timeout: float = 30.0
+    secret: str | None = field(default=None, repr=False)
+    base_url: str | None = None
+    retry_attempts: int = 3
+    retry_backoff: float = 2.0
+    suspend_after: int = 3
+    claim_timeout: float = 900.0
+    max_page_bytes: int = 20 * 1024 * 1024
 
     @property
     def sender_address(self) -> Address:
@@ -50,6 +57,19 @@ class Settings:
     def transport_name(self) -> str:
         """`smtp` when a server is configured, else the `file` outbox."""
         return "smtp" if self.smtp_host else "file"
+
+    def require_secret(self) -> str | None:
+        """The unsubscribe secret; ConfigError when mail goes over SMTP without one.
+
+        The file outbox of a trial run may do without: its links are then unsigned.
+        """
+        if self.secret is None and self.smtp_host:
+            raise ConfigError(
+                "DIGEST_SECRET is not set: it signs the unsubscribe links and is required to "
+                "send over SMTP; make one with: "
+                "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        return self.secret
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -82,7 +102,47 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         smtp_password=env.get("SMTP_PASSWORD") or None,
         smtp_security=security,  # type: ignore[arg-type]
         smtp_timeout=float(_int("SMTP_TIMEOUT", get("SMTP_TIMEOUT"), 30, minimum=1)),
+        secret=_secret(env.get("DIGEST_SECRET") or None),
+        base_url=_base_url(get("DIGEST_BASE_URL")),
+        retry_attempts=_int("DIGEST_RETRY_ATTEMPTS", get("DIGEST_RETRY_ATTEMPTS"), 3, minimum=1),
+        retry_backoff=_seconds("DIGEST_RETRY_BACKOFF", get("DIGEST_RETRY_BACKOFF"), 2.0),
+        suspend_after=_int("DIGEST_SUSPEND_AFTER", get("DIGEST_SUSPEND_AFTER"), 3, minimum=1),
+        claim_timeout=_seconds("DIGEST_CLAIM_TIMEOUT", get("DIGEST_CLAIM_TIMEOUT"), 900.0),
+        max_page_bytes=_int("DIGEST_MAX_PAGE_MB", get("DIGEST_MAX_PAGE_MB"), 20, minimum=1)
+        * 1024
+        * 1024,
     )
+
+
+def _secret(value: str | None) -> str | None:
+    if value is not None and len(value) < 16:
+        raise ConfigError(
+            "DIGEST_SECRET must be at least 16 characters (it signs unsubscribe links); make "
+            "one with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
+    return value
+
+
+def _base_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+        raise ConfigError(
+            f"DIGEST_BASE_URL must be an http(s) URL like 'https://digest.lab.org', not {value!r}"
+        )
+    return value.rstrip("/")
+
+
+def _seconds(name: str, value: str | None, default: float) -> float:
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, not {value!r}") from None
+    if not 0 <= number < float("inf"):
+        raise ConfigError(f"{name} must be zero or more seconds, not {value!r}")
+    return number
 
 
 def _sender(value: str) -> str:

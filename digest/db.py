@@ -9,7 +9,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -25,16 +25,27 @@ def make_engine(url: str) -> Engine:
     except Exception as exc:  # SQLAlchemy raises several types for a malformed URL
         raise ConfigError(f"DIGEST_DATABASE_URL is not a usable database URL: {exc}") from None
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
     return engine
 
 
-def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+def _sqlite_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+    # Transactions are begun by _sqlite_begin, not by the driver, whose own handling breaks
+    # savepoints (SQLAlchemy's documented recipe for pysqlite).
+    dbapi_connection.isolation_level = None  # type: ignore[attr-defined]
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    # IMMEDIATE takes the write lock up front: two processes (two runs, or serve and a run)
+    # then queue on the busy timeout instead of one failing when it upgrades a read to a
+    # write. Units of work are short, so the lock is held briefly.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 @contextmanager

@@ -25,7 +25,17 @@ class ProfileError(DigestError):
 
 
 class TransportError(DigestError):
-    """Mail could not be handed to the transport (SMTP server down, refused, ...)."""
+    """Mail could not be handed to the transport.
+
+    `temporary`: trying again later may work (4xx replies, timeouts, refused or dropped
+    connections); otherwise the answer was final (5xx). `connection`: the relay itself
+    cannot be used (unreachable, TLS or login refused), so no other message would go either.
+    """
+
+    def __init__(self, message: str, *, temporary: bool = True, connection: bool = False) -> None:
+        super().__init__(message)
+        self.temporary = temporary
+        self.connection = connection
 
 
 class NotFoundError(DigestError):

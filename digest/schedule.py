@@ -33,11 +33,13 @@ def scheduled_run() -> None:
         report = run_daily(engine, settings, today(settings), make_transport(settings))
     finally:
         engine.dispose()
+    sending = report.sending
     log.info(
-        "daily run %s: %d sent, %d failed, %d with nothing new",
+        "daily run %s: %d sent, %d deferred, %d failed, %d with nothing new",
         report.digest_date,
-        len(report.sent),
-        len(report.failed),
+        len(sending.sent),
+        len(sending.deferred),
+        len(sending.failed),
         len(report.nothing_new),
     )
 

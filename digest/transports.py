@@ -69,9 +69,12 @@ class FileTransport(Transport):
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise TransportError(f"cannot create the outbox folder {self.folder}: {exc}") from None
+            raise TransportError(
+                f"cannot create the outbox folder {self.folder}: {exc}", connection=True
+            ) from None
 
     def send(self, message: EmailMessage) -> None:
+        self.open()
         recipient = re.sub(r"[^\w.@+-]", "_", str(message["To"].addresses[0].addr_spec))
         tag = hashlib.sha256(str(message["Message-ID"]).encode()).hexdigest()[:8]
         path = self.folder / f"{utcnow():%Y%m%d-%H%M%S}-{recipient}-{tag}.eml"
@@ -117,7 +120,9 @@ class SmtpTransport(Transport):
             else:
                 connection = smtplib.SMTP(host, s.smtp_port, timeout=s.smtp_timeout)
         except (OSError, smtplib.SMTPException) as exc:
-            raise TransportError(f"cannot connect to {self._where}: {_reason(exc)}") from None
+            raise TransportError(
+                f"cannot connect to {self._where}: {_reason(exc)}", connection=True
+            ) from None
         try:
             self._greet(connection, context)
         except BaseException:
@@ -133,7 +138,9 @@ class SmtpTransport(Transport):
                 if not connection.has_extn("starttls"):
                     raise TransportError(
                         f"{self._where} does not offer STARTTLS; set SMTP_SECURITY=none only "
-                        "for a relay on this machine or a trusted network"
+                        "for a relay on this machine or a trusted network",
+                        temporary=False,
+                        connection=True,
                     )
                 connection.starttls(context=context)
             if s.smtp_username:
@@ -141,15 +148,21 @@ class SmtpTransport(Transport):
         except smtplib.SMTPNotSupportedError:
             raise TransportError(
                 f"{self._where} does not offer a login (AUTH); leave SMTP_USERNAME empty "
-                "for a relay that needs none"
+                "for a relay that needs none",
+                temporary=False,
+                connection=True,
             ) from None
         except smtplib.SMTPAuthenticationError as exc:
             raise TransportError(
                 f"{self._where} refused the login of SMTP_USERNAME={s.smtp_username!r}: "
-                f"{exc.smtp_code} {_text(exc.smtp_error)}"
+                f"{exc.smtp_code} {_text(exc.smtp_error)}",
+                temporary=_is_temporary(exc.smtp_code),
+                connection=True,
             ) from None
         except (OSError, smtplib.SMTPException) as exc:
-            raise TransportError(f"cannot connect to {self._where}: {_reason(exc)}") from None
+            raise TransportError(
+                f"cannot connect to {self._where}: {_reason(exc)}", connection=True
+            ) from None
 
     def close(self) -> None:
         if self._connection is None:
@@ -169,15 +182,28 @@ class SmtpTransport(Transport):
             reasons = "; ".join(
                 f"{rcpt}: {code} {_text(text)}" for rcpt, (code, text) in exc.recipients.items()
             )
-            raise TransportError(f"{self._where} refused the recipient: {reasons}") from None
-        except smtplib.SMTPResponseException as exc:
+            codes = [code for code, _ in exc.recipients.values()]
             raise TransportError(
-                f"{self._where} refused the message: {exc.smtp_code} {_text(exc.smtp_error)}"
+                f"{self._where} refused the recipient: {reasons}",
+                temporary=all(_is_temporary(code) for code in codes),
+            ) from None
+        except smtplib.SMTPResponseException as exc:
+            if self._connection.sock is None:  # smtplib hung up itself, as on a 421
+                self._connection = None
+            raise TransportError(
+                f"{self._where} refused the message: {exc.smtp_code} {_text(exc.smtp_error)}",
+                temporary=_is_temporary(exc.smtp_code),
             ) from None
         except (OSError, smtplib.SMTPException) as exc:
+            # Dropped mid-transaction: forget the connection, the next send reconnects.
             self._connection.close()
             self._connection = None
             raise TransportError(f"lost the connection to {self._where}: {_reason(exc)}") from None
+
+
+def _is_temporary(code: int) -> bool:
+    """4xx replies are worth another try; 5xx ones are final (RFC 5321, 4.2.1)."""
+    return 400 <= code < 500
 
 
 def _text(raw: bytes | str) -> str:

@@ -55,6 +55,8 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         inbox=tmp_path / "inbox",
         outbox=tmp_path / "outbox",
         sender="Digest <digest@example.org>",
+        secret="test-secret-not-for-production",
+        retry_backoff=0.01,
     )
 
 
@@ -138,6 +140,12 @@ def env_for(settings: Settings) -> dict[str, str]:
         "SMTP_HOST": settings.smtp_host or "",
         "SMTP_SECURITY": settings.smtp_security,
         "SMTP_TIMEOUT": str(int(settings.smtp_timeout)),
+        "DIGEST_SECRET": settings.secret or "",
+        "DIGEST_BASE_URL": settings.base_url or "",
+        "DIGEST_RETRY_ATTEMPTS": str(settings.retry_attempts),
+        "DIGEST_RETRY_BACKOFF": str(settings.retry_backoff),
+        "DIGEST_SUSPEND_AFTER": str(settings.suspend_after),
+        "DIGEST_CLAIM_TIMEOUT": str(settings.claim_timeout),
     }
     if settings.smtp_host:
         env["SMTP_PORT"] = str(settings.smtp_port)

@@ -295,7 +295,7 @@ def test_footer_names_recipient_keywords_and_unsubscribe(composer: Composer) -> 
         "mailto:digest@example.org?subject=unsubscribe"
     ]
     assert "NeRV, video compression" in text
-    assert "To unsubscribe, write to digest@example.org" in text
+    assert "Unsubscribe: mailto:digest@example.org?subject=unsubscribe" in text
 
 
 # --- CSS --------------------------------------------------------------------------------------

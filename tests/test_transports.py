@@ -142,14 +142,23 @@ def test_file_transport_cannot_create_its_folder(settings: Settings, tmp_path: P
     assert str(blocker / "sub") in str(caught.value)
 
 
-def test_file_transport_folder_gone_during_the_run_raises_transport_error(
+def test_file_transport_folder_gone_during_the_run_is_made_again(
     settings: Settings, tmp_path: Path
 ) -> None:
-    # Transport.send promises TransportError; the caller (jobs) catches only that. The
-    # tempfile.mkstemp call sits outside send's try, so its OSError escapes as is.
     folder = tmp_path / "outbox"
     with FileTransport(folder) as transport:
         folder.rmdir()
+        transport.send(compose(settings, "ada@example.org"))
+    assert len(list(folder.glob("*.eml"))) == 1
+
+
+def test_file_transport_that_cannot_write_raises_transport_error(
+    settings: Settings, tmp_path: Path
+) -> None:
+    folder = tmp_path / "outbox"
+    with FileTransport(folder) as transport:
+        folder.rmdir()
+        folder.write_text("a file where the folder was")
         with pytest.raises(TransportError) as caught:
             transport.send(compose(settings, "ada@example.org"))
     assert str(folder) in str(caught.value)
