@@ -108,7 +108,7 @@ def main(ctx: click.Context, env_file: Path, verbose: bool) -> None:
 @_handle_errors
 def ingest(obj: Context, paths: tuple[str, ...], day: datetime | None, as_json: bool) -> None:
     """Ingest digest pages: files, folders of pages, or '-' for standard input."""
-    report = ingest_paths(obj.engine, paths, obj.day(day))
+    report = ingest_paths(obj.engine, paths, obj.day(day), obj.settings.max_page_bytes)
     click.echo(str(report))
     if as_json:
         click.echo(json.dumps(report.as_json()))

@@ -113,7 +113,7 @@ def run_daily(
     elif settings.profiles is not None:
         log.warning("no profile file %s: using the stored subscribers", settings.profiles)
     if settings.inbox.is_dir():
-        report.ingest = ingest(engine, [settings.inbox], digest_date)
+        report.ingest = ingest(engine, [settings.inbox], digest_date, settings.max_page_bytes)
     else:
         log.warning("inbox %s is not a folder: no pages ingested", settings.inbox)
     report.nothing_new = enqueue(engine, settings, digest_date)

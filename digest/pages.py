@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import logging
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from datetime import date, timedelta
 
 from digest.errors import PageError
 
+log = logging.getLogger(__name__)
 # Lines the page carries above the papers, compared case-insensitively.
 _HEADER_LINES = frozenset(
     {
@@ -93,7 +95,12 @@ def parse_page(data: bytes, source: str, today: date) -> ParsedPage:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = body[: exc.start].count(b"\n") + 1
-        raise PageError(source, "not UTF-8 text, not a digest page", line) from None
+        text = body.decode("utf-8", errors="replace")
+        # A few stray bytes in a real page (a mangled accent) are kept as U+FFFD; a file
+        # that is mostly not UTF-8 is not a page.
+        if text.count("\ufffd") > max(3, len(text) // 100):
+            raise PageError(source, "not UTF-8 text, not a digest page", line) from None
+        log.warning("%s:%d: bytes that are not UTF-8, shown as \ufffd", source, line)
     # Lines end at "\n" alone: str.splitlines() would also break inside an abstract at a
     # U+2028 or a form feed, and the line numbers would no longer be the file's.
     return _parse_lines(text.split("\n"), source, hashlib.sha256(data).hexdigest(), today)

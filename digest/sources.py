@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from digest.errors import PageError
+from digest.formats import SUFFIXES
 
-PAGE_SUFFIXES = frozenset({".txt"})
 STDIN = "-"
 
 
@@ -20,14 +20,27 @@ class Input:
     source: str
     path: Path | None
 
-    def read(self) -> bytes:
-        """The input's bytes; a file that cannot be read raises PageError naming it."""
-        if self.path is None:
-            return sys.stdin.buffer.read()
+    def read(self, max_bytes: int) -> bytes:
+        """The input's bytes, at most `max_bytes` of them.
+
+        An input that cannot be read, or is larger, raises PageError naming it: a real page
+        is a few hundred kilobytes, and a larger one is refused before it is read whole.
+        """
         try:
-            return self.path.read_bytes()
+            if self.path is None:
+                data = sys.stdin.buffer.read(max_bytes + 1)
+            else:
+                with self.path.open("rb") as handle:
+                    data = handle.read(max_bytes + 1)
         except OSError as exc:
             raise PageError(self.source, f"cannot read: {exc.strerror or exc}") from None
+        if len(data) > max_bytes:
+            raise PageError(
+                self.source,
+                f"larger than {max_bytes // (1024 * 1024)} MB, the most a page may be "
+                "(DIGEST_MAX_PAGE_MB)",
+            )
+        return data
 
 
 def find_inputs(paths: Iterable[str | Path]) -> Iterator[Input | PageError]:
@@ -41,7 +54,9 @@ def find_inputs(paths: Iterable[str | Path]) -> Iterator[Input | PageError]:
             continue
         path = Path(raw)
         if path.is_dir():
-            files = sorted(p for p in path.iterdir() if p.suffix in PAGE_SUFFIXES and p.is_file())
+            files = sorted(
+                p for p in path.iterdir() if p.suffix.lower() in SUFFIXES and p.is_file()
+            )
             yield from (Input(str(p), p) for p in files)
         elif path.exists():
             yield Input(str(path), path)

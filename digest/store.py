@@ -11,13 +11,16 @@ from pathlib import Path
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.orm import Session
 
+from digest.config import Settings
 from digest.db import unit_of_work
 from digest.errors import PageError
+from digest.formats import parse_input
 from digest.models import Page, Paper
-from digest.pages import PaperRecord, ParsedPage, parse_page
+from digest.pages import PaperRecord, ParsedPage
 from digest.sources import find_inputs
 
 log = logging.getLogger(__name__)
+DEFAULT_MAX_PAGE_BYTES = Settings().max_page_bytes
 
 
 @dataclass
@@ -49,7 +52,12 @@ class IngestReport:
         )
 
 
-def ingest(engine: Engine, paths: Iterable[str | Path], digest_date: date) -> IngestReport:
+def ingest(
+    engine: Engine,
+    paths: Iterable[str | Path],
+    digest_date: date,
+    max_bytes: int = DEFAULT_MAX_PAGE_BYTES,
+) -> IngestReport:
     """Ingest every page under `paths` as of the logical day `digest_date`.
 
     Each page is parsed whole before anything is stored and stored in its own transaction,
@@ -60,7 +68,7 @@ def ingest(engine: Engine, paths: Iterable[str | Path], digest_date: date) -> In
         try:
             if isinstance(item, PageError):
                 raise item
-            parsed = parse_page(item.read(), item.source, digest_date)
+            parsed = parse_input(item.read(max_bytes), item.source, digest_date)
             with unit_of_work(engine) as session:
                 new = store_page(session, parsed, digest_date)
         except PageError as error:

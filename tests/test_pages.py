@@ -290,24 +290,39 @@ def test_png_is_a_binary_file() -> None:
     assert_error(page_error(data, "cat.txt"), "cat.txt", None, "binary file")
 
 
-@pytest.mark.parametrize("line", [1, 11, 13, 200])
-def test_invalid_utf8_names_the_line_of_the_bad_byte(pages: Path, line: int) -> None:
+@pytest.mark.parametrize("line", [11, 13, 201])
+def test_a_stray_invalid_byte_is_kept_as_a_replacement_and_its_line_named(
+    pages: Path, line: int, caplog: pytest.LogCaptureFixture
+) -> None:
     lines = [s.encode() for s in file_lines(pages, BLANK_PAGE)]
     lines[line - 1] = b"Caf\xe9 " + lines[line - 1]  # a Latin-1 byte
 
-    error = page_error(b"\n".join(lines), "latin1.txt")
+    page = parse_page(b"\n".join(lines), "latin1.txt", TODAY)
 
-    assert_error(error, "latin1.txt", line, "not UTF-8 text")
+    assert len(page.papers) == len(parse_file(pages, BLANK_PAGE).papers)
+    assert any("Caf\ufffd " in p.title or "Caf\ufffd " in p.abstract for p in page.papers)
+    assert f"latin1.txt:{line}: bytes that are not UTF-8" in caplog.text
 
 
-def test_invalid_utf8_line_counts_after_a_bom(pages: Path) -> None:
-    """Fails: with a BOM, the bad byte's offset is 3 short, so a line too early is named."""
+def test_a_stray_invalid_byte_after_a_bom_is_named_on_its_own_line(
+    pages: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     lines = [s.encode() for s in file_lines(pages, BLANK_PAGE)]
     lines[12] = b"\xe9" + lines[12]  # line 13 starts with a Latin-1 byte
 
-    error = page_error(b"\xef\xbb\xbf" + b"\n".join(lines), "bom.txt")
+    parse_page(b"\xef\xbb\xbf" + b"\n".join(lines), "bom.txt", TODAY)
 
-    assert_error(error, "bom.txt", 13, "not UTF-8 text")
+    assert "bom.txt:13: bytes that are not UTF-8" in caplog.text
+
+
+def test_text_that_is_mostly_not_utf8_is_refused_at_its_first_bad_byte(pages: Path) -> None:
+    lines = [s.encode() for s in file_lines(pages, BLANK_PAGE)]
+    latin1 = [line.decode().replace("e", "\xe9").encode("latin-1", "replace") for line in lines]
+    latin1[:10] = lines[:10]
+
+    error = page_error(b"\n".join(latin1), "latin1.txt")
+
+    assert_error(error, "latin1.txt", 11, "not UTF-8 text")
 
 
 def test_csv_is_not_a_digest_page() -> None:
