@@ -14,12 +14,14 @@ from typing import Any
 import click
 from dotenv import load_dotenv
 from sqlalchemy import Engine, select
+from tqdm import tqdm
 
 from digest import __version__
 from digest.config import Settings, load_settings
 from digest.db import ensure_schema, make_engine, unit_of_work, upgrade
 from digest.errors import ConfigError, DigestError
 from digest.jobs import digest_for, make_composer, run_daily, today
+from digest.jobs import replay as replay_days
 from digest.models import Subscriber
 from digest.outbox import retry as retry_deliveries
 from digest.outbox import status as outbox_status
@@ -236,6 +238,42 @@ def run(obj: Context, day: datetime | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(report.as_json()))
     if not report.ok:
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--from", "first", type=DATE, required=True, help="First day (YYYY-MM-DD).")
+@click.option("--to", "last", type=DATE, required=True, help="Last day (YYYY-MM-DD).")
+@json_option
+@click.pass_obj
+@_handle_errors
+def replay(obj: Context, folder: Path, first: datetime, last: datetime, as_json: bool) -> None:
+    """Run the daily cycle for each day in turn, on FOLDER's files named by date.
+
+    For trying digest on real history (saved API answers named 2025-03-17.json, ...) and
+    for catching up: each day ingests its own files, then ranks and sends as `run` does.
+    """
+    settings = obj.settings
+    transport = make_transport(settings)
+    days = (last.date() - first.date()).days + 1
+    reports = replay_days(obj.engine, settings, folder, first.date(), last.date(), transport)
+    summary = {"days": 0, "papers_new": 0, "emails": 0, "papers_sent": 0, "problems": 0}
+    for report in tqdm(reports, total=max(days, 0), unit="day", disable=not sys.stderr.isatty()):
+        summary["days"] += 1
+        summary["papers_new"] += report.ingest.papers_new if report.ingest else 0
+        summary["emails"] += len(report.sending.sent)
+        summary["papers_sent"] += report.sending.papers
+        summary["problems"] += not report.ok
+    per_email = summary["papers_sent"] / summary["emails"] if summary["emails"] else 0.0
+    click.echo(
+        f"{summary['days']} day(s), {summary['papers_new']} new paper(s), "
+        f"{summary['emails']} email(s), {per_email:.1f} paper(s) per email, "
+        f"{summary['problems']} day(s) with problems"
+    )
+    if as_json:
+        click.echo(json.dumps({**summary, "papers_per_email": round(per_email, 2)}))
+    if summary["problems"]:
         sys.exit(1)
 
 

@@ -39,6 +39,10 @@ class Entry:
     score: float
     matched: list[str]
     code_url: str | None = None
+    arxiv_id: str | None = None
+    authors: tuple[str, ...] = ()
+    upvotes: int | None = None
+    project_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -170,17 +174,44 @@ def _entry_context(entry: Entry) -> dict[str, object]:
         break_on_hyphens=False,
         break_long_words=False,
     )
-    query = quote_plus(entry.title)
     return {
         "title": entry.title,
         "score": entry.score,
         "matched": entry.matched,
         "summary": summary,
         "segments": highlight(summary, entry.matched),
+        "authors": _authors(entry.authors),
+        "upvotes": entry.upvotes,
         "code_url": entry.code_url if _is_web_link(entry.code_url) else None,
-        "arxiv_url": f"https://arxiv.org/search/?query={query}&searchtype=title",
+        "project_url": entry.project_url if _is_web_link(entry.project_url) else None,
+        **_paper_links(entry),
+    }
+
+
+def _paper_links(entry: Entry) -> dict[str, str | None]:
+    """Where the paper is: its arXiv pages when the id is known, else a title search."""
+    if entry.arxiv_id:
+        arxiv_id = quote(entry.arxiv_id, safe="/.")
+        return {
+            "title_url": f"https://arxiv.org/abs/{arxiv_id}",
+            "arxiv_url": f"https://arxiv.org/abs/{arxiv_id}",
+            "pdf_url": f"https://arxiv.org/pdf/{arxiv_id}",
+            "hf_url": f"https://huggingface.co/papers/{arxiv_id}",
+        }
+    query = quote_plus(entry.title)
+    search = f"https://arxiv.org/search/?query={query}&searchtype=title"
+    return {
+        "title_url": search,
+        "arxiv_url": search,
+        "pdf_url": None,
         "hf_url": f"https://huggingface.co/papers?q={query}",
     }
+
+
+def _authors(names: tuple[str, ...], shown: int = 5) -> str:
+    if len(names) <= shown:
+        return ", ".join(names)
+    return f"{', '.join(names[:shown])} et al. ({len(names)} authors)"
 
 
 def _is_web_link(url: str | None) -> bool:

@@ -45,6 +45,8 @@ class Settings:
     suspend_after: int = 3
     claim_timeout: float = 900.0
     max_page_bytes: int = 20 * 1024 * 1024
+    source_url: str | None = None
+    source_timeout: float = 30.0
 
     @property
     def sender_address(self) -> Address:
@@ -111,7 +113,20 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_page_bytes=_int("DIGEST_MAX_PAGE_MB", get("DIGEST_MAX_PAGE_MB"), 20, minimum=1)
         * 1024
         * 1024,
+        source_url=_source_url(get("DIGEST_SOURCE_URL")),
+        source_timeout=_seconds("DIGEST_SOURCE_TIMEOUT", get("DIGEST_SOURCE_TIMEOUT"), 30.0),
     )
+
+
+def _source_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not re.fullmatch(r"https?://\S+", value):
+        raise ConfigError(
+            "DIGEST_SOURCE_URL must be an http(s) URL like "
+            f"'https://huggingface.co/api/daily_papers?date={{date}}', not {value!r}"
+        )
+    return value
 
 
 def _secret(value: str | None) -> str | None:

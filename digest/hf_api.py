@@ -42,8 +42,9 @@ def parse_api(data: bytes, source: str) -> ParsedPage:
     date, and one day's list holds papers up to two weeks older.
 
     Raises PageError naming `source` when the bytes are not UTF-8 JSON (with the line of
-    a syntax error), not a list of entries, an empty list, or an entry lacks a title or a
-    summary (the message names the entry, counted from 1).
+    a syntax error), not a list of entries, or an entry lacks a title or a summary (the
+    message names the entry, counted from 1). An empty list is a day without papers (a
+    weekend, a holiday): a page with none, not an error.
     """
     value = _load_json(data, source)
     if isinstance(value, dict):
@@ -52,8 +53,6 @@ def parse_api(data: bytes, source: str) -> ParsedPage:
         value = value["data"]
     if not isinstance(value, list):
         raise PageError(source, f"{NOT_API}: expected a list of papers, got {_json_type(value)}")
-    if not value:
-        raise PageError(source, f"{NOT_API}: the list of papers is empty")
     papers = papers_from_entries(value, source)
     return ParsedPage(
         source=source,

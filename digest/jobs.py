@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import Engine
 
 from digest.compose import Composer, Digest
 from digest.config import Settings
 from digest.db import unit_of_work
-from digest.errors import DigestError
+from digest.errors import DigestError, NotFoundError
+from digest.fetch import FetchError, fetch_day, source_url
+from digest.formats import SUFFIXES
 from digest.models import Delivery
 from digest.outbox import SendReport, enqueue, send_due, stored_digest, with_contents
 from digest.planning import find_subscriber, plan_digests
 from digest.profiles import SyncReport, sync_profiles
 from digest.resources import resource_dir
-from digest.store import IngestReport, ingest
+from digest.store import IngestReport, ingest, ingest_data
 from digest.transports import Transport
 
 log = logging.getLogger(__name__)
@@ -95,27 +99,92 @@ def digest_for(engine: Engine, settings: Settings, email: str, digest_date: date
 
 
 def run_daily(
-    engine: Engine, settings: Settings, digest_date: date, transport: Transport
+    engine: Engine,
+    settings: Settings,
+    digest_date: date,
+    transport: Transport,
+    inputs: Sequence[Path] | None = None,
 ) -> RunReport:
     """One daily cycle for the logical day `digest_date`.
 
-    A broken profile file or page is reported and the rest goes on with what is stored;
-    mail that cannot be sent now stays in the outbox for the next run.
+    The day's papers come from `inputs` when given (a replay), else from the inbox and,
+    when DIGEST_SOURCE_URL is set, the HTTP source. A broken profile file, page or source
+    is reported and the rest goes on with what is stored; mail that cannot be sent now
+    stays in the outbox for the next run.
     """
     composer = make_composer(settings)
     report = RunReport(digest_date)
-    if settings.profiles is not None and settings.profiles.exists():
-        try:
-            report.profiles = sync_profiles(engine, settings.profiles)
-        except DigestError as error:
-            report.problems.append(str(error))
-            log.error("profiles not synced, using the stored ones: %s", error)
-    elif settings.profiles is not None:
-        log.warning("no profile file %s: using the stored subscribers", settings.profiles)
-    if settings.inbox.is_dir():
-        report.ingest = ingest(engine, [settings.inbox], digest_date, settings.max_page_bytes)
-    else:
-        log.warning("inbox %s is not a folder: no pages ingested", settings.inbox)
+    report.profiles = _sync(engine, settings, report)
+    report.ingest = _ingest(engine, settings, digest_date, inputs, report)
     report.nothing_new = enqueue(engine, settings, digest_date)
     report.sending = send_due(engine, settings, transport, composer, digest_date)
     return report
+
+
+def _sync(engine: Engine, settings: Settings, report: RunReport) -> SyncReport | None:
+    if settings.profiles is None:
+        return None
+    if not settings.profiles.exists():
+        log.warning("no profile file %s: using the stored subscribers", settings.profiles)
+        return None
+    try:
+        return sync_profiles(engine, settings.profiles)
+    except DigestError as error:
+        report.problems.append(str(error))
+        log.error("profiles not synced, using the stored ones: %s", error)
+        return None
+
+
+def _ingest(
+    engine: Engine,
+    settings: Settings,
+    digest_date: date,
+    inputs: Sequence[Path] | None,
+    report: RunReport,
+) -> IngestReport:
+    if inputs is not None:
+        return ingest(engine, inputs, digest_date, settings.max_page_bytes)
+    if settings.inbox.is_dir():
+        ingested = ingest(engine, [settings.inbox], digest_date, settings.max_page_bytes)
+    else:
+        log.warning("inbox %s is not a folder: no pages ingested", settings.inbox)
+        ingested = IngestReport()
+    if settings.source_url:
+        url = source_url(settings.source_url, digest_date)
+        try:
+            body = fetch_day(settings, digest_date)
+        except FetchError as error:
+            report.problems.append(str(error))
+            log.error("%s", error)
+        else:
+            if body is not None:
+                ingest_data(engine, body, url, digest_date, ingested)
+    return ingested
+
+
+def replay(
+    engine: Engine,
+    settings: Settings,
+    folder: Path,
+    first: date,
+    last: date,
+    transport: Transport,
+) -> Iterator[RunReport]:
+    """Run the daily cycle for each day from `first` to `last`, in order.
+
+    Each day ingests the files in `folder` whose names start with that date
+    (`2025-03-17.json`, `2025-03-17-papers.txt`, ...), so what is new is decided by the
+    logical dates, not by when subscribers were added or the replay runs.
+    """
+    if not folder.is_dir():
+        raise NotFoundError(f"{folder}: no such folder")
+    if last < first:
+        raise DigestError(f"--to {last} is before --from {first}")
+    for offset in range((last - first).days + 1):
+        day = first + timedelta(days=offset)
+        files = sorted(
+            p
+            for p in folder.iterdir()
+            if p.name.startswith(day.isoformat()) and p.suffix.lower() in SUFFIXES
+        )
+        yield run_daily(engine, settings, day, transport, inputs=files)

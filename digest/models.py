@@ -69,6 +69,13 @@ class Paper(Base):
     title: Mapped[str] = mapped_column(Text)
     abstract: Mapped[str] = mapped_column(Text)
     code_url: Mapped[str | None] = mapped_column(String(512))
+    # What richer sources (the API, the saved HTML page) add; a text dump leaves them empty
+    # and a later source fills them in.
+    arxiv_id: Mapped[str | None] = mapped_column(String(32), unique=True)
+    authors: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    upvotes: Mapped[int | None] = mapped_column(Integer)
+    project_url: Mapped[str | None] = mapped_column(String(512))
+    published: Mapped[date | None] = mapped_column(Date)
     first_seen: Mapped[date] = mapped_column(Date, index=True)
     page_id: Mapped[int] = mapped_column(ForeignKey("pages.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

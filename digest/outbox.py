@@ -47,6 +47,7 @@ class SendReport:
     deferred: list[tuple[str, str]] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     suspended: list[str] = field(default_factory=list)
+    papers: int = 0
     stopped: str | None = None
     left: int = 0
 
@@ -160,6 +161,7 @@ def send_due(
                 continue
             _record_sent(engine, delivery_id, tries)
             report.sent.append(email)
+            report.papers += len(digest.entries)
             log.info("%s: sent %s", email, digest.subject)
     finally:
         transport.close()

@@ -112,6 +112,10 @@ def entry(paper: Paper, score: float, matched: list[str]) -> Entry:
         score=score,
         matched=matched,
         code_url=paper.code_url,
+        arxiv_id=paper.arxiv_id,
+        authors=tuple(paper.authors or ()),
+        upvotes=paper.upvotes,
+        project_url=paper.project_url,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
@@ -45,6 +45,11 @@ class IngestReport:
             ],
         }
 
+    def add_error(self, error: PageError) -> None:
+        """Record, and log, an input that could not be ingested."""
+        log.error("%s", error)
+        self.errors.append(error)
+
     def __str__(self) -> str:
         return (
             f"{self.pages} page(s) read ({self.pages_new} new), {self.papers_seen} paper "
@@ -65,33 +70,63 @@ def ingest(
     """
     report = IngestReport()
     for item in find_inputs(paths):
-        try:
-            if isinstance(item, PageError):
-                raise item
-            parsed = parse_input(item.read(max_bytes), item.source, digest_date)
-            with unit_of_work(engine) as session:
-                new = store_page(session, parsed, digest_date)
-        except PageError as error:
-            log.error("%s", error)
-            report.errors.append(error)
+        if isinstance(item, PageError):
+            report.add_error(item)
             continue
-        report.pages += 1
-        report.pages_new += new is not None
-        report.papers_seen += len(parsed.papers)
-        report.papers_new += new or 0
+        try:
+            data = item.read(max_bytes)
+        except PageError as error:
+            report.add_error(error)
+            continue
+        ingest_data(engine, data, item.source, digest_date, report)
     return report
 
 
+def ingest_data(
+    engine: Engine, data: bytes, source: str, digest_date: date, report: IngestReport
+) -> None:
+    """Parse one input whole, then store it in one transaction; problems go to `report`."""
+    try:
+        parsed = parse_input(data, source, digest_date)
+        with unit_of_work(engine) as session:
+            new = store_page(session, parsed, digest_date)
+    except PageError as error:
+        report.add_error(error)
+        return
+    report.pages += 1
+    report.pages_new += new is not None
+    report.papers_seen += len(parsed.papers)
+    report.papers_new += new or 0
+
+
 def store_page(session: Session, page: ParsedPage, digest_date: date) -> int | None:
-    """Record `page` and its papers not stored yet; the count of new papers, None if seen."""
+    """Record `page` and its papers not stored yet; the count of new papers, None if seen.
+
+    A paper is known by its arXiv id when it has one, else by its normalized title; a
+    paper first seen without an id (a text dump) gets it, and the other metadata it lacked,
+    when a richer source lists it.
+    """
     if session.scalar(select(Page.id).where(Page.sha256 == page.sha256)) is not None:
         log.info("%s: already ingested, skipped", page.source)
         return None
     unique: dict[str, PaperRecord] = {}
-    for paper in page.papers:
-        unique.setdefault(paper.key, paper)
-    known = set(session.scalars(select(Paper.key).where(Paper.key.in_(unique))))
-    fresh = [paper for key, paper in unique.items() if key not in known]
+    for record in page.papers:
+        unique.setdefault(record.key, record)
+    ids = {r.arxiv_id for r in unique.values() if r.arxiv_id}
+    by_id = {p.arxiv_id: p for p in session.scalars(select(Paper).where(Paper.arxiv_id.in_(ids)))}
+    by_key = {p.key: p for p in session.scalars(select(Paper).where(Paper.key.in_(unique)))}
+    fresh: list[PaperRecord] = []
+    claimed: set[str] = set(by_id)
+    for key, record in unique.items():
+        known = (by_id.get(record.arxiv_id) if record.arxiv_id else None) or by_key.get(key)
+        if known is not None:
+            _enrich(known, record, claimed)
+            continue
+        if record.arxiv_id in claimed:  # the id belongs to another title: leave it there
+            record = replace(record, arxiv_id=None)
+        elif record.arxiv_id:
+            claimed.add(record.arxiv_id)
+        fresh.append(record)
     row = Page(
         source=page.source,
         sha256=page.sha256,
@@ -103,19 +138,36 @@ def store_page(session: Session, page: ParsedPage, digest_date: date) -> int | N
     session.add(row)
     session.flush()
     if fresh:
-        session.execute(
-            insert(Paper),
-            [
-                {
-                    "key": paper.key,
-                    "title": paper.title,
-                    "abstract": paper.abstract,
-                    "code_url": paper.code_url,
-                    "first_seen": digest_date,
-                    "page_id": row.id,
-                }
-                for paper in fresh
-            ],
-        )
+        session.execute(insert(Paper), [_row(record, digest_date, row.id) for record in fresh])
     log.info("%s: %d papers, %d new", page.source, len(page.papers), len(fresh))
     return len(fresh)
+
+
+def _row(record: PaperRecord, digest_date: date, page_id: int) -> dict[str, object]:
+    return {
+        "key": record.key,
+        "title": record.title,
+        "abstract": record.abstract,
+        "code_url": record.code_url,
+        "arxiv_id": record.arxiv_id,
+        "authors": list(record.authors),
+        "upvotes": record.upvotes,
+        "project_url": record.project_url,
+        "published": record.published,
+        "first_seen": digest_date,
+        "page_id": page_id,
+    }
+
+
+def _enrich(paper: Paper, record: PaperRecord, claimed: set[str]) -> None:
+    """Fill in what a stored paper lacks from another source's record of it."""
+    if paper.arxiv_id is None and record.arxiv_id and record.arxiv_id not in claimed:
+        paper.arxiv_id = record.arxiv_id
+        claimed.add(record.arxiv_id)
+    if not paper.authors and record.authors:
+        paper.authors = list(record.authors)
+    if record.upvotes is not None and (paper.upvotes or 0) < record.upvotes:
+        paper.upvotes = record.upvotes
+    paper.code_url = paper.code_url or record.code_url
+    paper.project_url = paper.project_url or record.project_url
+    paper.published = paper.published or record.published

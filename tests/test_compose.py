@@ -384,7 +384,7 @@ def test_title_links_search_arxiv_and_hugging_face_for_the_title(
     assert (hf.scheme, hf.netloc, hf.path) == ("https", "huggingface.co", "/papers")
     assert parse_qs(hf.query) == {"q": [title]}
 
-    for label, url in (("arXiv:", found["arXiv"]), ("HF:   ", found["Hugging Face"])):
+    for label, url in (("arXiv:  ", found["arXiv"]), ("HF:     ", found["Hugging Face"])):
         assert re.search(r"\s", url) is None
         assert f"   {label} {url}\n" in text
 
@@ -398,7 +398,7 @@ def test_web_code_links_are_shown(composer: Composer, code_url: str) -> None:
 
     (paper,) = papers(html)
     assert links(paper)["Code"] == code_url
-    assert f"   Code:  {code_url}\n" in text
+    assert f"   Code:    {code_url}\n" in text
 
 
 @pytest.mark.parametrize(
