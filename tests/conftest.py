@@ -146,6 +146,8 @@ def env_for(settings: Settings) -> dict[str, str]:
         "DIGEST_RETRY_BACKOFF": str(settings.retry_backoff),
         "DIGEST_SUSPEND_AFTER": str(settings.suspend_after),
         "DIGEST_CLAIM_TIMEOUT": str(settings.claim_timeout),
+        "DIGEST_SOURCE_URL": settings.source_url or "",
+        "DIGEST_SOURCE_TIMEOUT": str(settings.source_timeout),
     }
     if settings.smtp_host:
         env["SMTP_PORT"] = str(settings.smtp_port)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 from datetime import UTC, date, datetime
@@ -596,3 +597,45 @@ def test_highlight_pieces_always_rebuild_the_text(text: str, terms: list[str]) -
     for (_, first), (_, second) in itertools.pairwise(pieces):
         assert first or second, "two unmarked runs in a row"
     assert all(piece for piece, is_match in pieces if is_match)
+
+
+# --- papers with an arXiv id --------------------------------------------------------------
+
+
+def test_a_known_arxiv_id_links_the_abstract_pdf_and_hugging_face_pages(
+    composer: Composer,
+) -> None:
+    known = dataclasses.replace(
+        entry(title="PLADIS"),
+        arxiv_id="2503.07677",
+        authors=("Kwanyoung Kim", "Byeongsu Sim"),
+        upvotes=46,
+        project_url="https://cubeyoung.github.io/pladis-proejct/",
+    )
+    text, html = bodies(composer, make_digest([known]))
+    (paper,) = papers(html)
+
+    assert title_link(paper).attrs["href"] == "https://arxiv.org/abs/2503.07677"
+    assert links(paper) == {
+        "Project page": "https://cubeyoung.github.io/pladis-proejct/",
+        "arXiv": "https://arxiv.org/abs/2503.07677",
+        "PDF": "https://arxiv.org/pdf/2503.07677",
+        "Hugging Face": "https://huggingface.co/papers/2503.07677",
+    }
+    assert "Kwanyoung Kim, Byeongsu Sim · 46 upvotes" in html
+    assert "   Kwanyoung Kim, Byeongsu Sim\n   46 upvotes\n" in text
+    assert "   PDF:     https://arxiv.org/pdf/2503.07677\n" in text
+
+
+def test_a_long_author_list_is_shortened_with_the_count(composer: Composer) -> None:
+    many = dataclasses.replace(entry(), authors=tuple(f"Author {n}" for n in range(1, 227)))
+    text, _ = bodies(composer, make_digest([many]))
+    assert "Author 1, Author 2, Author 3, Author 4, Author 5 et al. (226 authors)" in text
+    assert "Author 6" not in text
+
+
+def test_a_project_page_that_is_not_http_is_dropped(composer: Composer) -> None:
+    sneaky = dataclasses.replace(entry(), project_url="javascript:alert(1)")
+    text, html = bodies(composer, make_digest([sneaky]))
+    assert "javascript:" not in html
+    assert "javascript:" not in text
