@@ -35,7 +35,7 @@ class Settings:
     smtp_host: str | None = None
     smtp_port: int = 587
     smtp_username: str | None = None
-    smtp_password: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
     smtp_security: SmtpSecurity = "starttls"
     smtp_timeout: float = 30.0
     secret: str | None = field(default=None, repr=False)

@@ -18,6 +18,8 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from email.errors import MessageError
+from email.message import EmailMessage
 
 from sqlalchemy import Engine, Select, select, update
 from sqlalchemy.exc import IntegrityError
@@ -144,9 +146,9 @@ def send_due(
             if claimed is None:
                 continue
             email, digest = claimed
-            message = composer.compose(digest, datetime.now(settings.timezone))
             tries = 0
             try:
+                message = _compose(composer, digest, settings)
                 for attempt in _retrying(settings):
                     with attempt:
                         tries += 1
@@ -166,6 +168,16 @@ def send_due(
     finally:
         transport.close()
     return report
+
+
+def _compose(composer: Composer, digest: Digest, settings: Settings) -> EmailMessage:
+    """The message; an address or name the mail format cannot carry fails this one only."""
+    try:
+        return composer.compose(digest, datetime.now(settings.timezone))
+    except (ValueError, MessageError) as exc:  # email's header defects are ValueErrors
+        raise TransportError(
+            f"cannot write a message to {digest.recipient.email!r}: {exc}", temporary=False
+        ) from None
 
 
 def _retrying(settings: Settings) -> Retrying:
@@ -229,7 +241,9 @@ def _record_failure(
     settings: Settings,
     report: SendReport,
 ) -> None:
-    status = DEFERRED if error.temporary else FAILED
+    # A relay that cannot be used (down, TLS or login refused) says nothing about this
+    # recipient: the digest stays due and counts against nobody.
+    status = DEFERRED if error.temporary or error.connection else FAILED
     with unit_of_work(engine) as session:
         session.execute(
             update(Delivery)

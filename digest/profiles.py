@@ -17,7 +17,11 @@ from digest.models import Subscriber
 
 DEFAULT_MAX_PAPERS = 10
 _FIELDS = ("email", "name", "keywords", "exclude", "max_papers", "min_score")
-_EMAIL = re.compile(r"[^@\s\"<>(),;:\\\[\]]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*")
+# ASCII addresses only (RFC 5322 dot-atoms): what every relay carries without SMTPUTF8.
+_EMAIL = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
+)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -159,7 +163,10 @@ def _number(
 ) -> float:
     if isinstance(value, bool) or not isinstance(value, int if whole else int | float):
         raise ProfileError(f"{where}: must be {'a whole number' if whole else 'a number'}")
-    if not math.isfinite(value) or value < low or value > high or (open_low and value == low):
+    # Python ints are exact at any size; only floats can be nan or infinite.
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ProfileError(f"{where}: must be a finite number, not {value}")
+    if value < low or value > high or (open_low and value == low):
         bound = "above" if open_low else "from"
         raise ProfileError(f"{where}: must be {bound} {low:g} to {high:g}, not {value}")
     return value

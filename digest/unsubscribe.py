@@ -67,4 +67,7 @@ def _b64(raw: bytes) -> str:
 def _unb64(text: str) -> bytes:
     if not text:
         raise ValueError("empty")
-    return base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
+    raw = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
+    if _b64(raw) != text:  # spare bits set in the last character: not a token we made
+        raise ValueError("not canonical")
+    return raw
