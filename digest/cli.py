@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
 from collections.abc import Callable
 from datetime import date, datetime
 from functools import wraps
 from pathlib import Path
+from threading import Event
+from types import FrameType
 from typing import Any
 
 import click
@@ -20,7 +23,7 @@ from digest import __version__
 from digest.config import Settings, load_settings
 from digest.db import ensure_schema, make_engine, unit_of_work, upgrade
 from digest.errors import ConfigError, DigestError
-from digest.jobs import digest_for, make_composer, run_daily, today
+from digest.jobs import digest_for, make_composer, run_daily, today, work
 from digest.jobs import replay as replay_days
 from digest.models import Subscriber
 from digest.outbox import retry as retry_deliveries
@@ -211,16 +214,22 @@ def preview(obj: Context, email: str, day: datetime | None, out: Path | None, te
     click.echo(f"{digest.subject} -> {out}")
 
 
+no_send_option = click.option(
+    "--no-send", is_flag=True, help="Only record the digests; 'digest worker' sends them."
+)
+
+
 @main.command()
 @date_option
+@no_send_option
 @json_option
 @click.pass_obj
 @_handle_errors
-def run(obj: Context, day: datetime | None, as_json: bool) -> None:
+def run(obj: Context, day: datetime | None, no_send: bool, as_json: bool) -> None:
     """One daily cycle: sync profiles, ingest the inbox, rank, compose, send."""
     settings = obj.settings
     transport = make_transport(settings)
-    report = run_daily(obj.engine, settings, obj.day(day), transport)
+    report = run_daily(obj.engine, settings, obj.day(day), transport, send=not no_send)
     if report.ingest:
         click.echo(f"{settings.inbox}: {report.ingest}")
     sending = report.sending
@@ -322,14 +331,51 @@ def unsubscribe(obj: Context, token: str) -> None:
 
 
 @main.command()
+@no_send_option
 @click.pass_obj
 @_handle_errors
-def serve(obj: Context) -> None:
+def serve(obj: Context, no_send: bool) -> None:
     """Run the daily cycle every day at DIGEST_SEND_TIME until stopped."""
     # A service's log is its only record: say what it does without needing --verbose.
     logging.getLogger("digest").setLevel(logging.INFO)
     obj.engine  # noqa: B018 - the schema must be current before the job store opens
-    serve_forever(obj.settings)
+    serve_forever(obj.settings, send=not no_send)
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Send what is due, then exit (for cron and tests).")
+@json_option
+@click.pass_obj
+@_handle_errors
+def worker(obj: Context, once: bool, as_json: bool) -> None:
+    """Send the outbox's due digests; any number of workers may share one database."""
+    logging.getLogger("digest").setLevel(logging.INFO)
+    stop = Event()
+
+    def stop_on(signum: int, _frame: FrameType | None) -> None:
+        log.info("stopping on %s after the message under way", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, stop_on)
+    signal.signal(signal.SIGINT, stop_on)
+    report = work(obj.engine, obj.settings, once=once, stop=stop)
+    click.echo(
+        f"{len(report.sent)} sent, {len(report.deferred)} deferred, {len(report.failed)} failed"
+    )
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "sent": report.sent,
+                    "deferred": [e for e, _ in report.deferred],
+                    "failed": [e for e, _ in report.failed],
+                    "stopped": report.stopped,
+                    "left_due": report.left,
+                }
+            )
+        )
+    if report.failed or report.deferred or report.stopped:
+        sys.exit(1)
 
 
 @main.group()

@@ -47,6 +47,8 @@ class Settings:
     max_page_bytes: int = 20 * 1024 * 1024
     source_url: str | None = None
     source_timeout: float = 30.0
+    batch_size: int = 50
+    worker_poll: float = 10.0
 
     @property
     def sender_address(self) -> Address:
@@ -115,6 +117,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         * 1024,
         source_url=_source_url(get("DIGEST_SOURCE_URL")),
         source_timeout=_seconds("DIGEST_SOURCE_TIMEOUT", get("DIGEST_SOURCE_TIMEOUT"), 30.0),
+        batch_size=_int("DIGEST_BATCH_SIZE", get("DIGEST_BATCH_SIZE"), 50, minimum=1),
+        worker_poll=_seconds("DIGEST_WORKER_POLL", get("DIGEST_WORKER_POLL"), 10.0),
     )
 
 

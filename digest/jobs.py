@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from threading import Event
 
 from sqlalchemy import Engine
 
@@ -22,7 +23,7 @@ from digest.planning import find_subscriber, plan_digests
 from digest.profiles import SyncReport, sync_profiles
 from digest.resources import resource_dir
 from digest.store import IngestReport, ingest, ingest_data
-from digest.transports import Transport
+from digest.transports import Transport, make_transport
 
 log = logging.getLogger(__name__)
 
@@ -104,21 +105,46 @@ def run_daily(
     digest_date: date,
     transport: Transport,
     inputs: Sequence[Path] | None = None,
+    *,
+    send: bool = True,
 ) -> RunReport:
     """One daily cycle for the logical day `digest_date`.
+
+    With `send` false the cycle stops once the day's digests are recorded in the outbox,
+    and `digest worker` processes send them.
 
     The day's papers come from `inputs` when given (a replay), else from the inbox and,
     when DIGEST_SOURCE_URL is set, the HTTP source. A broken profile file, page or source
     is reported and the rest goes on with what is stored; mail that cannot be sent now
     stays in the outbox for the next run.
     """
-    composer = make_composer(settings)
+    composer = make_composer(settings) if send else None
     report = RunReport(digest_date)
     report.profiles = _sync(engine, settings, report)
     report.ingest = _ingest(engine, settings, digest_date, inputs, report)
     report.nothing_new = enqueue(engine, settings, digest_date)
-    report.sending = send_due(engine, settings, transport, composer, digest_date)
+    if composer is not None:
+        report.sending = send_due(
+            engine, settings, transport, composer, digest_date, settings.batch_size
+        )
     return report
+
+
+def work(engine: Engine, settings: Settings, *, once: bool, stop: Event) -> SendReport:
+    """A sender: send whatever is due, from any day, until `stop` (or, `once`, until none is).
+
+    Any number of workers, on any machines, may share one database (PostgreSQL): each
+    claims its own batches. Between rounds a worker waits DIGEST_WORKER_POLL seconds.
+    """
+    composer = make_composer(settings)
+    total = SendReport()
+    while not stop.is_set():
+        transport = make_transport(settings)
+        total.add(send_due(engine, settings, transport, composer, None, settings.batch_size, stop))
+        if once:
+            break
+        stop.wait(settings.worker_poll)
+    return total
 
 
 def _sync(engine: Engine, settings: Settings, report: RunReport) -> SyncReport | None:

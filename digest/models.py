@@ -121,6 +121,8 @@ class Delivery(Base):
     # Who is sending it right now (host:pid:nonce) and since when; see digest.outbox.
     claimed_by: Mapped[str | None] = mapped_column(String(255))
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # A deferred delivery is not tried again before this moment (exponential backoff).
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     message_id: Mapped[str] = mapped_column(String(255))
     subject: Mapped[str] = mapped_column(String(255))
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from email.errors import MessageError
 from email.message import EmailMessage
+from threading import Event
 
-from sqlalchemy import Engine, Select, select, update
+from sqlalchemy import Engine, Select, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 PENDING, SENDING, SENT, DEFERRED, FAILED = "pending", "sending", "sent", "deferred", "failed"
 STATES = (PENDING, SENDING, SENT, DEFERRED, FAILED)
 _DUE = (PENDING, DEFERRED)
+# The longest a deferred delivery waits before it is due again, in seconds.
+MAX_BACKOFF = 3600.0
 
 
 @dataclass
@@ -52,6 +55,15 @@ class SendReport:
     papers: int = 0
     stopped: str | None = None
     left: int = 0
+
+    def add(self, other: SendReport) -> None:
+        """Count `other`'s round in too; its stop, if any, is the latest word."""
+        self.sent += other.sent
+        self.deferred += other.deferred
+        self.failed += other.failed
+        self.suspended += other.suspended
+        self.papers += other.papers
+        self.stopped, self.left = other.stopped, other.left
 
 
 def enqueue(engine: Engine, settings: Settings, digest_date: date) -> list[str]:
@@ -122,52 +134,137 @@ def send_due(
     settings: Settings,
     transport: Transport,
     composer: Composer,
-    up_to: date,
+    up_to: date | None = None,
+    batch: int = 50,
+    stop: Event | None = None,
 ) -> SendReport:
-    """Send every due delivery (pending or deferred) of receiving subscribers up to `up_to`.
+    """Send every due delivery of receiving subscribers (of days up to `up_to`, if given).
 
-    Each message is claimed in the database first, so two processes never send the same
-    one; temporary failures are retried with exponential backoff, then deferred. When the
-    relay itself cannot be used the round stops and the rest stays due for the next run.
+    Due: pending, or deferred and past its backoff. Deliveries are claimed in the database
+    in batches (`SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL), so any number of
+    processes can send at once and none sends what another took; each message is recorded
+    in its own commit. Temporary failures are retried with exponential backoff, then
+    deferred. When the relay itself cannot be used the round stops, the rest stays due;
+    so does it when `stop` is set (between two messages).
     """
     report = SendReport()
     recover_interrupted(engine, settings)
-    with unit_of_work(engine) as session:
-        ids = session.scalars(
-            select(Delivery.id)
-            .join(Subscriber)
-            .where(Delivery.status.in_(_DUE), Delivery.digest_date <= up_to, *receiving())
-            .order_by(Delivery.id)
-        ).all()
     me = _claimer()
+    started = utcnow()
     try:
-        for position, delivery_id in enumerate(ids):
-            claimed = _claim(engine, delivery_id, me)
-            if claimed is None:
-                continue
-            email, digest = claimed
-            tries = 0
-            try:
-                message = _compose(composer, digest, settings)
-                for attempt in _retrying(settings):
-                    with attempt:
-                        tries += 1
-                        transport.send(message)
-            except TransportError as error:
-                _record_failure(engine, delivery_id, error, tries, settings, report)
-                if error.connection:
-                    report.stopped = str(error)
-                    report.left = len(ids) - position - 1
-                    log.error("stopped sending, %d digest(s) left due: %s", report.left, error)
+        while report.stopped is None and not (stop and stop.is_set()):
+            claimed = claim_batch(engine, me, batch, started, up_to)
+            if not claimed:
+                break
+            for delivery_id in claimed:
+                _send_one(engine, settings, transport, composer, delivery_id, me, report)
+                if report.stopped is not None or (stop and stop.is_set()):
                     break
-                continue
-            _record_sent(engine, delivery_id, tries)
-            report.sent.append(email)
-            report.papers += len(digest.entries)
-            log.info("%s: sent %s", email, digest.subject)
     finally:
         transport.close()
+        _release(engine, me)
+    if report.stopped is not None:
+        report.left = _count_left(engine, up_to)
+        log.error("stopped sending, %d digest(s) left due: %s", report.left, report.stopped)
     return report
+
+
+def claim_query(started: datetime, up_to: date | None, limit: int | None) -> Select[tuple[int]]:
+    """The due deliveries of receiving subscribers, oldest first.
+
+    A delivery deferred during this round (after `started`) waits for the next one.
+    """
+    query = (
+        select(Delivery.id)
+        .join(Subscriber)
+        .where(
+            or_(
+                Delivery.status == PENDING,
+                and_(
+                    Delivery.status == DEFERRED,
+                    or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at < started),
+                ),
+            ),
+            *receiving(),
+        )
+        .order_by(Delivery.id)
+    )
+    if up_to is not None:
+        query = query.where(Delivery.digest_date <= up_to)
+    return query.limit(limit) if limit is not None else query
+
+
+def claim_batch(
+    engine: Engine, me: str, size: int, started: datetime, up_to: date | None
+) -> list[int]:
+    """Claim up to `size` due deliveries for this process; their ids."""
+    with unit_of_work(engine) as session:
+        # SKIP LOCKED lets concurrent senders each take other rows; SQLite has no row locks
+        # and serializes writers (BEGIN IMMEDIATE) instead, so the clause is left out there.
+        due = claim_query(started, up_to, size).with_for_update(skip_locked=True, of=Delivery)
+        ids = list(session.scalars(due))
+        if ids:
+            session.execute(
+                update(Delivery)
+                .where(Delivery.id.in_(ids))
+                .values(status=SENDING, claimed_by=me, claimed_at=utcnow())
+            )
+        return ids
+
+
+def _count_left(engine: Engine, up_to: date | None) -> int:
+    """Deliveries still to send: pending or deferred, whatever their backoff."""
+    query = select(func.count()).select_from(Delivery).where(Delivery.status.in_(_DUE))
+    if up_to is not None:
+        query = query.where(Delivery.digest_date <= up_to)
+    with unit_of_work(engine) as session:
+        return session.scalar(query) or 0
+
+
+def _release(engine: Engine, me: str) -> None:
+    """Give back what this process claimed and did not try (after a stop or an error)."""
+    with unit_of_work(engine) as session:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.claimed_by == me, Delivery.status == SENDING)
+            .values(status=PENDING, claimed_by=None, claimed_at=None)
+        )
+
+
+def _send_one(
+    engine: Engine,
+    settings: Settings,
+    transport: Transport,
+    composer: Composer,
+    delivery_id: int,
+    me: str,
+    report: SendReport,
+) -> None:
+    with unit_of_work(engine) as session:
+        delivery = session.scalar(
+            with_contents().where(
+                Delivery.id == delivery_id, Delivery.claimed_by == me, Delivery.status == SENDING
+            )
+        )
+        if delivery is None:  # taken over after our claim went stale
+            return
+        email, digest = delivery.subscriber.email, stored_digest(delivery)
+    tries = 0
+    try:
+        message = _compose(composer, digest, settings)
+        for attempt in _retrying(settings):
+            with attempt:
+                tries += 1
+                transport.send(message)
+    except TransportError as error:
+        _record_failure(engine, delivery_id, error, tries, settings, report)
+        if error.connection:
+            report.stopped = str(error)
+        return
+    _record_sent(engine, delivery_id, tries, me)
+    report.sent.append(email)
+    report.papers += len(digest.entries)
+    log.info("%s: sent %s", email, digest.subject)
 
 
 def _compose(composer: Composer, digest: Digest, settings: Settings) -> EmailMessage:
@@ -193,21 +290,7 @@ def _claimer() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def _claim(engine: Engine, delivery_id: int, me: str) -> tuple[str, Digest] | None:
-    """Take a due delivery for this process; None when another process has it or sent it."""
-    with unit_of_work(engine) as session:
-        taken = session.execute(
-            update(Delivery)
-            .where(Delivery.id == delivery_id, Delivery.status.in_(_DUE))
-            .values(status=SENDING, claimed_by=me, claimed_at=utcnow())
-        )
-        if taken.rowcount != 1:
-            return None
-        delivery = session.scalars(with_contents().where(Delivery.id == delivery_id)).one()
-        return delivery.subscriber.email, stored_digest(delivery)
-
-
-def _record_sent(engine: Engine, delivery_id: int, tries: int) -> None:
+def _record_sent(engine: Engine, delivery_id: int, tries: int, me: str) -> None:
     with unit_of_work(engine) as session:
         session.execute(
             update(Delivery)
@@ -231,6 +314,12 @@ def _record_sent(engine: Engine, delivery_id: int, tries: int) -> None:
             )
             .values(consecutive_failures=0)
         )
+        # The rest of this process's batch is still being worked on: renew its lease.
+        session.execute(
+            update(Delivery)
+            .where(Delivery.claimed_by == me, Delivery.status == SENDING)
+            .values(claimed_at=utcnow())
+        )
 
 
 def _record_failure(
@@ -245,15 +334,19 @@ def _record_failure(
     # recipient: the digest stays due and counts against nobody.
     status = DEFERRED if error.temporary or error.connection else FAILED
     with unit_of_work(engine) as session:
+        attempts = session.scalar(select(Delivery.attempts).where(Delivery.id == delivery_id))
+        attempts = (attempts or 0) + tries
+        wait = min(MAX_BACKOFF, settings.retry_backoff * 2 ** min(attempts, 16))
         session.execute(
             update(Delivery)
             .where(Delivery.id == delivery_id)
             .values(
                 status=status,
-                attempts=Delivery.attempts + tries,
+                attempts=attempts,
                 last_error=str(error),
                 claimed_by=None,
                 claimed_at=None,
+                next_attempt_at=utcnow() + timedelta(seconds=wait) if status == DEFERRED else None,
             )
         )
         delivery = session.scalars(with_contents().where(Delivery.id == delivery_id)).one()
@@ -379,6 +472,7 @@ def retry(engine: Engine, *, failed: bool = False, digest_date: date | None = No
         rows = session.scalars(query).all()
         for delivery in rows:
             delivery.status = PENDING
+            delivery.next_attempt_at = None
         if failed:
             session.execute(
                 update(Subscriber)

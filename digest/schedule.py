@@ -24,13 +24,14 @@ JOB_ID = "daily-digest"
 MISFIRE_GRACE_SECONDS = 12 * 3600
 
 
-def scheduled_run() -> None:
+def scheduled_run(send: bool = True) -> None:
     """The job APScheduler runs: one daily cycle for today, with the settings of now."""
     settings = load_settings()
     engine = make_engine(settings.database_url)
     try:
         ensure_schema(engine)
-        report = run_daily(engine, settings, today(settings), make_transport(settings))
+        transport = make_transport(settings)
+        report = run_daily(engine, settings, today(settings), transport, send=send)
     finally:
         engine.dispose()
     sending = report.sending
@@ -51,7 +52,7 @@ def daily_trigger(settings: Settings) -> CronTrigger:
     )
 
 
-def build_scheduler(settings: Settings) -> BlockingScheduler:
+def build_scheduler(settings: Settings, *, send: bool = True) -> BlockingScheduler:
     """A scheduler with its jobs persisted in the digest database, the daily job ensured.
 
     The scheduler starts paused; once its job store is loaded the job is added only if it
@@ -70,14 +71,18 @@ def build_scheduler(settings: Settings) -> BlockingScheduler:
             scheduler.add_job(
                 scheduled_run,
                 trigger,
+                kwargs={"send": send},
                 id=JOB_ID,
                 name="daily digest",
                 coalesce=True,
                 max_instances=1,
                 misfire_grace_time=MISFIRE_GRACE_SECONDS,
             )
-        elif str(job.trigger) != str(trigger):
-            scheduler.reschedule_job(JOB_ID, trigger=trigger)
+        else:
+            if str(job.trigger) != str(trigger):
+                scheduler.reschedule_job(JOB_ID, trigger=trigger)
+            if job.kwargs != {"send": send}:
+                scheduler.modify_job(JOB_ID, kwargs={"send": send})
         next_run = scheduler.get_job(JOB_ID).next_run_time
         log.info("serving: next daily digest at %s", next_run)
         scheduler.resume()
@@ -86,9 +91,12 @@ def build_scheduler(settings: Settings) -> BlockingScheduler:
     return scheduler
 
 
-def serve(settings: Settings) -> None:
-    """Run the schedule until Ctrl-C or SIGTERM; a cycle under way is finished first."""
-    scheduler = build_scheduler(settings)
+def serve(settings: Settings, *, send: bool = True) -> None:
+    """Run the schedule until Ctrl-C or SIGTERM; a cycle under way is finished first.
+
+    Without `send` each day's digests are only recorded, for `digest worker` to send.
+    """
+    scheduler = build_scheduler(settings, send=send)
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         log.info("stopping on %s", signal.Signals(signum).name)

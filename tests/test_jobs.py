@@ -178,7 +178,7 @@ def test_smtp_server_down_records_nothing_as_sent_and_the_next_run_delivers(cli,
     result = cli("run", "--date", DAY, settings_=down)
     assert result.exit_code == 1
     assert f"cannot connect to SMTP server 127.0.0.1:{down.smtp_port}" in result.output
-    assert "2 digest(s) left for the next run" in result.output
+    assert "3 digest(s) left for the next run" in result.output
     assert statuses(lab) == {"deferred": 1, "pending": 2}
 
     retry = cli("run", "--date", DAY, settings_=smtp_server.settings(lab))
