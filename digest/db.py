@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -9,12 +10,14 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Insert, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from digest.errors import ConfigError
+from digest.models import Base
 from digest.resources import resource_dir
 
 
@@ -46,6 +49,32 @@ def _sqlite_begin(connection: Connection) -> None:
     # then queue on the busy timeout instead of one failing when it upgrades a read to a
     # write. Units of work are short, so the lock is held briefly.
     connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def insert_ignoring_conflicts(session: Session, table: type[Base]) -> Insert:
+    """`INSERT ... ON CONFLICT DO NOTHING` for `table` on SQLite and PostgreSQL alike.
+
+    Two processes storing the same page or paper at once then both succeed, one of them
+    inserting nothing, instead of one failing on a unique constraint.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    if dialect == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing()
+    raise ConfigError(f"digest supports SQLite and PostgreSQL, not {dialect}")
+
+
+def serialize(session: Session, name: str) -> None:
+    """Let one transaction at a time, across processes, past this point (until it ends).
+
+    For read-then-write steps that must not interleave (syncing profiles, recording a
+    day's digests). PostgreSQL takes a transaction-level advisory lock; SQLite needs
+    nothing, since its transactions already begin IMMEDIATE (one writer at a time).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 @contextmanager

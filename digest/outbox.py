@@ -29,7 +29,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 
 from digest.compose import Composer, Digest
 from digest.config import Settings
-from digest.db import unit_of_work
+from digest.db import serialize, unit_of_work
 from digest.errors import TransportError
 from digest.models import Delivery, DeliveryItem, Subscriber, as_utc, utcnow
 from digest.planning import entry, make_digest, plan_digests, receiving
@@ -73,6 +73,7 @@ def enqueue(engine: Engine, settings: Settings, digest_date: date) -> list[str]:
     (two runs at once) is left to it.
     """
     with unit_of_work(engine) as session:
+        serialize(session, f"enqueue {digest_date}")
         waiting = session.scalars(
             select(Subscriber)
             .where(

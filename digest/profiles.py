@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from digest.db import unit_of_work
+from digest.db import serialize, unit_of_work
 from digest.errors import ProfileError
 from digest.models import Subscriber
 
@@ -181,6 +181,7 @@ def sync_profiles(engine: Engine, path: Path) -> SyncReport:
     profiles = load_profiles(path)
     added, updated, unchanged, deactivated = [], [], [], []
     with unit_of_work(engine) as session:
+        serialize(session, "sync profiles")
         stored = {s.email: s for s in session.scalars(select(Subscriber))}
         for profile in profiles:
             values = {

@@ -8,14 +8,14 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from digest.config import Settings
-from digest.db import unit_of_work
+from digest.db import insert_ignoring_conflicts, unit_of_work
 from digest.errors import PageError
 from digest.formats import parse_input
-from digest.models import Page, Paper
+from digest.models import Page, Paper, utcnow
 from digest.pages import PaperRecord, ParsedPage
 from digest.sources import find_inputs
 
@@ -106,9 +106,6 @@ def store_page(session: Session, page: ParsedPage, digest_date: date) -> int | N
     paper first seen without an id (a text dump) gets it, and the other metadata it lacked,
     when a richer source lists it.
     """
-    if session.scalar(select(Page.id).where(Page.sha256 == page.sha256)) is not None:
-        log.info("%s: already ingested, skipped", page.source)
-        return None
     unique: dict[str, PaperRecord] = {}
     for record in page.papers:
         unique.setdefault(record.key, record)
@@ -127,18 +124,27 @@ def store_page(session: Session, page: ParsedPage, digest_date: date) -> int | N
         elif record.arxiv_id:
             claimed.add(record.arxiv_id)
         fresh.append(record)
-    row = Page(
-        source=page.source,
-        sha256=page.sha256,
-        page_date=page.page_date,
-        digest_date=digest_date,
-        entries=len(page.papers),
-        papers_new=len(fresh),
+    page_id = session.scalar(
+        insert_ignoring_conflicts(session, Page)
+        .values(
+            source=page.source,
+            sha256=page.sha256,
+            page_date=page.page_date,
+            digest_date=digest_date,
+            entries=len(page.papers),
+            papers_new=len(fresh),
+            ingested_at=utcnow(),
+        )
+        .returning(Page.id)
     )
-    session.add(row)
-    session.flush()
+    if page_id is None:  # the same content was ingested before (or just now, elsewhere)
+        log.info("%s: already ingested, skipped", page.source)
+        return None
     if fresh:
-        session.execute(insert(Paper), [_row(record, digest_date, row.id) for record in fresh])
+        session.execute(
+            insert_ignoring_conflicts(session, Paper),
+            [_row(record, digest_date, page_id) for record in fresh],
+        )
     log.info("%s: %d papers, %d new", page.source, len(page.papers), len(fresh))
     return len(fresh)
 
@@ -156,6 +162,7 @@ def _row(record: PaperRecord, digest_date: date, page_id: int) -> dict[str, obje
         "published": record.published,
         "first_seen": digest_date,
         "page_id": page_id,
+        "created_at": utcnow(),
     }
 
 

@@ -1,9 +1,16 @@
-"""Fixtures that build real things: a migrated SQLite file, an SMTP server on 127.0.0.1."""
+"""Fixtures that build real things: a migrated database, an SMTP server on 127.0.0.1.
+
+The database is a SQLite file per test; with DIGEST_TEST_DATABASE_URL set (a PostgreSQL
+server, e.g. postgresql+psycopg://digest@127.0.0.1:5432/postgres) it is a fresh
+PostgreSQL database per test instead, copied from one migrated template.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import socket
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -14,7 +21,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from click.testing import CliRunner, Result
-from sqlalchemy import Engine
+from sqlalchemy import Engine, create_engine, make_url, text
 
 from digest.cli import main
 from digest.config import Settings
@@ -31,15 +38,81 @@ def pages() -> Path:
     return PAGES
 
 
+POSTGRES = os.environ.get("DIGEST_TEST_DATABASE_URL") or None
+postgres_only = pytest.mark.skipif(POSTGRES is None, reason="needs DIGEST_TEST_DATABASE_URL")
+sqlite_only = pytest.mark.skipif(POSTGRES is not None, reason="about the embedded SQLite file")
+_TEMPLATE = f"digest_template_{os.getpid()}"
+
+
+def _admin() -> Engine:
+    assert POSTGRES is not None
+    return create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
+
+
+def _url(name: str) -> str:
+    assert POSTGRES is not None
+    return make_url(POSTGRES).set(database=name).render_as_string(hide_password=False)
+
+
+def create_database(folder: Path, *, migrated: bool = True) -> str:
+    """The URL of a new database: a SQLite file in `folder` (made on first use), or a fresh
+    PostgreSQL database, migrated or empty. Drop it with `drop_database`.
+    """
+    if POSTGRES is None:
+        return f"sqlite:///{folder / f'digest-{uuid.uuid4().hex[:6]}.sqlite3'}"
+    name = f"digest_test_{uuid.uuid4().hex[:12]}"
+    admin = _admin()
+    with admin.connect() as connection:
+        template = f" TEMPLATE {_TEMPLATE}" if migrated else ""
+        connection.execute(text(f"CREATE DATABASE {name}{template}"))
+    admin.dispose()
+    return _url(name)
+
+
+def drop_database(url: str) -> None:
+    """Drop a PostgreSQL database made by `create_database`; SQLite files go with tmp_path."""
+    if POSTGRES is None:
+        return
+    admin = _admin()
+    with admin.connect() as connection:
+        name = make_url(url).database
+        connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def postgres_template() -> Iterator[None]:
+    """With PostgreSQL, one database migrated once, that every test's database copies."""
+    if POSTGRES is None:
+        yield
+        return
+    admin = _admin()
+    with admin.connect() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS {_TEMPLATE} WITH (FORCE)"))
+        connection.execute(text(f"CREATE DATABASE {_TEMPLATE}"))
+    engine = make_engine(_url(_TEMPLATE))
+    upgrade(engine)
+    engine.dispose()
+    yield
+    with admin.connect() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS {_TEMPLATE} WITH (FORCE)"))
+    admin.dispose()
+
+
 @pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    """A fresh SQLite file for this test (created on first use)."""
-    return f"sqlite:///{tmp_path / 'digest.sqlite3'}"
+def database_url(tmp_path: Path) -> Iterator[str]:
+    """This test's database: a new SQLite file (migrated on first use) or PostgreSQL database."""
+    if POSTGRES is None:
+        yield f"sqlite:///{tmp_path / 'digest.sqlite3'}"
+        return
+    url = create_database(tmp_path)
+    yield url
+    drop_database(url)
 
 
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
-    """An engine on a SQLite file migrated by alembic to the newest schema."""
+    """An engine on this test's database, migrated by alembic to the newest schema."""
     engine = make_engine(database_url)
     upgrade(engine)
     yield engine

@@ -11,6 +11,12 @@ from sqlalchemy import inspect
 
 from digest.db import alembic_config, current_revision, ensure_schema, make_engine
 from digest.models import Base
+from tests.conftest import (
+    create_database,
+    drop_database,
+    postgres_only,
+    sqlite_only,
+)
 
 
 def test_migrations_build_exactly_the_models(engine):
@@ -27,6 +33,7 @@ def test_downgrade_to_nothing_and_back(engine):
     assert set(Base.metadata.tables) <= set(inspect(engine).get_table_names())
 
 
+@sqlite_only
 def test_an_empty_sqlite_file_is_migrated_on_first_use(database_url):
     engine = make_engine(database_url)
     assert current_revision(engine) is None
@@ -35,6 +42,7 @@ def test_an_empty_sqlite_file_is_migrated_on_first_use(database_url):
     assert set(Base.metadata.tables) <= set(inspect(engine).get_table_names())
 
 
+@sqlite_only
 def test_the_cli_migrates_by_itself_and_on_request(cli, database_url, tmp_path):
     result = cli("subscribers", "list")
     assert result.exit_code == 0, result.output
@@ -49,3 +57,16 @@ def test_a_bad_database_url_is_a_clear_error(cli, settings):
     result = cli("subscribers", "list", settings_=broken)
     assert result.exit_code == 1
     assert "DIGEST_DATABASE_URL" in result.output
+
+
+@postgres_only
+def test_postgresql_is_migrated_on_request_only(cli, settings, tmp_path):
+    empty = dataclasses.replace(settings, database_url=create_database(tmp_path, migrated=False))
+    refused = cli("subscribers", "list", settings_=empty)
+    assert refused.exit_code == 1
+    assert "run 'digest db upgrade'" in refused.output
+    assert current_revision(make_engine(empty.database_url)) is None
+    upgraded = cli("db", "upgrade", settings_=empty)
+    assert upgraded.exit_code == 0, upgraded.output
+    assert cli("subscribers", "list", settings_=empty).exit_code == 0
+    drop_database(empty.database_url)

@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from digest.config import Settings
 from digest.db import make_engine, unit_of_work
 from digest.models import Delivery, Paper
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, create_database, drop_database, free_port
 
 ARCHIVE = ROOT / "examples" / "hf-api" / "2025-03-17_2025-06-13.tar.xz"
 FIRST, LAST = date(2025, 3, 17), date(2025, 6, 13)
@@ -249,9 +249,7 @@ def test_run_for_past_days_over_http_matches_a_replay_of_the_same_files(
     for day in days:
         assert run(cli, over_http, day).exit_code == 0
     replayed = dataclasses.replace(
-        feeds,
-        database_url=f"sqlite:///{tmp_path / 'replay.sqlite3'}",
-        outbox=tmp_path / "replay-outbox",
+        feeds, database_url=create_database(tmp_path), outbox=tmp_path / "replay-outbox"
     )
     result = cli(
         "replay", str(history), "--from", "2025-03-17", "--to", "2025-03-21", settings_=replayed
@@ -266,6 +264,7 @@ def test_run_for_past_days_over_http_matches_a_replay_of_the_same_files(
 
     assert sent(over_http) == sent(replayed)
     assert sent(over_http)
+    drop_database(replayed.database_url)
 
 
 def test_replaying_weeks_of_real_days_sends_each_paper_once_and_only_matches(cli, feeds, history):

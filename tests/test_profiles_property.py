@@ -22,6 +22,7 @@ from digest.db import make_engine, unit_of_work, upgrade
 from digest.errors import ProfileError
 from digest.models import Subscriber
 from digest.profiles import Profile, load_profiles, sync_profiles
+from tests.conftest import create_database, drop_database
 
 FIELDS = ("email", "name", "keywords", "exclude", "max_papers", "min_score")
 _ESCAPES = {
@@ -267,10 +268,12 @@ def expected_profile(entry: dict[str, Any]) -> Profile:
 
 @pytest.fixture(scope="module")
 def shared_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('sync') / 'digest.sqlite3'}")
+    url = create_database(tmp_path_factory.mktemp("sync"))
+    engine = make_engine(url)
     upgrade(engine)
     yield engine
     engine.dispose()
+    drop_database(url)
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -6,7 +6,6 @@ import os
 import pickle
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, inspect, text
 
 from digest.config import Settings
 from digest.schedule import JOB_ID
@@ -69,22 +69,25 @@ def wait_for(condition, what: str) -> None:
         time.sleep(0.2)
 
 
-def job_row(database: Path) -> tuple[float, bytes] | None:
-    if not database.exists():
-        return None
-    with sqlite3.connect(database) as connection:
-        try:
-            return connection.execute(
-                "SELECT next_run_time, job_state FROM apscheduler_jobs WHERE id = ?", (JOB_ID,)
-            ).fetchone()
-        except sqlite3.OperationalError:  # the job table is not there yet
+def job_row(database: str) -> tuple[float, bytes] | None:
+    engine = create_engine(database)
+    try:
+        if not inspect(engine).has_table("apscheduler_jobs"):
             return None
+        with engine.connect() as connection:
+            row = connection.execute(
+                text("SELECT next_run_time, job_state FROM apscheduler_jobs WHERE id = :id"),
+                {"id": JOB_ID},
+            ).first()
+        return None if row is None else (row[0], row[1])
+    finally:
+        engine.dispose()
 
 
 def test_serve_persists_its_job_and_runs_a_missed_day_once_at_start(
     tmp_path: Path, settings: Settings, serve_env: dict[str, str]
 ):
-    database = Path(settings.database_url.removeprefix("sqlite:///"))
+    database = settings.database_url
     Server(serve_env, tmp_path).stop()
     assert job_row(database) is not None
     assert not settings.outbox.exists()
@@ -94,11 +97,15 @@ def test_serve_persists_its_job_and_runs_a_missed_day_once_at_start(
     _, blob = job_row(database)
     state = pickle.loads(blob)
     state["next_run_time"] = due
-    with sqlite3.connect(database) as connection:
+    engine = create_engine(database)
+    with engine.begin() as connection:
         connection.execute(
-            "UPDATE apscheduler_jobs SET next_run_time = ?, job_state = ? WHERE id = ?",
-            (due.timestamp(), pickle.dumps(state), JOB_ID),
+            text(
+                "UPDATE apscheduler_jobs SET next_run_time = :at, job_state = :state WHERE id = :id"
+            ),
+            {"at": due.timestamp(), "state": pickle.dumps(state), "id": JOB_ID},
         )
+    engine.dispose()
 
     server = Server(serve_env, tmp_path)
     wait_for(lambda: "daily run" in server.output(), "the missed run")
@@ -110,7 +117,7 @@ def test_serve_persists_its_job_and_runs_a_missed_day_once_at_start(
 def test_serve_keeps_the_stored_job_and_follows_a_new_send_time(
     tmp_path: Path, settings: Settings, serve_env: dict[str, str]
 ):
-    database = Path(settings.database_url.removeprefix("sqlite:///"))
+    database = settings.database_url
     Server(serve_env, tmp_path).stop()
     before = job_row(database)[0]
     Server(serve_env, tmp_path).stop()
