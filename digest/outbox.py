@@ -138,10 +138,13 @@ def send_due(
     up_to: date | None = None,
     batch: int = 50,
     stop: Event | None = None,
+    *,
+    backoff: bool = False,
 ) -> SendReport:
     """Send every due delivery of receiving subscribers (of days up to `up_to`, if given).
 
-    Due: pending, or deferred and past its backoff. Deliveries are claimed in the database
+    Due: pending, or deferred (with `backoff`, as workers polling all day do, only once
+    its backoff has passed; a run takes it at once). Deliveries are claimed in the database
     in batches (`SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL), so any number of
     processes can send at once and none sends what another took; each message is recorded
     in its own commit. Temporary failures are retried with exponential backoff, then
@@ -151,10 +154,11 @@ def send_due(
     report = SendReport()
     recover_interrupted(engine, settings)
     me = _claimer()
-    started = utcnow()
+    started = utcnow() if backoff else None
     try:
         while report.stopped is None and not (stop and stop.is_set()):
-            claimed = claim_batch(engine, me, batch, started, up_to)
+            tried = {email for email, _ in report.deferred}
+            claimed = claim_batch(engine, me, batch, up_to, started, tried)
             if not claimed:
                 break
             for delivery_id in claimed:
@@ -170,39 +174,48 @@ def send_due(
     return report
 
 
-def claim_query(started: datetime, up_to: date | None, limit: int | None) -> Select[tuple[int]]:
+def claim_query(
+    up_to: date | None, not_before: datetime | None, tried: set[str], limit: int | None
+) -> Select[tuple[int]]:
     """The due deliveries of receiving subscribers, oldest first.
 
-    A delivery deferred during this round (after `started`) waits for the next one.
+    A deferred one waits for its backoff when `not_before` is given; one deferred in this
+    round (its subscriber in `tried`) waits for the next round in any case.
     """
+    deferred = Delivery.status == DEFERRED
+    if not_before is not None:
+        deferred = and_(
+            deferred,
+            or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= not_before),
+        )
     query = (
         select(Delivery.id)
         .join(Subscriber)
-        .where(
-            or_(
-                Delivery.status == PENDING,
-                and_(
-                    Delivery.status == DEFERRED,
-                    or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at < started),
-                ),
-            ),
-            *receiving(),
-        )
+        .where(or_(Delivery.status == PENDING, deferred), *receiving())
         .order_by(Delivery.id)
     )
+    if tried:
+        query = query.where(or_(Delivery.status == PENDING, Subscriber.email.not_in(tried)))
     if up_to is not None:
         query = query.where(Delivery.digest_date <= up_to)
     return query.limit(limit) if limit is not None else query
 
 
 def claim_batch(
-    engine: Engine, me: str, size: int, started: datetime, up_to: date | None
+    engine: Engine,
+    me: str,
+    size: int,
+    up_to: date | None = None,
+    not_before: datetime | None = None,
+    tried: set[str] | None = None,
 ) -> list[int]:
     """Claim up to `size` due deliveries for this process; their ids."""
     with unit_of_work(engine) as session:
         # SKIP LOCKED lets concurrent senders each take other rows; SQLite has no row locks
         # and serializes writers (BEGIN IMMEDIATE) instead, so the clause is left out there.
-        due = claim_query(started, up_to, size).with_for_update(skip_locked=True, of=Delivery)
+        due = claim_query(up_to, not_before, tried or set(), size).with_for_update(
+            skip_locked=True, of=Delivery
+        )
         ids = list(session.scalars(due))
         if ids:
             session.execute(
@@ -350,8 +363,9 @@ def _record_failure(
                 next_attempt_at=utcnow() + timedelta(seconds=wait) if status == DEFERRED else None,
             )
         )
-        delivery = session.scalars(with_contents().where(Delivery.id == delivery_id)).one()
-        subscriber = delivery.subscriber
+        subscriber = session.scalars(
+            select(Subscriber).join(Delivery).where(Delivery.id == delivery_id)
+        ).one()
         if status == DEFERRED:
             report.deferred.append((subscriber.email, str(error)))
             log.warning("%s: deferred: %s", subscriber.email, error)

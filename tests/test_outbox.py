@@ -179,7 +179,7 @@ def test_status_counts_each_state_and_reports_every_delivery_as_json(cli, office
     with serving(handler) as server:
         result = cli("run", "--date", DAY1, "--json", settings_=server.settings(office))
     assert result.exit_code == 1
-    assert [a.rcpt_tos for a in handler.log.accepted] == [("ok@example.org",)]
+    assert [a.rcpt_tos for a in handler.log.accepted] == [("ok@example.org",)], result.output
 
     report = status_json(cli, office)
     assert counts(report) == {"pending": 0, "sending": 1, "sent": 1, "deferred": 1, "failed": 1}
