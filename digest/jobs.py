@@ -140,7 +140,10 @@ def work(engine: Engine, settings: Settings, *, once: bool, stop: Event) -> Send
     total = SendReport()
     while not stop.is_set():
         transport = make_transport(settings)
-        total.add(send_due(engine, settings, transport, composer, None, settings.batch_size, stop))
+        round_ = send_due(
+            engine, settings, transport, composer, None, settings.batch_size, stop, backoff=True
+        )
+        total.add(round_)
         if once:
             break
         stop.wait(settings.worker_poll)
