@@ -151,6 +151,8 @@ def subscribers_list(obj: Context, as_json: bool) -> None:
                 "email": s.email,
                 "name": s.name,
                 "active": s.active,
+                "unsubscribed": s.unsubscribed_at is not None,
+                "suspended": s.suspended_at is not None,
                 "keywords": s.keywords,
                 "exclude": s.exclude,
                 "max_papers": s.max_papers,
@@ -158,7 +160,16 @@ def subscribers_list(obj: Context, as_json: bool) -> None:
             for s in rows
         ]
     for item in listing:
-        state = "" if item["active"] else " (inactive)"
+        states = [
+            label
+            for label, on in (
+                ("inactive", not item["active"]),
+                ("unsubscribed", item["unsubscribed"]),
+                ("suspended", item["suspended"]),
+            )
+            if on
+        ]
+        state = f" ({', '.join(states)})" if states else ""
         click.echo(f"{item['email']}{state}: {', '.join(item['keywords'])}")
     if as_json:
         click.echo(json.dumps(listing))
