@@ -491,6 +491,8 @@ def test_cli_sync_and_list(cli) -> None:
         "email": "ada@example.org",
         "name": "Ada",
         "active": True,
+        "unsubscribed": False,
+        "suspended": False,
         "keywords": {"implicit neural representation": 1.0, "video compression": 1.0, "NeRV": 1.0},
         "exclude": ["medical"],
         "max_papers": 5,
