@@ -343,14 +343,15 @@ class InterestModel:
             count = min(FEEDBACK_PAPERS, int((scores > 0).sum()))
             if count:
                 best = np.argpartition(-scores, count - 1)[:count]
-                feedback = normalize(sp.csr_matrix(self._corpus[best].mean(axis=0)))
-                vector = normalize(vector + FEEDBACK_WEIGHT * feedback)
+                expansion = normalize(sp.csr_matrix(self._corpus[best].mean(axis=0)))
+                vector = normalize(vector + FEEDBACK_WEIGHT * expansion)
         return sp.csr_matrix(vector)
 
     # --- profiles ------------------------------------------------------------------------
 
     def _seed_rows(self, interest: Interest) -> tuple[sp.csr_matrix | None, sp.csr_matrix | None]:
-        """The seed papers' unit vectors, and the seed part of the profile (seeds + positives)."""
+        """The seed papers' unit vectors, and the seed part of the profile: the sum of the
+        seeds' vectors (each counts as a positive of weight 1) and the positives' by weight."""
         seeds = self.transform(interest.seeds) if interest.seeds else None
         parts: list[sp.csr_matrix] = []
         if seeds is not None:

@@ -263,6 +263,26 @@ def test_a_phrase_with_a_function_word_inside_matches_whole() -> None:
     assert [(p.paper_id, p.matched) for p in picks] == [(1, ["learning to rank"])]
 
 
+def test_keyword_picks_explain_with_terms_and_calibrated_scores() -> None:
+    """Keyword-only profiles: no seed to name, the driving terms listed, scores in (0, 1)."""
+    docs = [
+        Document(1, "Neural video compression", "A codec for video compression."),
+        Document(2, "Video understanding", "Classify video clips."),
+    ]
+    picks = rank(docs, ["video compression"])
+    assert ids(picks) == [1]
+    assert picks[0].because == []
+    assert "video compression" in picks[0].terms
+    assert 0 < picks[0].score < 1
+
+
+def test_interest_positional_fields_are_unchanged() -> None:
+    """Callers build Interest positionally (keywords, exclude, max_papers, min_score)."""
+    interest = Interest({"audio": 1.0}, ["music"], 3, 0.2)
+    assert (interest.exclude, interest.max_papers, interest.min_score) == (["music"], 3, 0.2)
+    assert interest.seeds == () and interest.positives == ()
+
+
 # --- the real sample pages --------------------------------------------------------------------
 
 

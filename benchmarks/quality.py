@@ -1,0 +1,196 @@
+"""Ranking quality of the product's interest model on the shared CiteULike bench.
+
+    python -m benchmarks.quality --data ../shared/eval/citeulike-dev
+
+Runs the shared `quality_bench.py` (beside the data folder, or `--bench PATH`) with the
+product's scorer (`benchmarks.citeulike_scorer`: the model exactly as `digest run` uses
+it) and the bench's own references, prints the table of issue 5 with our rows added, and
+writes it to BENCHMARKS.md ("Ranking quality"). The data is read from the given path and
+never copied into the repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import re
+import sys
+import time
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+SCORER = "benchmarks.citeulike_scorer:score"
+ROOT = Path(__file__).resolve().parent.parent
+TRACKS = ("abstracts", "titles")
+MODES = ("keywords", "seeds", "seeds+keywords")
+METRICS = ("ndcg@10", "p@10", "r@50", "mrr")
+# nDCG@10 of the public reference rankers as issue 5 quotes them (reimplemented and
+# measured by the issue's author on all users of the data, not on the dev split).
+# Columns: abstracts keywords, abstracts seeds, titles keywords, titles seeds.
+REFERENCES: tuple[tuple[str, tuple[float | None, ...], bool], ...] = (
+    ("keyword match (email alerts)", (0.117, None, 0.326, None), False),
+    ("plain TF-IDF cosine", (0.156, 0.261, 0.378, 0.509), False),
+    ("BM25 (keyword-alert engines)", (0.164, 0.234, 0.392, 0.526), False),
+    ("per-user linear SVM on TF-IDF (arxiv-sanity)", (0.141, 0.257, 0.361, 0.490), False),
+    (
+        "MiniLM embeddings, similarity to seeds (zotero-arxiv-daily)",
+        (0.194, 0.277, 0.466, 0.598),
+        True,
+    ),
+)
+COLUMNS = (
+    ("abstracts", "keywords"),
+    ("abstracts", "seeds"),
+    ("titles", "keywords"),
+    ("titles", "seeds"),
+)
+SECTION = "## Ranking quality"
+
+
+def load_bench(path: Path) -> ModuleType:
+    """The shared bench as a module, from its file."""
+    spec = importlib.util.spec_from_file_location("quality_bench", path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"error: cannot load the bench from {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["quality_bench"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _cell(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def tables(summary: dict[str, Any]) -> str:
+    """The issue's table with the measured rows added, then every metric of ours."""
+    tracks = summary["tracks"]
+
+    def measured(ranker: str, track: str, mode: str) -> float | None:
+        result = tracks.get(track, {}).get(ranker, {}).get(mode)
+        return None if result is None else float(result["ndcg@10"])
+
+    split = summary.get("split", "all")
+    lines = [
+        f"nDCG@10. Quoted rows: issue 5 (all users); measured rows: this run ({split} split).",
+        "",
+        "| ranker | abstracts keywords | abstracts seeds | titles keywords | titles seeds |",
+        "|---|---|---|---|---|",
+    ]
+    for name, values, _embedding in REFERENCES:
+        lines.append(f"| {name} (quoted) | " + " | ".join(map(_cell, values)) + " |")
+    best = [
+        max(v[i] for _, v, emb in REFERENCES if not emb and v[i] is not None)
+        for i in range(len(COLUMNS))
+    ]
+    lines.append(
+        "| target: +10% over the best non-embedding quoted row | "
+        + " | ".join(_cell(1.1 * b) for b in best)
+        + " |"
+    )
+    lines.append(
+        f"| bench tfidf (measured, {split}) | "
+        + " | ".join(_cell(measured("tfidf", t, m)) for t, m in COLUMNS)
+        + " |"
+    )
+    lines.append(
+        f"| **digest interest model (measured, {split})** | "
+        + " | ".join(f"**{_cell(measured(SCORER, t, m))}**" for t, m in COLUMNS)
+        + " |"
+    )
+    lines += [
+        "",
+        f"Every mode and metric, mean ± standard error over users ({split} split):",
+        "",
+        "| ranker | track | mode | " + " | ".join(METRICS) + " |",
+        "|---|---|---|" + "---|" * len(METRICS),
+    ]
+    for track in TRACKS:
+        for ranker, label in (("tfidf", "bench tfidf"), (SCORER, "digest")):
+            for mode in MODES:
+                result = tracks.get(track, {}).get(ranker, {}).get(mode)
+                if result is None:
+                    continue
+                cells = [f"{result[m]:.4f} ± {result[m + '_se']:.4f}" for m in METRICS]
+                lines.append(f"| {label} | {track} | {mode} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def section(summary: dict[str, Any], command: str, seconds: float) -> str:
+    """The BENCHMARKS.md section: how it was run, then the tables."""
+    users = ", ".join(
+        f"{track}: {summary['tracks'][track]['stats']['users']} users"
+        for track in TRACKS
+        if track in summary["tracks"]
+    )
+    return "\n".join(
+        [
+            SECTION,
+            "",
+            f"`{command}`, run on {date.today().isoformat()} on a {os.cpu_count()}-core "
+            f"machine ({users}; {seconds:.0f} s in all).",
+            "",
+            tables(summary),
+            "",
+        ]
+    )
+
+
+def write(path: Path, text: str) -> None:
+    """Replace the Ranking quality section of `path` (or start the file with it)."""
+    if path.exists():
+        old = path.read_text(encoding="utf-8")
+        pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
+        if pattern.search(old):
+            new = pattern.sub(lambda _: text + "\n", old, count=1).rstrip("\n") + "\n"
+        else:
+            new = old.rstrip("\n") + "\n\n" + text
+    else:
+        new = "# Benchmarks\n\n" + text
+    path.write_text(new, encoding="utf-8")
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", required=True, type=Path, help="the citeulike-dev folder")
+    parser.add_argument("--bench", type=Path, help="quality_bench.py (default: beside --data)")
+    parser.add_argument("--n-users", type=int, default=500)
+    parser.add_argument("--tracks", default=",".join(TRACKS))
+    parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
+    parser.add_argument("--no-write", action="store_true", help="print the table only")
+    args = parser.parse_args(argv)
+    bench_path = args.bench or args.data.resolve().parent / "quality_bench.py"
+    if not bench_path.is_file():
+        raise SystemExit(f"error: no bench at {bench_path}; pass --bench PATH")
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    bench = load_bench(bench_path)
+    started = time.perf_counter()
+    summary: dict[str, Any] = bench.main(
+        [
+            "--data-dir",
+            str(args.data),
+            "--n-users",
+            str(args.n_users),
+            "--tracks",
+            args.tracks,
+            "--scorer",
+            SCORER,
+        ]
+    )
+    seconds = time.perf_counter() - started
+    command = "python -m benchmarks.quality " + " ".join(argv if argv is not None else sys.argv[1:])
+    text = section(summary, command, seconds)
+    print("\n" + text)
+    if not args.no_write:
+        write(args.output, text)
+        print(f"written to {args.output}")
+    return summary
+
+
+if __name__ == "__main__":
+    main()
