@@ -38,6 +38,8 @@ class Entry:
     abstract: str
     score: float
     matched: list[str]
+    because: list[str] = field(default_factory=list)
+    terms: list[str] = field(default_factory=list)
     code_url: str | None = None
     arxiv_id: str | None = None
     authors: tuple[str, ...] = ()
@@ -178,8 +180,10 @@ def _entry_context(entry: Entry) -> dict[str, object]:
         "title": entry.title,
         "score": entry.score,
         "matched": entry.matched,
+        "because": entry.because,
+        "terms": [t for t in entry.terms if t not in {m.casefold() for m in entry.matched}],
         "summary": summary,
-        "segments": highlight(summary, entry.matched),
+        "segments": highlight(summary, entry.matched or entry.terms),
         "authors": _authors(entry.authors),
         "upvotes": entry.upvotes,
         "code_url": entry.code_url if _is_web_link(entry.code_url) else None,

@@ -91,6 +91,8 @@ class Subscriber(Base):
     name: Mapped[str] = mapped_column(String(200), default="")
     keywords: Mapped[dict[str, float]] = mapped_column(JSON)
     exclude: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Papers the subscriber liked: {"title": ..., "abstract": ...} (abstract optional).
+    seeds: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list, server_default="[]")
     max_papers: Mapped[int] = mapped_column(Integer, default=10)
     min_score: Mapped[float] = mapped_column(Float, default=0.0)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -149,6 +151,9 @@ class DeliveryItem(Base):
     rank: Mapped[int] = mapped_column(Integer)
     score: Mapped[float] = mapped_column(Float)
     matched: Mapped[list[str]] = mapped_column(JSON)
+    # The seed papers it resembles and the terms that weighed most: the email's "why".
+    because: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    terms: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
 
     delivery: Mapped[Delivery] = relationship(back_populates="items")
     paper: Mapped[Paper] = relationship()

@@ -105,6 +105,8 @@ def enqueue(engine: Engine, settings: Settings, digest_date: date) -> list[str]:
                             rank=rank,
                             score=pick.score,
                             matched=pick.matched,
+                            because=pick.because,
+                            terms=pick.terms,
                         )
                         for rank, pick in enumerate(plan.picks, start=1)
                     )
@@ -126,7 +128,10 @@ def with_contents() -> Select[tuple[Delivery]]:
 
 def stored_digest(delivery: Delivery) -> Digest:
     """The digest a recorded delivery holds, rebuilt from its items (same Message-ID)."""
-    entries = [entry(item.paper, item.score, item.matched) for item in delivery.items]
+    entries = [
+        entry(item.paper, item.score, item.matched, item.because, item.terms)
+        for item in delivery.items
+    ]
     return make_digest(delivery.subscriber, delivery.digest_date, entries, delivery.message_id)
 
 

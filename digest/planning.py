@@ -14,10 +14,16 @@ from digest.candidates import candidates, corpus
 from digest.compose import Digest, Entry, Recipient, new_message_id
 from digest.config import Settings
 from digest.errors import NotFoundError
-from digest.models import Paper, Subscriber
-from digest.ranking import Interest, InterestModel, Pick
+from digest.models import Delivery, DeliveryItem, Paper, Subscriber
+from digest.pages import paper_key
+from digest.ranking import Document, Interest, InterestModel, Pick
 
 log = logging.getLogger(__name__)
+
+# A paper sent and not disliked is a weak positive of the subscriber's interest; only the
+# most recent ones count.
+SENT_WEIGHT = 0.3
+HISTORY_LIMIT = 50
 
 
 @dataclass(frozen=True)
@@ -59,7 +65,7 @@ def plan_digests(
             log.info("%s: nothing new on %s, no email", subscriber.email, digest_date)
             continue
         papers = _papers(session, [pick.paper_id for pick in picks])
-        entries = [entry(papers[pick.paper_id], pick.score, pick.matched) for pick in picks]
+        entries = [entry(papers[p.paper_id], p.score, p.matched, p.because, p.terms) for p in picks]
         message_id = new_message_id(settings.sender_address)
         planned.append(
             Planned(subscriber.id, make_digest(subscriber, digest_date, entries, message_id), picks)
@@ -78,39 +84,110 @@ def _rank(
     if not fresh:
         return {}
     documents = corpus(session, digest_date)
-    model = InterestModel(documents, [t for s in subscribers for t in (*s.keywords, *s.exclude)])
+    terms = [t for s in subscribers for t in (*s.keywords, *s.exclude)]
+    model = InterestModel(documents, terms)
     pool = [doc for doc in documents if doc.id in fresh]
     matrix = model.transform(pool)
     position = {doc.id: row for row, doc in enumerate(pool)}
+    seeds = _seed_documents(session, subscribers)
+    history = history_positives(session, [s.id for s in subscribers], digest_date)
     picked: dict[int, list[Pick]] = {}
     for subscriber in subscribers:
-        rows = sorted(position[paper_id] for paper_id in new[subscriber.id])
-        picked[subscriber.id] = model.rank(
-            _interest(subscriber), [pool[r] for r in rows], matrix[rows]
-        )
+        # A seed paper is one the subscriber knows: never a pick for them.
+        known = {doc.id for doc in seeds[subscriber.id]}
+        rows = sorted(position[paper_id] for paper_id in new[subscriber.id] - known)
+        interest = _interest(subscriber, seeds[subscriber.id], history.get(subscriber.id, []))
+        picked[subscriber.id] = model.rank(interest, [pool[r] for r in rows], matrix[rows])
     return picked
 
 
-def _interest(subscriber: Subscriber) -> Interest:
+def _interest(
+    subscriber: Subscriber,
+    seeds: Sequence[Document],
+    positives: Sequence[tuple[Document, float]],
+) -> Interest:
     return Interest(
         keywords=subscriber.keywords,
         exclude=subscriber.exclude,
         max_papers=subscriber.max_papers,
         min_score=subscriber.min_score,
+        seeds=seeds,
+        positives=positives,
     )
+
+
+def _seed_documents(
+    session: Session, subscribers: Sequence[Subscriber]
+) -> dict[int, list[Document]]:
+    """Each subscriber's seed papers: as given inline, or the stored paper of that title."""
+    wanted = {paper_key(seed["title"]) for s in subscribers for seed in s.seeds or []}
+    stored = {}
+    if wanted:
+        stored = {p.key: p for p in session.scalars(select(Paper).where(Paper.key.in_(wanted)))}
+    documents: dict[int, list[Document]] = {}
+    for subscriber in subscribers:
+        found: list[Document] = []
+        for number, seed in enumerate(subscriber.seeds or [], start=1):
+            if seed.get("abstract"):
+                found.append(Document(-number, seed["title"], seed["abstract"]))
+            elif (paper := stored.get(paper_key(seed["title"]))) is not None:
+                found.append(Document(paper.id, paper.title, paper.abstract))
+            else:
+                log.warning(
+                    "%s: seed %r is not a stored paper; give its abstract in the profile",
+                    subscriber.email,
+                    seed["title"],
+                )
+        documents[subscriber.id] = found
+    return documents
+
+
+def history_positives(
+    session: Session, subscriber_ids: Sequence[int], before: date
+) -> dict[int, list[tuple[Document, float]]]:
+    """Papers each subscriber was sent before `before`: weak positives of their interest.
+
+    The hook for feedback, which is not recorded yet: a paper marked as liked would count
+    here as a strong positive (weight 1), one marked as disliked not at all.
+    """
+    rows = session.execute(
+        select(DeliveryItem.subscriber_id, Paper.id, Paper.title, Paper.abstract)
+        .join(Delivery, DeliveryItem.delivery_id == Delivery.id)
+        .join(Paper, DeliveryItem.paper_id == Paper.id)
+        .where(
+            DeliveryItem.subscriber_id.in_(subscriber_ids),
+            Delivery.status == "sent",
+            Delivery.digest_date < before,
+        )
+        .order_by(Delivery.digest_date.desc(), DeliveryItem.rank)
+    )
+    positives: dict[int, list[tuple[Document, float]]] = {}
+    for subscriber_id, paper_id, title, abstract in rows:
+        kept = positives.setdefault(subscriber_id, [])
+        if len(kept) < HISTORY_LIMIT:
+            kept.append((Document(paper_id, title, abstract), SENT_WEIGHT))
+    return positives
 
 
 def _papers(session: Session, ids: Sequence[int]) -> dict[int, Paper]:
     return {paper.id: paper for paper in session.scalars(select(Paper).where(Paper.id.in_(ids)))}
 
 
-def entry(paper: Paper, score: float, matched: list[str]) -> Entry:
+def entry(
+    paper: Paper,
+    score: float,
+    matched: list[str],
+    because: list[str] | None = None,
+    terms: list[str] | None = None,
+) -> Entry:
     """A paper as a digest shows it."""
     return Entry(
         title=paper.title,
         abstract=paper.abstract,
         score=score,
         matched=matched,
+        because=because or [],
+        terms=terms or [],
         code_url=paper.code_url,
         arxiv_id=paper.arxiv_id,
         authors=tuple(paper.authors or ()),

@@ -16,7 +16,8 @@ from digest.errors import ProfileError
 from digest.models import Subscriber
 
 DEFAULT_MAX_PAPERS = 10
-_FIELDS = ("email", "name", "keywords", "exclude", "max_papers", "min_score")
+_FIELDS = ("email", "name", "keywords", "seeds", "exclude", "max_papers", "min_score")
+_SEED_FIELDS = ("title", "abstract")
 # ASCII addresses only (RFC 5322 dot-atoms): what every relay carries without SMTPUTF8.
 _EMAIL = re.compile(
     r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
@@ -35,6 +36,7 @@ class Profile:
     exclude: list[str] = field(default_factory=list)
     max_papers: int = DEFAULT_MAX_PAPERS
     min_score: float = 0.0
+    seeds: list[dict[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -96,10 +98,12 @@ def _profile(entry: Any, where: str) -> Profile:
         )
     if email is None:
         raise ProfileError(f"{where}: email: missing")
+    seeds = _seeds(entry.get("seeds", []), f"{where}: seeds")
     return Profile(
         email=email,
         name=_name(entry.get("name", ""), where),
-        keywords=_keywords(entry.get("keywords"), where),
+        keywords=_keywords(entry.get("keywords"), where, required=not seeds),
+        seeds=seeds,
         exclude=_terms(entry.get("exclude", []), f"{where}: exclude"),
         max_papers=int(
             _number(
@@ -128,8 +132,37 @@ def _name(value: Any, where: str) -> str:
     return value.strip()
 
 
-def _keywords(value: Any, where: str) -> dict[str, float]:
+def _seeds(value: Any, where: str) -> list[dict[str, str]]:
+    """Papers the subscriber liked: a stored paper's title, or a table with title and abstract."""
+    if not isinstance(value, list):
+        raise ProfileError(f"{where}: must be a list of titles or of {{ title, abstract }} tables")
+    seeds: list[dict[str, str]] = []
+    for number, item in enumerate(value, start=1):
+        label = f"{where} #{number}"
+        table = {"title": item} if isinstance(item, str) else item
+        if not isinstance(table, dict):
+            raise ProfileError(f"{label}: must be a title or a {{ title, abstract }} table")
+        unknown = sorted(set(table) - set(_SEED_FIELDS))
+        if unknown:
+            raise ProfileError(f"{label}: unknown key {unknown[0]!r} (known keys: title, abstract)")
+        seed = {}
+        for key in _SEED_FIELDS:
+            text = table.get(key)
+            if text is None:
+                continue
+            if not isinstance(text, str) or not re.search(r"\w", text):
+                raise ProfileError(f"{label}: {key}: must be text")
+            seed[key] = " ".join(text.split())
+        if "title" not in seed:
+            raise ProfileError(f"{label}: title: missing")
+        seeds.append(seed)
+    return seeds
+
+
+def _keywords(value: Any, where: str, *, required: bool = True) -> dict[str, float]:
     where = f"{where}: keywords"
+    if value is None and not required:
+        return {}
     if isinstance(value, list):
         weighted = {term: 1.0 for term in _terms(value, where)}
     elif isinstance(value, dict):
@@ -138,7 +171,9 @@ def _keywords(value: Any, where: str) -> dict[str, float]:
             label = f"{where}: {term!r}"
             weighted[_term(term, where)] = float(_number(weight, label, 0.0, 100.0, open_low=True))
     elif value is None:
-        raise ProfileError(f"{where}: missing; give a list of terms or a table of term = weight")
+        raise ProfileError(
+            f"{where}: missing; give a list of terms or a table of term = weight (or seeds)"
+        )
     else:
         raise ProfileError(f"{where}: must be a list of terms or a table of term = weight")
     if not weighted:
@@ -190,6 +225,7 @@ def sync_profiles(engine: Engine, path: Path) -> SyncReport:
                 "exclude": profile.exclude,
                 "max_papers": profile.max_papers,
                 "min_score": profile.min_score,
+                "seeds": profile.seeds,
                 "active": True,
             }
             row = stored.get(profile.email)

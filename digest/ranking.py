@@ -35,6 +35,9 @@ TITLE_WEIGHT = 2
 # The weight of the keyword part of a profile against its seed part (seeds and positives)
 # when it has both: seed papers say more than a few words, and keywords refine them.
 KEYWORD_SHARE_WITH_SEEDS = 0.3
+# How much a keyword profile leans towards the papers the subscriber was sent before (weak
+# positives): a nudge, not measured on the bench, which has no history.
+HISTORY_SHARE = 0.2
 # Pseudo-relevance feedback: a keyword profile also leans towards the terms of the stored
 # papers it matches best (how many papers, and their weight against the keywords').
 FEEDBACK_PAPERS = 5
@@ -368,14 +371,21 @@ class InterestModel:
 
     def _profile(self, interest: Interest) -> _Profile:
         seeds, seed_part = self._seed_rows(interest)
+        explicit = bool(interest.seeds)
         # Feedback widens a keyword profile; seed papers already give a profile its breadth.
         keyword_part = (
-            self._keyword_vector(interest.keywords, feedback=seed_part is None)
+            self._keyword_vector(interest.keywords, feedback=not explicit)
             if interest.keywords
             else None
         )
         if seed_part is not None and keyword_part is not None:
-            vector = normalize(seed_part + KEYWORD_SHARE_WITH_SEEDS * keyword_part)
+            # With seeds the papers lead and keywords steer; without, the subscriber's
+            # history only nudges what their keywords ask for.
+            vector = (
+                normalize(seed_part + KEYWORD_SHARE_WITH_SEEDS * keyword_part)
+                if explicit
+                else normalize(keyword_part + HISTORY_SHARE * seed_part)
+            )
         elif seed_part is not None:
             vector = seed_part
         elif keyword_part is not None:
@@ -395,7 +405,9 @@ class InterestModel:
             keywords=keywords,
             keyword_columns=[self._column(k) for k in keywords],
             exclude_columns=[c for c in excluded if c is not None],
-            needs_keyword=seed_part is None,
+            # Only seed papers the subscriber chose open picks beyond their keywords; papers
+            # merely sent before do not.
+            needs_keyword=not explicit,
         )
 
     def profile_vector(self, interest: Interest) -> sp.csr_matrix:
