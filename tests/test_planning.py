@@ -10,12 +10,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from digest.db import unit_of_work
+from digest.db import make_engine, unit_of_work
 from digest.errors import ProfileError
-from digest.models import DeliveryItem
+from digest.models import DeliveryItem, Subscriber
 from digest.planning import SENT_WEIGHT, history_positives
-from digest.profiles import load_profiles
-from digest.store import ingest
+from digest.profiles import load_profiles, sync_profiles
 from tests.conftest import PAGES
 
 DAY = "2026-03-20"
@@ -95,8 +94,6 @@ def test_history_gives_the_papers_sent_before_as_weak_positives(cli, settings, t
         (lab.inbox / page.name).write_bytes(page.read_bytes())
     assert cli("run", "--date", DAY, settings_=lab).exit_code == 0
 
-    from digest.db import make_engine
-
     engine = make_engine(lab.database_url)
     with unit_of_work(engine) as session:
         sent = session.scalars(select(DeliveryItem).order_by(DeliveryItem.rank)).all()
@@ -109,17 +106,12 @@ def test_history_gives_the_papers_sent_before_as_weak_positives(cli, settings, t
 
 
 def test_seeds_sync_to_the_database(engine, tmp_path):
-    from digest.profiles import sync_profiles
-
     path = write(
         tmp_path,
         '[[subscriber]]\nemail = "lee@example.org"\nkeywords = ["video"]\n'
         'seeds = [{ title = "T", abstract = "A" }]\n',
     )
     sync_profiles(engine, path)
-    ingest(engine, [], date(2026, 3, 20))
     with unit_of_work(engine) as session:
-        from digest.models import Subscriber
-
         (lee,) = session.scalars(select(Subscriber)).all()
         assert lee.seeds == [{"title": "T", "abstract": "A"}]
