@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+
 from digest.errors import ConfigError
 
 SmtpSecurity = Literal["starttls", "ssl", "none"]
@@ -61,6 +63,21 @@ class Settings:
     def transport_name(self) -> str:
         """`smtp` when a server is configured, else the `file` outbox."""
         return "smtp" if self.smtp_host else "file"
+
+    def retrying(self, retryable: type[Exception], max_wait: float) -> Retrying:
+        """The retry policy for temporary failures (DIGEST_RETRY_ATTEMPTS, _BACKOFF).
+
+        Exceptions of `retryable` whose `temporary` attribute is true are tried again,
+        waiting exponentially longer (at most `max_wait` seconds); the last one is raised.
+        """
+        return Retrying(
+            stop=stop_after_attempt(self.retry_attempts),
+            wait=wait_exponential(multiplier=self.retry_backoff, max=max_wait),
+            retry=retry_if_exception(
+                lambda e: isinstance(e, retryable) and getattr(e, "temporary", False)
+            ),
+            reraise=True,
+        )
 
     def require_secret(self) -> str | None:
         """The unsubscribe secret; ConfigError when mail goes over SMTP without one.

@@ -7,8 +7,6 @@ import urllib.error
 import urllib.request
 from datetime import date
 
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
-
 from digest import __version__
 from digest.config import Settings
 from digest.errors import DigestError
@@ -37,16 +35,7 @@ def fetch_day(settings: Settings, day: date) -> bytes | None:
     """
     assert settings.source_url is not None
     url = source_url(settings.source_url, day)
-    retrying = Retrying(
-        stop=stop_after_attempt(settings.retry_attempts),
-        wait=wait_exponential(multiplier=settings.retry_backoff, max=60),
-        retry=retry_if_exception(lambda e: isinstance(e, FetchError) and e.temporary),
-        reraise=True,
-    )
-    for attempt in retrying:
-        with attempt:
-            return _get(url, settings)
-    raise AssertionError("unreachable: tenacity re-raises the last error")
+    return settings.retrying(FetchError, max_wait=60)(_get, url, settings)
 
 
 def _get(url: str, settings: Settings) -> bytes | None:

@@ -25,7 +25,6 @@ from threading import Event
 from sqlalchemy import Engine, Select, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from digest.compose import Composer, Digest
 from digest.config import Settings
@@ -271,7 +270,7 @@ def _send_one(
     tries = 0
     try:
         message = _compose(composer, digest, settings)
-        for attempt in _retrying(settings):
+        for attempt in settings.retrying(TransportError, max_wait=300):
             with attempt:
                 tries += 1
                 transport.send(message)
@@ -294,15 +293,6 @@ def _compose(composer: Composer, digest: Digest, settings: Settings) -> EmailMes
         raise TransportError(
             f"cannot write a message to {digest.recipient.email!r}: {exc}", temporary=False
         ) from None
-
-
-def _retrying(settings: Settings) -> Retrying:
-    return Retrying(
-        stop=stop_after_attempt(settings.retry_attempts),
-        wait=wait_exponential(multiplier=settings.retry_backoff, max=300),
-        retry=retry_if_exception(lambda e: isinstance(e, TransportError) and e.temporary),
-        reraise=True,
-    )
 
 
 def _claimer() -> str:
