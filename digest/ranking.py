@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -42,6 +42,8 @@ HISTORY_SHARE = 0.2
 # papers it matches best (how many papers, and their weight against the keywords').
 FEEDBACK_PAPERS = 5
 FEEDBACK_WEIGHT = 0.5
+# A profile keeps its heaviest terms only: scoring costs in proportion to them.
+PROFILE_TERMS = 10_000
 # Calibration: the subscriber's scores on (at most) this many stored papers, spread evenly
 # over the corpus, give their mean and spread.
 REFERENCE_PAPERS = 1000
@@ -51,6 +53,12 @@ SCORE_MIDPOINT = 3.0
 SCORE_SPREAD = 2.0
 # Scores stay strictly inside (0, 1), so a min_score of 1 always means "nothing".
 _SCORE_CEILING = 0.9999
+# Scoring works on dense blocks of (papers x profiles) scores of at most this many cells,
+# so memory stays bounded however many subscribers there are.
+_BLOCK_CELLS = 4_000_000
+# Equal scores are ordered by paper id through a penalty of this much per rank: far below
+# the difference between two distinct cosines, far above float64's resolution near 1.
+_TIE_STEP = 1e-15
 # Below this spread (in cosine units) the corpus says nothing about a profile's scale.
 _MIN_SPREAD = 1e-3
 # Explanations: at most this many seed papers and terms per pick; a seed paper is named when
@@ -146,6 +154,13 @@ def phrase_feature(term: str) -> str | None:
     return " ".join(found)
 
 
+def _standard(score: np.ndarray) -> np.ndarray:
+    """The standard score whose calibrated score is `score`: the inverse of `calibrated`."""
+    score = np.clip(np.asarray(score, dtype=float), 1e-300, None)
+    with np.errstate(divide="ignore"):
+        return SCORE_MIDPOINT + SCORE_SPREAD * (np.log(score) - np.log1p(-score))
+
+
 def calibrated(z: np.ndarray) -> np.ndarray:
     """Standard scores (deviations above a subscriber's mean) mapped into (0, 1)."""
     exponent = np.clip(-(np.asarray(z, dtype=float) - SCORE_MIDPOINT) / SCORE_SPREAD, -50, 50)
@@ -153,18 +168,28 @@ def calibrated(z: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class _Profile:
-    """An interest turned into vectors: what scoring and explaining a pick need."""
+class Profiles:
+    """Interests turned into matrices, one row per interest: what scoring and explaining need.
 
-    vector: sp.csr_matrix  # 1 x terms, unit length (all zeros for an empty profile)
-    mean: float  # the profile's mean raw score over the reference papers
-    spread: float  # and their standard deviation (at least _MIN_SPREAD)
-    seeds: sp.csr_matrix | None  # the seed papers' unit vectors, one row each
-    seed_titles: list[str]
-    keywords: list[str]  # the profile's keywords, heaviest first
-    keyword_columns: list[int | None]  # each keyword's whole-match feature
-    exclude_columns: list[int]  # the excluded terms' features (those known to the corpus)
-    needs_keyword: bool  # keywords only: a pick must contain one whole
+    Built once by `InterestModel.profiles` and valid for that model (and corpus): a
+    deployment can keep it between runs while neither profiles nor the corpus change.
+    """
+
+    vectors: sp.csr_matrix  # interests x terms, unit rows (all zeros for an empty profile)
+    mean: np.ndarray  # each profile's mean raw score over the reference papers
+    spread: np.ndarray  # and their standard deviation (at least _MIN_SPREAD)
+    keyword_columns: sp.csr_matrix  # interests x terms: 1 at each keyword's whole match
+    exclude_columns: sp.csr_matrix  # interests x terms: 1 at each excluded term's feature
+    needs_keyword: np.ndarray  # keywords only: a pick must contain one whole
+    min_score: np.ndarray
+    max_papers: np.ndarray
+    keywords: list[list[str]]  # each profile's keywords, heaviest first
+    keyword_features: list[list[int | None]]  # and each one's whole-match column
+    seeds: list[sp.csr_matrix | None]  # the seed papers' unit vectors, one row each
+    seed_titles: list[list[str]]
+
+    def __len__(self) -> int:
+        return int(self.vectors.shape[0])
 
 
 class InterestModel:
@@ -197,8 +222,16 @@ class InterestModel:
         self._corpus = self._weigh(counts)
         self._vocabulary: dict[str, int] = dict(self._counter.vocabulary_)
         self._names = self._feature_names()
+        self._row = {doc.id: row for row, doc in enumerate(self._documents)}
+        self._features: dict[str, str | None] = {}
         self._step = math.ceil(len(corpus) / REFERENCE_PAPERS)
         self._reference = self._corpus[:: self._step]
+        self._transposed()
+
+    def _transposed(self) -> None:
+        """The corpus and reference matrices as (terms x papers), for profile-major products."""
+        self._corpus_t = sp.csr_matrix(self._corpus.T)
+        self._reference_t = sp.csr_matrix(self._reference.T)
 
     def _weigh(self, counts: sp.csr_matrix) -> sp.csr_matrix:
         """Counts to unit TF-IDF rows: (1 + log tf) * idf, L2-normalized."""
@@ -232,6 +265,7 @@ class InterestModel:
         if not new:
             return
         self._phrases |= new
+        self._features.clear()
         self._longest = max(self._longest, *(len(p) for p in new))
         affected: set[int] = set()
         for phrase in new:
@@ -271,6 +305,7 @@ class InterestModel:
         corpus.resize((n, width))
         self._corpus = sp.csr_matrix(sp.diags(keep) @ corpus + place @ fresh)
         self._reference = self._corpus[:: self._step]
+        self._transposed()
 
     def _segments(self, doc: Document) -> tuple[str, ...]:
         return (doc.title,) * TITLE_WEIGHT + (doc.abstract,)
@@ -320,99 +355,186 @@ class InterestModel:
                 best = (float(idf[index]), f"{head} {tail}")
         return feature if best is None else best[1]
 
-    def _column(self, term: str) -> int | None:
-        return self._vocabulary.get(self.keyword_feature(term) or "")
+    def _feature(self, term: str) -> str | None:
+        """`keyword_feature`, remembered: every profile of a run asks for the same terms."""
+        if term not in self._features:
+            self._features[term] = self.keyword_feature(term)
+        return self._features[term]
 
-    def _keyword_vector(
-        self, keywords: dict[str, float], feedback: bool = True
-    ) -> sp.csr_matrix | None:
-        """The keywords' vectors summed by weight, unit length; with `feedback`, leaning
-        towards the stored papers that match them best (pseudo-relevance feedback)."""
-        terms = [t for t in keywords if self.keyword_feature(t)]
-        if not terms:
-            return None
-        vectors = self._weigh(
-            sp.csr_matrix(
-                self._counter.transform([(self.keyword_feature(t) or "",) for t in terms])
-            )
-        )
-        weights = sp.diags(np.array([keywords[t] for t in terms], dtype=float))
-        summed = sp.csr_matrix((weights @ normalize(vectors)).sum(axis=0))
-        if summed.nnz == 0:
-            return None
-        vector = normalize(summed)
-        if feedback and FEEDBACK_PAPERS and FEEDBACK_WEIGHT:
-            scores = (self._corpus @ vector.T).toarray().ravel()
-            count = min(FEEDBACK_PAPERS, int((scores > 0).sum()))
-            if count:
-                best = np.argpartition(-scores, count - 1)[:count]
-                expansion = normalize(sp.csr_matrix(self._corpus[best].mean(axis=0)))
-                vector = normalize(vector + FEEDBACK_WEIGHT * expansion)
-        return sp.csr_matrix(vector)
+    def _column(self, term: str) -> int | None:
+        return self._vocabulary.get(self._feature(term) or "")
 
     # --- profiles ------------------------------------------------------------------------
 
-    def _seed_rows(self, interest: Interest) -> tuple[sp.csr_matrix | None, sp.csr_matrix | None]:
-        """The seed papers' unit vectors, and the seed part of the profile: the sum of the
-        seeds' vectors (each counts as a positive of weight 1) and the positives' by weight."""
-        seeds = self.transform(interest.seeds) if interest.seeds else None
-        parts: list[sp.csr_matrix] = []
-        if seeds is not None:
-            parts.append(sp.csr_matrix(seeds.sum(axis=0)))
-        positives = [(doc, weight) for doc, weight in interest.positives if weight > 0]
-        if positives:
-            rows = self.transform([doc for doc, _ in positives])
-            weights = sp.diags(np.array([weight for _, weight in positives], dtype=float))
-            parts.append(sp.csr_matrix((weights @ rows).sum(axis=0)))
-        if not parts:
-            return seeds, None
-        summed = sp.csr_matrix(sum(parts[1:], parts[0]))
-        return seeds, (normalize(summed) if summed.nnz else None)
+    def profiles(self, interests: Sequence[Interest]) -> Profiles:
+        """Every interest as one unit vector (keywords with feedback, seeds, positives), and
+        what scoring needs besides, built for all of them at once.
 
-    def _profile(self, interest: Interest) -> _Profile:
-        seeds, seed_part = self._seed_rows(interest)
-        explicit = bool(interest.seeds)
-        # Feedback widens a keyword profile; seed papers already give a profile its breadth.
-        keyword_part = (
-            self._keyword_vector(interest.keywords, feedback=not explicit)
-            if interest.keywords
-            else None
+        The cost is a few sparse products for all interests together, never a loop over
+        the corpus per interest: keyword vectors are analyzed once per distinct keyword,
+        stored papers (seeds, positives) are read from the corpus matrix, feedback and
+        calibration are chunked products with the corpus.
+        """
+        width = len(self._vocabulary)
+        explicit = np.array([bool(interest.seeds) for interest in interests], dtype=bool)
+        seed_part, seeds = self._seed_parts(interests)
+        keyword_part = self._keyword_parts(interests, feedback=~explicit)
+        has_seed = np.diff(seed_part.indptr) > 0
+        has_keyword = np.diff(keyword_part.indptr) > 0
+        # With seeds the papers lead and keywords steer; without, the subscriber's history
+        # only nudges what their keywords ask for.
+        seed_weight = np.where(explicit | ~has_keyword, 1.0, HISTORY_SHARE)
+        keyword_weight = np.where(explicit & has_seed, KEYWORD_SHARE_WITH_SEEDS, 1.0)
+        vectors = _strongest(
+            sp.diags(seed_weight) @ seed_part + sp.diags(keyword_weight) @ keyword_part,
+            PROFILE_TERMS,
         )
-        if seed_part is not None and keyword_part is not None:
-            # With seeds the papers lead and keywords steer; without, the subscriber's
-            # history only nudges what their keywords ask for.
-            vector = (
-                normalize(seed_part + KEYWORD_SHARE_WITH_SEEDS * keyword_part)
-                if explicit
-                else normalize(keyword_part + HISTORY_SHARE * seed_part)
-            )
-        elif seed_part is not None:
-            vector = seed_part
-        elif keyword_part is not None:
-            vector = keyword_part
-        else:
-            vector = sp.csr_matrix((1, len(self._vocabulary)))
-        vector = sp.csr_matrix(vector)
-        reference = (self._reference @ vector.T).toarray().ravel()
-        keywords = sorted(interest.keywords, key=lambda k: -interest.keywords[k])
-        excluded = [self._column(term) for term in interest.exclude]
-        return _Profile(
-            vector=vector,
-            mean=float(reference.mean()),
-            spread=max(float(reference.std()), _MIN_SPREAD),
-            seeds=seeds,
-            seed_titles=[doc.title for doc in interest.seeds],
-            keywords=keywords,
-            keyword_columns=[self._column(k) for k in keywords],
-            exclude_columns=[c for c in excluded if c is not None],
+        mean, spread = self._calibration(vectors)
+        keywords = [sorted(i.keywords, key=lambda k, i=i: -i.keywords[k]) for i in interests]
+        features = [[self._column(k) for k in ordered] for ordered in keywords]
+        excluded = [[c for t in i.exclude if (c := self._column(t)) is not None] for i in interests]
+        return Profiles(
+            vectors=vectors,
+            mean=mean,
+            spread=spread,
+            keyword_columns=_indicator([[c for c in f if c is not None] for f in features], width),
+            exclude_columns=_indicator(excluded, width),
             # Only seed papers the subscriber chose open picks beyond their keywords; papers
             # merely sent before do not.
-            needs_keyword=not explicit,
+            needs_keyword=~explicit,
+            min_score=np.array([i.min_score for i in interests], dtype=float),
+            max_papers=np.array([max(i.max_papers, 0) for i in interests], dtype=int),
+            keywords=keywords,
+            keyword_features=features,
+            seeds=seeds,
+            seed_titles=[[doc.title for doc in i.seeds] for i in interests],
         )
 
     def profile_vector(self, interest: Interest) -> sp.csr_matrix:
         """The profile as one unit vector: keywords (with feedback), seeds and positives."""
-        return self._profile(interest).vector
+        return sp.csr_matrix(self.profiles([interest]).vectors[0])
+
+    def _rows(self, docs: Sequence[Document]) -> sp.csr_matrix:
+        """`transform(docs)`, reading the rows of stored papers from the corpus matrix."""
+        stored = [self._row.get(doc.id) for doc in docs]
+        known = [
+            n
+            for n, (row, doc) in enumerate(zip(stored, docs, strict=True))
+            if row is not None and self._documents[row] == doc
+        ]
+        inside = set(known)
+        others = [n for n in range(len(docs)) if n not in inside]
+        parts = [self._corpus[[stored[n] for n in known]]]
+        if others:
+            parts.append(self.transform([docs[n] for n in others]))
+        order = np.empty(len(docs), dtype=int)
+        order[known + others] = np.arange(len(docs))
+        return sp.csr_matrix(sp.vstack(parts)[order])
+
+    def _seed_parts(
+        self, interests: Sequence[Interest]
+    ) -> tuple[sp.csr_matrix, list[sp.csr_matrix | None]]:
+        """The seed part of each profile (interests x terms; zero rows where none): the sum
+        of the seeds' vectors (each a positive of weight 1) and the positives' by weight,
+        unit length; and each interest's seed vectors, for explanations."""
+        docs: list[Document] = []
+        owners: list[int] = []
+        weights: list[float] = []
+        for number, interest in enumerate(interests):
+            for doc in interest.seeds:
+                docs.append(doc)
+                owners.append(number)
+                weights.append(1.0)
+            for doc, weight in interest.positives:
+                if weight > 0:
+                    docs.append(doc)
+                    owners.append(number)
+                    weights.append(weight)
+        width = len(self._vocabulary)
+        if not docs:
+            return sp.csr_matrix((len(interests), width)), [None] * len(interests)
+        # Each distinct paper is read (or analyzed) once, however many profiles hold it.
+        distinct = list(dict.fromkeys(docs))
+        position = {doc: n for n, doc in enumerate(distinct)}
+        rows = self._rows(distinct)
+        columns = [position[doc] for doc in docs]
+        owner = sp.csr_matrix((weights, (owners, columns)), shape=(len(interests), len(distinct)))
+        seeds: list[sp.csr_matrix | None] = [
+            sp.csr_matrix(rows[[position[doc] for doc in interest.seeds]])
+            if interest.seeds
+            else None
+            for interest in interests
+        ]
+        return sp.csr_matrix(normalize(owner @ rows)), seeds
+
+    def _keyword_parts(self, interests: Sequence[Interest], feedback: np.ndarray) -> sp.csr_matrix:
+        """The keyword part of each profile (interests x terms; zero rows where none): the
+        keywords' vectors summed by weight, unit length; where `feedback`, leaning towards
+        the stored papers that match them best (pseudo-relevance feedback)."""
+        features: dict[str, int] = {}
+        owners: list[int] = []
+        columns: list[int] = []
+        weights: list[float] = []
+        for number, interest in enumerate(interests):
+            for term, weight in interest.keywords.items():
+                feature = self._feature(term)
+                if feature is None:
+                    continue
+                owners.append(number)
+                columns.append(features.setdefault(feature, len(features)))
+                weights.append(weight)
+        width = len(self._vocabulary)
+        if not features:
+            return sp.csr_matrix((len(interests), width))
+        vectors = normalize(
+            self._weigh(sp.csr_matrix(self._counter.transform([(f,) for f in features])))
+        )
+        owner = sp.csr_matrix((weights, (owners, columns)), shape=(len(interests), len(features)))
+        summed = sp.csr_matrix(normalize(owner @ vectors))
+        if not (FEEDBACK_PAPERS and FEEDBACK_WEIGHT):
+            return summed
+        wanted = np.flatnonzero(feedback & (np.diff(summed.indptr) > 0))
+        if not wanted.size:
+            return summed
+        expansion = self._feedback(summed[wanted])
+        update = sp.csr_matrix(
+            (np.ones(wanted.size), (wanted, np.arange(wanted.size))),
+            shape=(len(interests), wanted.size),
+        )
+        return sp.csr_matrix(normalize(summed + FEEDBACK_WEIGHT * (update @ expansion)))
+
+    def _feedback(self, vectors: sp.csr_matrix) -> sp.csr_matrix:
+        """For each row, the mean unit vector of the FEEDBACK_PAPERS stored papers it matches
+        best (among those it matches at all), unit length."""
+        papers = self._corpus.shape[0]
+        take = min(FEEDBACK_PAPERS, papers)
+        means: list[sp.csr_matrix] = []
+        for start in range(0, vectors.shape[0], _chunk(papers)):
+            block = vectors[start : start + _chunk(papers)]
+            scores = (block @ self._corpus_t).toarray()
+            best = np.argpartition(-scores, take - 1, axis=1)[:, :take]
+            chosen = np.take_along_axis(scores, best, axis=1) > 0
+            counts = np.maximum(chosen.sum(axis=1, keepdims=True), 1)
+            owners = np.broadcast_to(np.arange(block.shape[0])[:, None], best.shape)
+            selection = sp.csr_matrix(
+                ((chosen / counts).ravel(), (owners.ravel(), best.ravel())),
+                shape=(block.shape[0], papers),
+            )
+            means.append(sp.csr_matrix(normalize(selection @ self._corpus)))
+        return sp.csr_matrix(sp.vstack(means))
+
+    def _calibration(self, vectors: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+        """Each profile's mean and spread of raw scores over the reference papers."""
+        means: list[np.ndarray] = []
+        spreads: list[np.ndarray] = []
+        step = _chunk(self._reference.shape[0])
+        for start in range(0, vectors.shape[0], step):
+            scores = (vectors[start : start + step] @ self._reference_t).toarray()
+            means.append(scores.mean(axis=1))
+            spreads.append(np.maximum(scores.std(axis=1), _MIN_SPREAD))
+        if not means:
+            return np.zeros(0), np.zeros(0)
+        return np.concatenate(means), np.concatenate(spreads)
 
     # --- scoring -------------------------------------------------------------------------
 
@@ -429,9 +551,9 @@ class InterestModel:
         if not candidates:
             return np.zeros(0)
         matrix = self.transform(candidates) if matrix is None else matrix
-        profile = self._profile(interest)
-        raw = (matrix @ profile.vector.T).toarray().ravel()
-        return (raw - profile.mean) / profile.spread
+        profiles = self.profiles([interest])
+        raw = (matrix @ profiles.vectors.T).toarray().ravel()
+        return (raw - profiles.mean[0]) / profiles.spread[0]
 
     def rank(
         self,
@@ -453,86 +575,208 @@ class InterestModel:
 
     def rank_many(
         self,
-        interests: Sequence[Interest],
+        interests: Sequence[Interest] | Profiles,
         candidates: Sequence[Document],
         matrix: sp.csr_matrix | None = None,
+        allowed: Mapping[int, Sequence[int]] | None = None,
     ) -> list[list[Pick]]:
-        """`rank` for many interests over the same candidates: one sparse product for all."""
-        if not candidates or not interests:
-            return [[] for _ in interests]
-        matrix = self.transform(candidates) if matrix is None else matrix
-        profiles = [self._profile(interest) for interest in interests]
-        raw = (matrix @ sp.vstack([p.vector for p in profiles]).T).toarray()
+        """`rank` for many interests (or their built `profiles`) over the same candidates.
+
+        `allowed` restricts some interests (by position) to some candidates (by position);
+        the others may have any. All interests are scored by one sparse product per chunk of
+        them; only the picks are explained.
+        """
+        profiles = interests if isinstance(interests, Profiles) else self.profiles(interests)
+        if not candidates or not len(profiles):
+            return [[] for _ in range(len(profiles))]
+        matrix = self.transform(candidates) if matrix is None else sp.csr_matrix(matrix)
         ids = np.array([doc.id for doc in candidates])
-        return [
-            self._picks(interest, profile, matrix, raw[:, column], ids)
-            for column, (interest, profile) in enumerate(zip(interests, profiles, strict=True))
-        ]
+        chosen = self.top(profiles, matrix, ids, allowed)
+        return self._explain(profiles, matrix, ids, chosen)
 
-    def _picks(
+    def top(
         self,
-        interest: Interest,
-        profile: _Profile,
+        profiles: Profiles,
         matrix: sp.csr_matrix,
-        raw: np.ndarray,
         ids: np.ndarray,
-    ) -> list[Pick]:
-        z = (raw - profile.mean) / profile.spread
-        scores = calibrated(z)
-        hits = self._presence(matrix, profile.keyword_columns)
-        keep = (raw > 0) & (scores >= interest.min_score)
-        keep &= hits.any(axis=1) if profile.needs_keyword else z > 0
-        if profile.exclude_columns:
-            keep &= ~self._presence(matrix, profile.exclude_columns).any(axis=1)
-        order = np.lexsort((ids, -raw))
-        chosen = [i for i in order if keep[i]][: max(interest.max_papers, 0)]
-        return [
-            Pick(
-                paper_id=int(ids[i]),
-                score=round(float(scores[i]), 4),
-                matched=[k for k, hit in zip(profile.keywords, hits[i], strict=True) if hit],
-                because=self._because(profile, matrix[i]),
-                terms=self._terms(profile, matrix[i]),
-            )
-            for i in chosen
-        ]
+        allowed: Mapping[int, Sequence[int]] | None = None,
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """For each profile, the rows of `matrix` it picks (best first) and their raw scores.
 
-    @staticmethod
-    def _presence(matrix: sp.csr_matrix, columns: Sequence[int | None]) -> np.ndarray:
-        """A (documents x columns) boolean array: does each feature occur in each document."""
-        present = np.zeros((matrix.shape[0], len(columns)), dtype=bool)
-        for position, column in enumerate(columns):
-            if column is not None:
-                present[:, position] = matrix[:, column].toarray().ravel() > 0
-        return present
+        `ids` are the rows' paper ids: among equal scores the smaller id comes first.
+        """
+        papers = matrix.shape[0]
+        transposed = sp.csr_matrix(matrix.T)
+        present = sp.csr_matrix(transposed, dtype=np.float32, copy=True)
+        present.data[:] = 1
+        # Ranks of the ids as a tiny penalty, so that one partial sort orders equal scores
+        # by id; far below any difference between two distinct cosines.
+        order = np.empty(papers, dtype=float)
+        order[np.argsort(ids, kind="stable")] = np.arange(papers)
+        penalty = order * _TIE_STEP
+        # The lowest raw score each profile may pick: positive, at least its min_score
+        # (calibrated), and above its mean where no keyword is required.
+        floor = np.maximum(profiles.mean + profiles.spread * _standard(profiles.min_score), 0.0)
+        above_mean = np.where(profiles.needs_keyword, -np.inf, profiles.mean)
+        out: list[tuple[np.ndarray, np.ndarray]] = []
+        step = _chunk(papers)
+        for start in range(0, len(profiles), step):
+            block = slice(start, min(start + step, len(profiles)))
+            raw = (profiles.vectors[block] @ transposed).toarray()
+            keep = (raw > floor[block, None]) & (raw > above_mean[block, None])
+            wanted = profiles.needs_keyword[block]
+            if wanted.any():
+                hits = (profiles.keyword_columns[block] @ present).toarray() > 0
+                keep &= hits | ~wanted[:, None]
+            if profiles.exclude_columns[block].nnz:
+                keep &= ~((profiles.exclude_columns[block] @ present).toarray() > 0)
+            for profile, rows in (allowed or {}).items():
+                if block.start <= profile < block.stop:
+                    mask = np.zeros(papers, dtype=bool)
+                    mask[np.asarray(rows, dtype=int)] = True
+                    keep[profile - block.start] &= mask
+            key = np.where(keep, raw - penalty, -np.inf)
+            take = min(int(profiles.max_papers[block].max(initial=0)), papers)
+            if take == 0:
+                out += [(np.zeros(0, dtype=int), np.zeros(0))] * (block.stop - block.start)
+                continue
+            best = np.argpartition(-key, take - 1, axis=1)[:, :take]
+            ranked = np.take_along_axis(
+                best, np.argsort(-np.take_along_axis(key, best, axis=1), axis=1), axis=1
+            )
+            for row, limit in enumerate(profiles.max_papers[block]):
+                rows = ranked[row, :limit]
+                rows = rows[np.isfinite(key[row, rows])]
+                out.append((rows, raw[row, rows]))
+        return out
 
     # --- explanations --------------------------------------------------------------------
 
-    def _because(self, profile: _Profile, row: sp.csr_matrix) -> list[str]:
-        """The seed papers most like this paper (by cosine), most similar first."""
-        if profile.seeds is None:
-            return []
-        similarity = (profile.seeds @ row.T).toarray().ravel()
-        if not similarity.size or similarity.max() <= 0:
-            return []
-        floor = BECAUSE_SHARE * similarity.max()
-        order = np.argsort(-similarity, kind="stable")
-        titles = [profile.seed_titles[i] for i in order if similarity[i] >= floor]
-        return list(dict.fromkeys(titles))[:BECAUSE_MAX]
+    def _explain(
+        self,
+        profiles: Profiles,
+        matrix: sp.csr_matrix,
+        ids: np.ndarray,
+        chosen: list[tuple[np.ndarray, np.ndarray]],
+    ) -> list[list[Pick]]:
+        """The picks with their calibrated scores and why: keywords, seed papers, terms."""
+        owners = np.repeat(np.arange(len(chosen)), [len(rows) for rows, _ in chosen])
+        rows = np.concatenate([rows for rows, _ in chosen]) if chosen else np.zeros(0, int)
+        raw = np.concatenate([scores for _, scores in chosen]) if chosen else np.zeros(0)
+        if not rows.size:
+            return [[] for _ in chosen]
+        scores = calibrated((raw - profiles.mean[owners]) / profiles.spread[owners])
+        papers = matrix[rows]
+        terms = self._terms(profiles.vectors[owners], papers)
+        # Which keyword features each pick holds: one elementwise product for all picks.
+        hits = sp.csr_matrix(profiles.keyword_columns[owners].multiply(papers))
+        picks: list[list[Pick]] = [[] for _ in chosen]
+        for n, (owner, row) in enumerate(zip(owners.tolist(), rows.tolist(), strict=True)):
+            inside = set(hits.indices[hits.indptr[n] : hits.indptr[n + 1]].tolist())
+            seeds = profiles.seeds[owner]
+            picks[owner].append(
+                Pick(
+                    paper_id=int(ids[row]),
+                    score=round(float(scores[n]), 4),
+                    matched=[
+                        k
+                        for k, c in zip(
+                            profiles.keywords[owner], profiles.keyword_features[owner], strict=True
+                        )
+                        if c in inside
+                    ],
+                    because=[]
+                    if seeds is None
+                    else _because(seeds, profiles.seed_titles[owner], matrix[row]),
+                    terms=terms[n],
+                )
+            )
+        return picks
 
-    def _terms(self, profile: _Profile, row: sp.csr_matrix) -> list[str]:
-        """The terms with the largest share of the paper's score, a phrase before its words."""
-        contribution = row.multiply(profile.vector).tocsr()
-        if contribution.nnz == 0:
-            return []
-        order = np.argsort(-contribution.data, kind="stable")[: 3 * TERMS_MAX]
-        names = [str(self._names[contribution.indices[i]]) for i in order]
-        padded = [f" {name} " for name in names]
-        # A phrase stands for its words and shorter phrases: "graph neural network" hides
-        # "graph neural", "network" and "graph".
-        kept = [
-            name
-            for name, inside in zip(names, padded, strict=True)
-            if not any(inside in other and inside != other for other in padded)
+    def _terms(self, vectors: sp.csr_matrix, rows: sp.csr_matrix) -> list[list[str]]:
+        """For each (profile, paper) pair, the terms with the largest share of its score, a
+        phrase before its words; all pairs in one elementwise product."""
+        contribution = sp.csr_matrix(rows.multiply(vectors))
+        keep = _top_entries(contribution, 3 * TERMS_MAX)
+        owner = np.repeat(np.arange(contribution.shape[0]), np.diff(contribution.indptr))
+        names = self._names[contribution.indices[keep]]
+        bounds = np.searchsorted(owner[keep], np.arange(contribution.shape[0] + 1))
+        return [
+            _outermost([str(n) for n in names[bounds[i] : bounds[i + 1]]])
+            for i in range(contribution.shape[0])
         ]
-        return kept[:TERMS_MAX]
+
+
+def _outermost(names: list[str]) -> list[str]:
+    """The names not inside another one, at most TERMS_MAX: a phrase stands for its words and
+    shorter phrases ("graph neural network" hides "graph neural", "network" and "graph")."""
+    phrases = [name for name in names if " " in name]
+    words_inside = {word for phrase in phrases for word in phrase.split()}
+    # A phrase can only hide inside a longer one, and most phrases are pairs of words.
+    longer = [f" {phrase} " for phrase in phrases if phrase.count(" ") > 1]
+    kept = [
+        name
+        for name in names
+        if not (
+            name in words_inside
+            if " " not in name
+            else any(f" {name} " in other and other != f" {name} " for other in longer)
+        )
+    ]
+    return kept[:TERMS_MAX]
+
+
+def _because(seeds: sp.csr_matrix, titles: list[str], row: sp.csr_matrix) -> list[str]:
+    """The seed papers most like this paper (by cosine), most similar first."""
+    similarity = (seeds @ row.T).toarray().ravel()
+    if not similarity.size or similarity.max() <= 0:
+        return []
+    floor = BECAUSE_SHARE * similarity.max()
+    order = np.argsort(-similarity, kind="stable")
+    return list(dict.fromkeys(titles[i] for i in order if similarity[i] >= floor))[:BECAUSE_MAX]
+
+
+def _top_entries(matrix: sp.csr_matrix, most: int) -> np.ndarray:
+    """Positions in `matrix.data` of each row's `most` largest entries (all positive), row
+    by row, largest first."""
+    lengths = np.diff(matrix.indptr)
+    if not matrix.nnz:
+        return np.zeros(0, dtype=int)
+    owner = np.repeat(np.arange(matrix.shape[0]), lengths)
+    # One sort on row + (1 - share of the largest entry) orders rows, then entries within a
+    # row largest first; much faster than a lexsort on the two keys.
+    order = np.argsort(owner - matrix.data / (matrix.data.max() * (1 + 1e-9)), kind="stable")
+    rank = np.arange(order.size) - np.repeat(matrix.indptr[:-1], lengths)
+    return order[rank < most]
+
+
+def _strongest(matrix: sp.spmatrix, most: int) -> sp.csr_matrix:
+    """Each row cut to its `most` heaviest terms, unit length.
+
+    The tail of a profile (hundreds of terms with tiny weights, from seed papers, history
+    and feedback) adds little to its ranking and most of the cost of scoring it.
+    """
+    matrix = sp.csr_matrix(matrix)
+    if np.diff(matrix.indptr).max(initial=0) <= most:
+        return sp.csr_matrix(normalize(matrix))
+    keep = _top_entries(matrix, most)
+    owner = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))[keep]
+    cut = sp.csr_matrix((matrix.data[keep], (owner, matrix.indices[keep])), shape=matrix.shape)
+    return sp.csr_matrix(normalize(cut))
+
+
+def _indicator(columns: list[list[int]], width: int) -> sp.csr_matrix:
+    """A 0/1 matrix with one row per list, 1 at the list's columns."""
+    rows = np.repeat(np.arange(len(columns)), [len(c) for c in columns])
+    flat = np.array([c for cs in columns for c in cs], dtype=int)
+    matrix = sp.csr_matrix(
+        (np.ones(flat.size, dtype=np.float32), (rows, flat)), shape=(len(columns), width)
+    )
+    matrix.data[:] = 1  # a column listed twice is still one
+    return matrix
+
+
+def _chunk(rows: int) -> int:
+    """How many profiles to score at once against `rows` papers: a dense block of at most
+    _BLOCK_CELLS scores bounds the memory whatever the number of subscribers."""
+    return max(1, _BLOCK_CELLS // max(rows, 1))

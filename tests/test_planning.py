@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
+from digest.candidates import corpus
 from digest.db import make_engine, unit_of_work
 from digest.errors import ProfileError
 from digest.models import DeliveryItem, Subscriber
-from digest.planning import SENT_WEIGHT, history_positives
+from digest.planning import HISTORY_DAYS, SENT_WEIGHT, history_positives
 from digest.profiles import load_profiles, sync_profiles
+from digest.ranking import Document
 from tests.conftest import PAGES
 
 DAY = "2026-03-20"
@@ -98,11 +100,22 @@ def test_history_gives_the_papers_sent_before_as_weak_positives(cli, settings, t
     with unit_of_work(engine) as session:
         sent = session.scalars(select(DeliveryItem).order_by(DeliveryItem.rank)).all()
         subscriber_id = sent[0].subscriber_id
-        same_day = history_positives(session, [subscriber_id], date(2026, 3, 20))
-        later = history_positives(session, [subscriber_id], date(2026, 3, 21))
+        stored = {doc.id: doc for doc in corpus(session, date(2026, 3, 20))}
+
+        def positives(day: date) -> dict[int, list[tuple[Document, float]]]:
+            return history_positives(session, stored, day)
+
+        same_day = positives(date(2026, 3, 20))
+        later = positives(date(2026, 3, 21))
+        last_counted = positives(date(2026, 3, 20) + timedelta(days=HISTORY_DAYS))
+        too_old = positives(date(2026, 3, 21) + timedelta(days=HISTORY_DAYS))
+        titles = [item.paper.title for item in sent]
     assert same_day == {}
     assert [doc.id for doc, _ in later[subscriber_id]] == [item.paper_id for item in sent]
+    assert [doc.title for doc, _ in later[subscriber_id]] == titles
     assert {weight for _, weight in later[subscriber_id]} == {SENT_WEIGHT}
+    assert last_counted == later
+    assert too_old == {}
 
 
 def test_seeds_sync_to_the_database(engine, tmp_path):
