@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import re
+import textwrap
 from datetime import UTC, date, datetime
 from email import message_from_bytes, policy
 from email.headerregistry import Address
@@ -25,6 +26,8 @@ from digest.compose import (
     Recipient,
     highlight,
     new_message_id,
+    shorten,
+    wrap,
 )
 from digest.resources import resource_dir
 
@@ -639,3 +642,29 @@ def test_a_project_page_that_is_not_http_is_dropped(composer: Composer) -> None:
     text, html = bodies(composer, make_digest([sneaky]))
     assert "javascript:" not in html
     assert "javascript:" not in text
+
+
+# --- summaries ------------------------------------------------------------------------------
+
+prose = st.lists(
+    st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=30),
+    max_size=80,
+).map(" \n\t ".join)
+
+
+@given(text=prose, width=st.integers(min_value=3, max_value=700))
+def test_shorten_cuts_as_textwrap_does_without_breaking_words(text, width):
+    expected = textwrap.shorten(
+        text, width=width, placeholder=" …", break_on_hyphens=False, break_long_words=False
+    )
+    assert shorten(text, width) == expected
+
+
+@given(text=prose.map(lambda t: " ".join(t.split())), width=st.integers(1, 100))
+def test_wrap_keeps_every_word_in_order_and_lines_within_width(text, width):
+    lines = wrap(text, width)
+    assert " ".join(lines) == text
+    assert all(len(line) <= width or " " not in line for line in lines)
+    # Greedy: the next line's first word would not have fitted on this one.
+    for line, after in itertools.pairwise(lines):
+        assert len(line) + 1 + len(after.split(" ")[0]) > width
