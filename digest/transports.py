@@ -251,8 +251,9 @@ class SlidingWindow:
         limit: int,
         window: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
+        """`sleep` replaces the wait (by default: `time.sleep`, or the `stop` event's wait)."""
         self.limit, self.window = limit, window
         self._clock, self._sleep = clock, sleep
         self._times: deque[float] = deque()
@@ -269,9 +270,13 @@ class SlidingWindow:
                     self._times.append(now)
                     return True
                 delay = self._times[0] + self.window - now
-            if stop is None:
+            if self._sleep is not None:
                 self._sleep(delay)
-            elif stop.wait(delay):
+            elif stop is not None:
+                stop.wait(delay)
+            else:
+                time.sleep(delay)
+            if stop is not None and stop.is_set():
                 return False
 
 
