@@ -198,9 +198,9 @@ def test_smtp_connections_and_rate_are_read_with_their_defaults() -> None:
     [
         ("DIGEST_SMTP_CONNECTIONS", "0", "at least 1"),
         ("DIGEST_SMTP_CONNECTIONS", "33", "at most 32"),
-        ("DIGEST_SMTP_CONNECTIONS", "four", "whole number"),
+        ("DIGEST_SMTP_CONNECTIONS", "four", "a whole number"),
         ("DIGEST_SMTP_RATE", "-1", "at least 0"),
-        ("DIGEST_SMTP_RATE", "1.5", "whole number"),
+        ("DIGEST_SMTP_RATE", "1.5", "a whole number"),
     ],
 )
 def test_smtp_connections_and_rate_errors_name_the_variable(
