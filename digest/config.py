@@ -20,6 +20,9 @@ from digest.errors import ConfigError
 SmtpSecurity = Literal["starttls", "ssl", "none"]
 _DEFAULT_PORTS: dict[str, int] = {"starttls": 587, "ssl": 465, "none": 25}
 _UTC = ZoneInfo("UTC")
+# More parallel connections than this looks like an attack to most relays, and buys nothing
+# on a small machine: the sending threads share one interpreter.
+MAX_SMTP_CONNECTIONS = 32
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,12 @@ class Settings:
     smtp_password: str | None = field(default=None, repr=False)
     smtp_security: SmtpSecurity = "starttls"
     smtp_timeout: float = 30.0
+    # One connection by default: a crash then leaves at most one message ambiguous (sent
+    # again, see digest.outbox), and submission relays that cap sessions per login keep
+    # working; a relay of one's own takes 4 or more (see benchmarks/send.py).
+    smtp_connections: int = 1
+    # Messages per minute across the process, for relays that throttle; 0 is unlimited.
+    smtp_rate: int = 0
     secret: str | None = field(default=None, repr=False)
     base_url: str | None = None
     retry_attempts: int = 3
@@ -123,6 +132,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         smtp_password=env.get("SMTP_PASSWORD") or None,
         smtp_security=security,  # type: ignore[arg-type]
         smtp_timeout=float(_int("SMTP_TIMEOUT", get("SMTP_TIMEOUT"), 30, minimum=1)),
+        smtp_connections=_int(
+            "DIGEST_SMTP_CONNECTIONS",
+            get("DIGEST_SMTP_CONNECTIONS"),
+            defaults.smtp_connections,
+            minimum=1,
+            maximum=MAX_SMTP_CONNECTIONS,
+        ),
+        smtp_rate=_int("DIGEST_SMTP_RATE", get("DIGEST_SMTP_RATE"), 0, minimum=0),
         secret=_secret(env.get("DIGEST_SECRET") or None),
         base_url=_base_url(get("DIGEST_BASE_URL")),
         retry_attempts=_int("DIGEST_RETRY_ATTEMPTS", get("DIGEST_RETRY_ATTEMPTS"), 3, minimum=1),

@@ -14,7 +14,9 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 import uuid
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -32,7 +34,7 @@ from digest.db import serialize, unit_of_work
 from digest.errors import TransportError
 from digest.models import Delivery, DeliveryItem, Subscriber, as_utc, utcnow
 from digest.planning import entry, make_digest, plan_digests, receiving
-from digest.transports import Transport
+from digest.transports import Outcome, SendingPool, Transport, rate_limiter
 
 log = logging.getLogger(__name__)
 
@@ -151,24 +153,23 @@ def send_due(
     its backoff has passed; a run takes it at once). Deliveries are claimed in the database
     in batches (`SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL), so any number of
     processes can send at once and none sends what another took; each message is recorded
-    in its own commit. Temporary failures are retried with exponential backoff, then
-    deferred. When the relay itself cannot be used the round stops, the rest stays due;
-    so does it when `stop` is set (between two messages).
+    in its own commit. Messages go out over DIGEST_SMTP_CONNECTIONS connections at once
+    (`transport.parallel`), at most DIGEST_SMTP_RATE a minute. Temporary failures are
+    retried with exponential backoff, then deferred. When the relay itself cannot be used
+    the round stops, the rest stays due; so does it when `stop` is set (between messages).
     """
     report = SendReport()
     recover_interrupted(engine, settings)
     me = _claimer()
     started = utcnow() if backoff else None
     try:
-        while report.stopped is None and not (stop and stop.is_set()):
-            tried = {email for email, _ in report.deferred}
-            claimed = claim_batch(engine, me, batch, up_to, started, tried)
-            if not claimed:
-                break
-            for delivery_id in claimed:
-                _send_one(engine, settings, transport, composer, delivery_id, me, report)
-                if report.stopped is not None or (stop and stop.is_set()):
-                    break
+        pool = SendingPool(
+            transport.parallel(settings.smtp_connections),
+            lambda: settings.retrying(TransportError, max_wait=300),
+            rate_limiter(settings.smtp_rate),
+        )
+        with pool:
+            _Round(engine, settings, composer, pool, me, report).run(batch, up_to, started, stop)
     finally:
         transport.close()
         _release(engine, me)
@@ -176,6 +177,131 @@ def send_due(
         report.left = _count_left(engine, up_to)
         log.error("stopped sending, %d digest(s) left due: %s", report.left, report.stopped)
     return report
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    """A claimed delivery, loaded: what sending and recording it need."""
+
+    delivery_id: int
+    subscriber_id: int
+    digest: Digest
+
+
+class _Round:
+    """One round of `send_due`: claims, loads and composes in this thread, sends in the pool.
+
+    Only this thread touches the database (SQLite has one writer at a time anyway); the
+    pool's threads only talk SMTP. Messages are composed just before they are queued, a few
+    per connection ahead, so sending never waits for a whole batch to be composed.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        composer: Composer,
+        pool: SendingPool,
+        me: str,
+        report: SendReport,
+    ) -> None:
+        self.engine, self.settings, self.composer = engine, settings, composer
+        self.pool, self.me, self.report = pool, me, report
+        self.claimed: deque[_Claimed] = deque()
+        self.flying: dict[int, _Claimed] = {}
+        self.ahead = 2 * settings.smtp_connections
+        # Claims older than DIGEST_CLAIM_TIMEOUT may be taken over: renew well before that.
+        self.renew_every = settings.claim_timeout / 3
+        self.renewed = time.monotonic()
+
+    def run(
+        self, batch: int, up_to: date | None, not_before: datetime | None, stop: Event | None
+    ) -> None:
+        """Send until nothing is due, the relay cannot be used, or `stop` is set."""
+        exhausted = False
+        while True:
+            if self.report.stopped is not None or (stop is not None and stop.is_set()):
+                self.pool.stop()
+            if not self.pool.stopped:
+                if not self.claimed and not exhausted:
+                    tried = {email for email, _ in self.report.deferred}
+                    ids = claim_batch(self.engine, self.me, batch, up_to, not_before, tried)
+                    exhausted = not ids
+                    self.claimed.extend(_load(self.engine, self.me, ids))
+                self._feed()
+            if not self.flying:
+                if self.pool.stopped or (exhausted and not self.claimed):
+                    return
+                continue
+            # A short wait, so that `stop` and the lease are looked at while a relay is slow.
+            outcome = self.pool.outcome(timeout=1.0)
+            if outcome is not None:
+                try:
+                    self._record(outcome)
+                finally:
+                    self.pool.settle()
+            self._renew_lease()
+
+    def _feed(self) -> None:
+        while self.claimed and self.pool.waiting < self.ahead:
+            item = self.claimed.popleft()
+            try:
+                message = _compose(self.composer, item.digest, self.settings)
+            except TransportError as error:
+                _record_failure(self.engine, item.delivery_id, error, 0, self.settings, self.report)
+                continue
+            self.flying[item.delivery_id] = item
+            self.pool.submit(item.delivery_id, message)
+
+    def _record(self, outcome: Outcome) -> None:
+        item = self.flying.pop(outcome.key)
+        if outcome.crash is not None:
+            raise outcome.crash
+        if outcome.skipped:  # the round stopped first: released, due again, at the end
+            return
+        if outcome.error is not None:
+            _record_failure(
+                self.engine,
+                item.delivery_id,
+                outcome.error,
+                outcome.tries,
+                self.settings,
+                self.report,
+            )
+            if outcome.error.connection:
+                self.report.stopped = str(outcome.error)
+            return
+        _record_sent(self.engine, item, outcome.tries)
+        email = item.digest.recipient.email
+        self.report.sent.append(email)
+        self.report.papers += len(item.digest.entries)
+        log.info("%s: sent %s", email, item.digest.subject)
+
+    def _renew_lease(self) -> None:
+        """The rest of this process's claims are still being worked on: renew their lease."""
+        if time.monotonic() - self.renewed < self.renew_every:
+            return
+        with unit_of_work(self.engine) as session:
+            session.execute(
+                update(Delivery)
+                .where(Delivery.claimed_by == self.me, Delivery.status == SENDING)
+                .values(claimed_at=utcnow())
+            )
+        self.renewed = time.monotonic()
+
+
+def _load(engine: Engine, me: str, ids: list[int]) -> list[_Claimed]:
+    """The claimed deliveries `ids` with their contents, in one go (a few SELECTs a batch)."""
+    if not ids:
+        return []
+    with unit_of_work(engine) as session:
+        deliveries = session.scalars(
+            with_contents()
+            .where(Delivery.id.in_(ids), Delivery.claimed_by == me, Delivery.status == SENDING)
+            .order_by(Delivery.id)
+        ).all()
+        # One missing was taken over after our claim went stale: it is the other's now.
+        return [_Claimed(d.id, d.subscriber_id, stored_digest(d)) for d in deliveries]
 
 
 def claim_query(
@@ -249,42 +375,6 @@ def _release(engine: Engine, me: str) -> None:
         )
 
 
-def _send_one(
-    engine: Engine,
-    settings: Settings,
-    transport: Transport,
-    composer: Composer,
-    delivery_id: int,
-    me: str,
-    report: SendReport,
-) -> None:
-    with unit_of_work(engine) as session:
-        delivery = session.scalar(
-            with_contents().where(
-                Delivery.id == delivery_id, Delivery.claimed_by == me, Delivery.status == SENDING
-            )
-        )
-        if delivery is None:  # taken over after our claim went stale
-            return
-        email, digest = delivery.subscriber.email, stored_digest(delivery)
-    tries = 0
-    try:
-        message = _compose(composer, digest, settings)
-        for attempt in settings.retrying(TransportError, max_wait=300):
-            with attempt:
-                tries += 1
-                transport.send(message)
-    except TransportError as error:
-        _record_failure(engine, delivery_id, error, tries, settings, report)
-        if error.connection:
-            report.stopped = str(error)
-        return
-    _record_sent(engine, delivery_id, tries, me)
-    report.sent.append(email)
-    report.papers += len(digest.entries)
-    log.info("%s: sent %s", email, digest.subject)
-
-
 def _compose(composer: Composer, digest: Digest, settings: Settings) -> EmailMessage:
     """The message; an address or name the mail format cannot carry fails this one only."""
     try:
@@ -299,11 +389,12 @@ def _claimer() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def _record_sent(engine: Engine, delivery_id: int, tries: int, me: str) -> None:
+def _record_sent(engine: Engine, item: _Claimed, tries: int) -> None:
+    """Mark one delivery sent, in its own commit: two single-row UPDATEs by primary key."""
     with unit_of_work(engine) as session:
         session.execute(
             update(Delivery)
-            .where(Delivery.id == delivery_id)
+            .where(Delivery.id == item.delivery_id)
             .values(
                 status=SENT,
                 sent_at=utcnow(),
@@ -313,21 +404,11 @@ def _record_sent(engine: Engine, delivery_id: int, tries: int, me: str) -> None:
                 claimed_at=None,
             )
         )
+        # Usually nothing to reset: the condition makes that a read, not a write.
         session.execute(
             update(Subscriber)
-            .where(
-                Subscriber.id
-                == select(Delivery.subscriber_id)
-                .where(Delivery.id == delivery_id)
-                .scalar_subquery()
-            )
+            .where(Subscriber.id == item.subscriber_id, Subscriber.consecutive_failures != 0)
             .values(consecutive_failures=0)
-        )
-        # The rest of this process's batch is still being worked on: renew its lease.
-        session.execute(
-            update(Delivery)
-            .where(Delivery.claimed_by == me, Delivery.status == SENDING)
-            .values(claimed_at=utcnow())
         )
 
 

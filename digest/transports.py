@@ -5,15 +5,24 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import queue
 import re
 import smtplib
 import ssl
 import tempfile
+import threading
+import time
 from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from email.message import EmailMessage
+from functools import cache
 from pathlib import Path
 from types import TracebackType
 from typing import Self
+
+from tenacity import Retrying
 
 from digest.config import Settings
 from digest.errors import TransportError
@@ -34,6 +43,13 @@ class Transport(ABC):
     @abstractmethod
     def send(self, message: EmailMessage) -> None:
         """Send one message; raise TransportError if it was not accepted."""
+
+    def parallel(self, connections: int) -> list[Transport]:
+        """This transport and up to `connections - 1` more like it, to send over at once.
+
+        A transport that is not a connection (a folder, a list) is one sender: itself.
+        """
+        return [self]
 
     def __enter__(self) -> Self:
         self.open()
@@ -164,6 +180,10 @@ class SmtpTransport(Transport):
                 f"cannot connect to {self._where}: {_reason(exc)}", connection=True
             ) from None
 
+    def parallel(self, connections: int) -> list[Transport]:
+        """This connection and `connections - 1` more to the same relay, each opened on use."""
+        return [self, *(SmtpTransport(self._settings) for _ in range(connections - 1))]
+
     def close(self) -> None:
         if self._connection is None:
             return
@@ -214,6 +234,202 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     return str(exc) or type(exc).__name__
+
+
+class SlidingWindow:
+    """At most `limit` events in any `window` seconds, across threads.
+
+    Hand-written rather than taken from PyPI: `limits` only answers "allowed now?" and reads
+    the wall clock itself, so waiting for a slot would poll it, and pyrate-limiter's
+    buckets, clocks and changing API between majors are much more than this needs. Here
+    `acquire` sleeps exactly until the oldest event leaves the window, and the clock and
+    the sleep can be replaced, so tests count instead of timing.
+    """
+
+    def __init__(
+        self,
+        limit: int,
+        window: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        """`sleep` replaces the wait (by default: `time.sleep`, or the `stop` event's wait)."""
+        self.limit, self.window = limit, window
+        self._clock, self._sleep = clock, sleep
+        self._times: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def acquire(self, stop: threading.Event | None = None) -> bool:
+        """Wait for a slot and take it; False, without one, if `stop` is set meanwhile."""
+        while True:
+            with self._lock:
+                now = self._clock()
+                while self._times and self._times[0] <= now - self.window:
+                    self._times.popleft()
+                if len(self._times) < self.limit:
+                    self._times.append(now)
+                    return True
+                delay = self._times[0] + self.window - now
+            if self._sleep is not None:
+                self._sleep(delay)
+            elif stop is not None:
+                stop.wait(delay)
+            else:
+                time.sleep(delay)
+            if stop is not None and stop.is_set():
+                return False
+
+
+@cache
+def rate_limiter(per_minute: int) -> SlidingWindow | None:
+    """The process-wide limit of `per_minute` messages (DIGEST_SMTP_RATE); None if 0.
+
+    One per process, not per round: a worker's next round must not start a fresh window.
+    """
+    return SlidingWindow(per_minute) if per_minute > 0 else None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one submitted message.
+
+    `skipped`: never tried, because the pool stopped first. `crash`: an unexpected error in
+    the sending thread, for the caller to raise.
+    """
+
+    key: int
+    tries: int = 0
+    error: TransportError | None = None
+    skipped: bool = False
+    crash: BaseException | None = None
+
+
+class _Halted(Exception):
+    """The pool stopped while a message waited for the rate limit."""
+
+
+class SendingPool:
+    """Sends messages over several transports at once, one thread per transport.
+
+    `submit` queues a message under a key; `outcome` hands back, in the order they end, what
+    became of them, each after at most `retrying()`'s tries. Every outcome must be
+    `settle`d once the caller has recorded it: a thread takes a new message only while
+    fewer than one message per transport is sent but not yet settled, so a crash of the
+    process leaves at most that many unrecorded. A transport that cannot be used
+    (`TransportError.connection`) stops the whole pool: messages in flight end, the ones
+    still queued come back `skipped`.
+    """
+
+    def __init__(
+        self,
+        transports: Sequence[Transport],
+        retrying: Callable[[], Retrying],
+        limiter: SlidingWindow | None = None,
+    ) -> None:
+        self._transports = list(transports)
+        self._retrying = retrying
+        self._limiter = limiter
+        self._todo: queue.SimpleQueue[tuple[int, EmailMessage] | None] = queue.SimpleQueue()
+        self._done: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
+        self._unsettled = threading.Semaphore(len(self._transports))
+        self._halt = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._run, args=(t,), name=f"smtp-{n}", daemon=True)
+            for n, t in enumerate(self._transports)
+        ]
+
+    def __enter__(self) -> Self:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def stopped(self) -> bool:
+        """True once `stop` was called or a transport could not be used."""
+        return self._halt.is_set()
+
+    @property
+    def waiting(self) -> int:
+        """Messages submitted and not yet taken by a thread (roughly, as threads take them)."""
+        return self._todo.qsize()
+
+    def submit(self, key: int, message: EmailMessage) -> None:
+        """Queue `message`; its outcome comes back under `key`."""
+        self._todo.put((key, message))
+
+    def outcome(self, timeout: float | None = None) -> Outcome | None:
+        """The next outcome to end, waiting up to `timeout` seconds for it (None: no wait cap)."""
+        try:
+            return self._done.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def settle(self) -> None:
+        """One outcome is recorded: a thread may take another message."""
+        self._unsettled.release()
+
+    def stop(self) -> None:
+        """Take no new message; the ones in flight end, the queued ones come back skipped."""
+        self._halt.set()
+
+    def close(self) -> None:
+        """Stop, wait for the threads, close every transport."""
+        self.stop()
+        for _ in self._threads:
+            self._unsettled.release()  # a thread waiting for a settle that will not come
+            self._todo.put(None)
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join()
+        for transport in self._transports:
+            transport.close()
+
+    def _run(self, transport: Transport) -> None:
+        while True:
+            # Once stopped, queued messages are only handed back: no permit needed for that.
+            if not self._halt.is_set():
+                self._unsettled.acquire()
+            item = self._todo.get()
+            if item is None:
+                return
+            key, message = item
+            if self._halt.is_set():
+                self._done.put(Outcome(key, skipped=True))
+                continue
+            try:
+                self._done.put(self._deliver(key, transport, message))
+            except BaseException as exc:  # a bug: hand it to the caller instead of dying silently
+                self._done.put(Outcome(key, crash=exc))
+
+    def _deliver(self, key: int, transport: Transport, message: EmailMessage) -> Outcome:
+        tries = 0
+        last: TransportError | None = None
+        try:
+            for attempt in self._retrying():
+                with attempt:
+                    if self._limiter is not None and not self._limiter.acquire(self._halt):
+                        raise _Halted
+                    tries += 1
+                    try:
+                        transport.send(message)
+                    except TransportError as error:
+                        last = error
+                        raise
+        except _Halted:
+            return Outcome(key, tries, last, skipped=last is None)
+        except TransportError as error:
+            if error.connection:
+                self.stop()
+            return Outcome(key, tries, error)
+        return Outcome(key, tries)
 
 
 def make_transport(settings: Settings) -> Transport:

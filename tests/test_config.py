@@ -183,3 +183,28 @@ def test_smtp_port_above_65535_is_rejected() -> None:
     # Accepted today; getaddrinfo then wraps it (70000 -> 4464) and connects to the wrong port.
     with pytest.raises(ConfigError, match="SMTP_PORT"):
         load_settings({"SMTP_HOST": "mail.lab.org", "SMTP_PORT": "70000"})
+
+
+def test_smtp_connections_and_rate_are_read_with_their_defaults() -> None:
+    assert (Settings().smtp_connections, Settings().smtp_rate) == (1, 0)
+    settings = load_settings({"DIGEST_SMTP_CONNECTIONS": "4", "DIGEST_SMTP_RATE": "600"})
+    assert (settings.smtp_connections, settings.smtp_rate) == (4, 600)
+    blank = load_settings({"DIGEST_SMTP_CONNECTIONS": " ", "DIGEST_SMTP_RATE": ""})
+    assert (blank.smtp_connections, blank.smtp_rate) == (1, 0)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("DIGEST_SMTP_CONNECTIONS", "0", "at least 1"),
+        ("DIGEST_SMTP_CONNECTIONS", "33", "at most 32"),
+        ("DIGEST_SMTP_CONNECTIONS", "four", "a whole number"),
+        ("DIGEST_SMTP_RATE", "-1", "at least 0"),
+        ("DIGEST_SMTP_RATE", "1.5", "a whole number"),
+    ],
+)
+def test_smtp_connections_and_rate_errors_name_the_variable(
+    name: str, value: str, says: str
+) -> None:
+    with pytest.raises(ConfigError, match=rf"^{name} must be {says}"):
+        load_settings({name: value})
