@@ -75,6 +75,8 @@ def _handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 DATE = click.DateTime(formats=["%Y-%m-%d"])
+# A run into the file outbox lists where its emails are, up to this many of them.
+LISTED_FILES = 20
 date_option = click.option(
     "--date", "day", type=DATE, help="Logical day (YYYY-MM-DD); default today in DIGEST_TIMEZONE."
 )
@@ -240,7 +242,10 @@ def run(obj: Context, day: datetime | None, no_send: bool, as_json: bool) -> Non
     """One daily cycle: sync profiles, ingest the inbox, rank, compose, send."""
     settings = obj.settings
     transport = make_transport(settings)
-    report = run_daily(obj.engine, settings, obj.day(day), transport, send=not no_send)
+    with tqdm(unit="digest", desc="sending", disable=not sys.stderr.isatty()) as bar:
+        report = run_daily(
+            obj.engine, settings, obj.day(day), transport, send=not no_send, progress=bar.update
+        )
     if report.ingest:
         click.echo(f"{settings.inbox}: {report.ingest}")
     sending = report.sending
@@ -253,8 +258,10 @@ def run(obj: Context, day: datetime | None, no_send: bool, as_json: bool) -> Non
         click.echo(f"sending stopped, {sending.left} digest(s) left for the next run", err=True)
     if isinstance(transport, FileTransport) and transport.written:
         click.echo(f"emails written to {transport.folder}/ (open them with any mail program):")
-        for path in transport.written:
+        for path in transport.written[:LISTED_FILES]:
             click.echo(f"  {path}")
+        if len(transport.written) > LISTED_FILES:
+            click.echo(f"  ... and {len(transport.written) - LISTED_FILES} more")
     if as_json:
         click.echo(json.dumps(report.as_json()))
     if not report.ok:

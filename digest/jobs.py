@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -107,11 +107,12 @@ def run_daily(
     inputs: Sequence[Path] | None = None,
     *,
     send: bool = True,
+    progress: Callable[[int], object] | None = None,
 ) -> RunReport:
     """One daily cycle for the logical day `digest_date`.
 
     With `send` false the cycle stops once the day's digests are recorded in the outbox,
-    and `digest worker` processes send them.
+    and `digest worker` processes send them. `progress` is told of every digest tried.
 
     The day's papers come from `inputs` when given (a replay), else from the inbox and,
     when DIGEST_SOURCE_URL is set, the HTTP source. A broken profile file, page or source
@@ -125,7 +126,13 @@ def run_daily(
     report.nothing_new = enqueue(engine, settings, digest_date)
     if composer is not None:
         report.sending = send_due(
-            engine, settings, transport, composer, digest_date, settings.batch_size
+            engine,
+            settings,
+            transport,
+            composer,
+            digest_date,
+            settings.batch_size,
+            progress=progress,
         )
     return report
 

@@ -17,7 +17,7 @@ import socket
 import time
 import uuid
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from email.errors import MessageError
@@ -146,6 +146,7 @@ def send_due(
     stop: Event | None = None,
     *,
     backoff: bool = False,
+    progress: Callable[[int], object] | None = None,
 ) -> SendReport:
     """Send every due delivery of receiving subscribers (of days up to `up_to`, if given).
 
@@ -157,6 +158,7 @@ def send_due(
     (`transport.parallel`), at most DIGEST_SMTP_RATE a minute. Temporary failures are
     retried with exponential backoff, then deferred. When the relay itself cannot be used
     the round stops, the rest stays due; so does it when `stop` is set (between messages).
+    `progress` is told of every delivery tried (a progress bar's `update`).
     """
     report = SendReport()
     recover_interrupted(engine, settings)
@@ -169,7 +171,9 @@ def send_due(
             rate_limiter(settings.smtp_rate),
         )
         with pool:
-            _Round(engine, settings, composer, pool, me, report).run(batch, up_to, started, stop)
+            _Round(engine, settings, composer, pool, me, report, progress).run(
+                batch, up_to, started, stop
+            )
     finally:
         transport.close()
         _release(engine, me)
@@ -204,9 +208,11 @@ class _Round:
         pool: SendingPool,
         me: str,
         report: SendReport,
+        progress: Callable[[int], object] | None = None,
     ) -> None:
         self.engine, self.settings, self.composer = engine, settings, composer
         self.pool, self.me, self.report = pool, me, report
+        self.progress = progress
         self.claimed: deque[_Claimed] = deque()
         self.flying: dict[int, _Claimed] = {}
         self.ahead = 2 * settings.smtp_connections
@@ -259,6 +265,8 @@ class _Round:
             raise outcome.crash
         if outcome.skipped:  # the round stopped first: released, due again, at the end
             return
+        if self.progress is not None:
+            self.progress(1)
         if outcome.error is not None:
             _record_failure(
                 self.engine,

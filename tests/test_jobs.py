@@ -6,15 +6,19 @@ import dataclasses
 import json
 import re
 import shutil
+from datetime import date
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
+from digest.cli import LISTED_FILES
 from digest.config import Settings
 from digest.db import make_engine, unit_of_work
+from digest.jobs import run_daily
 from digest.models import Delivery, DeliveryItem
+from digest.transports import FileTransport
 from tests.conftest import PROFILES, SmtpServer, free_port
 
 DAY = "2026-03-20"
@@ -218,3 +222,28 @@ def test_file_transport_writes_one_eml_per_message_and_says_where(cli, lab):
     assert f"emails written to {lab.outbox}" in result.stdout
     for path in written:
         assert str(path) in result.stdout
+
+
+def test_a_large_run_lists_the_first_emails_and_counts_the_rest(cli, lab):
+    many = "".join(
+        f'[[subscriber]]\nemail = "reader{n}@example.org"\nkeywords = ["video"]\n\n'
+        for n in range(LISTED_FILES + 5)
+    )
+    lab.profiles.write_text(many)
+    result = cli("run", "--date", DAY, settings_=lab)
+    assert result.exit_code == 0, result.output
+    written = list(lab.outbox.glob("*.eml"))
+    assert len(written) == LISTED_FILES + 5
+    listed = [line for line in result.stdout.splitlines() if line.strip().endswith(".eml")]
+    assert len(listed) == LISTED_FILES
+    assert "... and 5 more" in result.stdout
+
+
+def test_run_reports_progress_for_every_digest_it_tries(lab, engine):
+    ticks: list[int] = []
+    report = run_daily(
+        engine, lab, date.fromisoformat(DAY), FileTransport(lab.outbox), progress=ticks.append
+    )
+    assert report.ok
+    assert len(report.sending.sent) == 3
+    assert ticks == [1, 1, 1]
