@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -252,11 +253,9 @@ def _is_web_link(url: str | None) -> bool:
 
 def highlight(text: str, terms: list[str]) -> list[tuple[str, bool]]:
     """Split `text` into (piece, is_match) runs, marking where any of `terms` occurs."""
-    patterns = [_term_pattern(term) for term in terms]
-    patterns = [p for p in patterns if p]
-    if not patterns:
+    matcher = _matcher(tuple(terms))
+    if matcher is None:
         return [(text, False)]
-    matcher = re.compile("|".join(sorted(patterns, key=len, reverse=True)), re.IGNORECASE)
     pieces: list[tuple[str, bool]] = []
     position = 0
     for match in matcher.finditer(text):
@@ -267,6 +266,17 @@ def highlight(text: str, terms: list[str]) -> list[tuple[str, bool]]:
     if position < len(text):
         pieces.append((text[position:], False))
     return pieces
+
+
+@functools.lru_cache(maxsize=4096)
+def _matcher(terms: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One pattern for all of `terms`, longest first; None when none can match."""
+    # Cached here: a digest's entries share their keyword lists, and re's own cache (512
+    # patterns) is soon full when thousands of subscribers are composed in one run.
+    patterns = [p for p in map(_term_pattern, terms) if p]
+    if not patterns:
+        return None
+    return re.compile("|".join(sorted(patterns, key=len, reverse=True)), re.IGNORECASE)
 
 
 def _term_pattern(term: str) -> str:

@@ -70,3 +70,12 @@ def test_postgresql_is_migrated_on_request_only(cli, settings, tmp_path):
     assert upgraded.exit_code == 0, upgraded.output
     assert cli("subscribers", "list", settings_=empty).exit_code == 0
     drop_database(empty.database_url)
+
+
+@sqlite_only
+def test_sqlite_runs_in_wal_mode_without_a_flush_per_commit(engine):
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        # 1 is NORMAL: synced at checkpoints, not at every commit.
+        assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 1
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
