@@ -11,6 +11,10 @@ A profile is built from up to three sources, each a TF-IDF vector in the same sp
 - positives: papers from the subscriber's history, each with a weight (weak for a paper
   sent and not disliked, strong for one they said they liked).
 
+A short profile is then expanded with related terms: words that share contexts with its
+own in the stored papers' titles (PPMI co-occurrence reduced by a truncated SVD), so that
+a paper saying "neural network" can match a profile that says "deep learning".
+
 A paper's raw score is its cosine with the profile. The score a pick carries is calibrated
 against the stored corpus: how many standard deviations the paper stands above the
 subscriber's average stored paper, mapped into (0, 1), so that `min_score` means the same
@@ -27,6 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.preprocessing import normalize
 
@@ -42,6 +47,24 @@ HISTORY_SHARE = 0.2
 # papers it matches best (how many papers, and their weight against the keywords').
 FEEDBACK_PAPERS = 5
 FEEDBACK_WEIGHT = 0.5
+# Term expansion: each title word used in at least TERM_MIN_DF titles gets a TERM_DIM-wide
+# vector from the SVD of its PPMI co-occurrence within titles (context distribution smoothed
+# by TERM_CDS). Titles only: counted within abstracts, the associations blurred the long
+# profiles of abstracts and hurt them on the bench.
+TERM_DIM = 100
+TERM_MIN_DF = 2
+TERM_CDS = 0.75
+# A profile is expanded with the EXPANSION_TERMS words nearest its terms' mean vector, at
+# EXPANSION_WEIGHT (a unit vector against the unit profile) times min(1, (EXPANSION_SHORT /
+# its number of terms) ** 2): short profiles (a few titles or keywords) lack vocabulary, long
+# ones (abstracts) already have it. Rows whose weight is under EXPANSION_MIN are left alone.
+EXPANSION_TERMS = 60
+EXPANSION_WEIGHT = 1.0
+EXPANSION_SHORT = 150
+EXPANSION_MIN = 0.05
+# And never more than this share of the words that have a vector: in a small corpus the
+# EXPANSION_TERMS nearest words are all of them, related or not.
+EXPANSION_SHARE = 0.1
 # A profile keeps its heaviest terms only: scoring costs in proportion to them.
 PROFILE_TERMS = 10_000
 # Calibration: the subscriber's scores on (at most) this many stored papers, spread evenly
@@ -227,6 +250,49 @@ class InterestModel:
         self._step = math.ceil(len(corpus) / REFERENCE_PAPERS)
         self._reference = self._corpus[:: self._step]
         self._transposed()
+        self._term_columns, self._term_vectors = self._fit_term_vectors()
+
+    def _fit_term_vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """The vocabulary columns of the title words that have a term vector, and the vectors
+        (one unit float32 row each); empty when the titles say too little.
+
+        A word's vector is its row of U * sqrt(S) from a truncated SVD of the positive PMI
+        between title words (binary: does a title hold both), with the words' title
+        frequencies as marginals and the context's smoothed to the power TERM_CDS.
+        """
+        empty = (np.zeros(0, dtype=int), np.zeros((0, TERM_DIM), dtype=np.float32))
+        owners: list[int] = []
+        columns: list[int] = []
+        for row, doc in enumerate(self._documents):
+            found = {self._vocabulary.get(word) for word in words(doc.title)}
+            found.discard(None)
+            columns.extend(c for c in found if c is not None)
+            owners.extend([row] * len(found))
+        if not columns:
+            return empty
+        titles = sp.csr_matrix(
+            (np.ones(len(columns)), (owners, columns)),
+            shape=(len(self._documents), len(self._vocabulary)),
+        )
+        frequency = np.bincount(titles.indices, minlength=titles.shape[1])
+        # Stop words are never features, so every column found is a content word.
+        kept = np.flatnonzero(frequency >= TERM_MIN_DF)
+        if kept.size < 2:
+            return empty
+        binary = sp.csc_matrix(titles[:, kept])
+        pairs = sp.coo_matrix(binary.T @ binary)
+        counts = frequency[kept].astype(float)
+        context = counts**TERM_CDS
+        pmi = np.log(pairs.data * context.sum() / (counts[pairs.row] * context[pairs.col]))
+        positive = (pmi > 0) & (pairs.row != pairs.col)
+        ppmi = sp.csr_matrix(
+            (pmi[positive], (pairs.row[positive], pairs.col[positive])), shape=pairs.shape
+        )
+        if not ppmi.nnz:
+            return empty
+        svd = TruncatedSVD(min(TERM_DIM, kept.size - 1), random_state=0)
+        scaled = svd.fit_transform(ppmi) / np.sqrt(np.maximum(svd.singular_values_, 1e-12))
+        return kept, normalize(scaled).astype(np.float32)
 
     def _transposed(self) -> None:
         """The corpus and reference matrices as (terms x papers), for profile-major products."""
@@ -385,10 +451,13 @@ class InterestModel:
         # only nudges what their keywords ask for.
         seed_weight = np.where(explicit | ~has_keyword, 1.0, HISTORY_SHARE)
         keyword_weight = np.where(explicit & has_seed, KEYWORD_SHARE_WITH_SEEDS, 1.0)
-        vectors = _strongest(
-            sp.diags(seed_weight) @ seed_part + sp.diags(keyword_weight) @ keyword_part,
-            PROFILE_TERMS,
+        vectors = self._expanded(
+            _strongest(
+                sp.diags(seed_weight) @ seed_part + sp.diags(keyword_weight) @ keyword_part,
+                PROFILE_TERMS,
+            )
         )
+        # After expansion: a profile's mean and spread are those of the vector it scores with.
         mean, spread = self._calibration(vectors)
         keywords = [sorted(i.keywords, key=lambda k, i=i: -i.keywords[k]) for i in interests]
         features = [[self._column(k) for k in ordered] for ordered in keywords]
@@ -522,6 +591,45 @@ class InterestModel:
             )
             means.append(sp.csr_matrix(normalize(selection @ self._corpus)))
         return sp.csr_matrix(sp.vstack(means))
+
+    def _expanded(self, vectors: sp.csr_matrix) -> sp.csr_matrix:
+        """Each short row plus its weight times the unit vector of its EXPANSION_TERMS nearest
+        title words (by cosine of term vectors, positive only), unit length again.
+
+        A row's query is the mean of its terms' vectors, weighted as in the row; the
+        nearest words come from one dense (rows x words) float32 block per chunk and a
+        partial sort, never a loop per profile.
+        """
+        terms = self._term_columns.size
+        take = min(EXPANSION_TERMS, int(EXPANSION_SHARE * terms))
+        lengths = np.diff(vectors.indptr)
+        weight = EXPANSION_WEIGHT * np.minimum(1.0, (EXPANSION_SHORT / np.maximum(lengths, 1)) ** 2)
+        wanted = np.flatnonzero((lengths > 0) & (weight >= EXPANSION_MIN))
+        if not take or not wanted.size:
+            return vectors
+        parts: list[sp.csr_matrix] = []
+        step = _chunk(terms)
+        for start in range(0, wanted.size, step):
+            rows = wanted[start : start + step]
+            query = np.asarray(
+                (vectors[rows][:, self._term_columns] @ self._term_vectors), dtype=np.float32
+            )
+            query = normalize(query)  # a row of words without a term vector stays zero
+            similarity = query @ self._term_vectors.T
+            best = np.argpartition(-similarity, take - 1, axis=1)[:, :take]
+            values = np.maximum(np.take_along_axis(similarity, best, axis=1), 0)
+            owners = np.broadcast_to(np.arange(rows.size)[:, None], best.shape)
+            nearest = sp.csr_matrix(
+                (values.ravel(), (owners.ravel(), self._term_columns[best].ravel())),
+                shape=(rows.size, vectors.shape[1]),
+            )
+            nearest.eliminate_zeros()
+            parts.append(sp.csr_matrix(normalize(nearest)))
+        place = sp.csr_matrix(
+            (weight[wanted], (wanted, np.arange(wanted.size))),
+            shape=(vectors.shape[0], wanted.size),
+        )
+        return sp.csr_matrix(normalize(vectors + place @ sp.vstack(parts).tocsr()))
 
     def _calibration(self, vectors: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
         """Each profile's mean and spread of raw scores over the reference papers."""
