@@ -433,13 +433,13 @@ class InterestModel:
     # --- profiles ------------------------------------------------------------------------
 
     def profiles(self, interests: Sequence[Interest]) -> Profiles:
-        """Every interest as one unit vector (keywords with feedback, seeds, positives), and
-        what scoring needs besides, built for all of them at once.
+        """Every interest as one unit vector (keywords with feedback, seeds, positives, then
+        related title words), and what scoring needs besides, built for all of them at once.
 
         The cost is a few sparse products for all interests together, never a loop over
         the corpus per interest: keyword vectors are analyzed once per distinct keyword,
         stored papers (seeds, positives) are read from the corpus matrix, feedback and
-        calibration are chunked products with the corpus.
+        calibration are chunked products with the corpus, expansion with the term vectors.
         """
         width = len(self._vocabulary)
         explicit = np.array([bool(interest.seeds) for interest in interests], dtype=bool)
@@ -480,7 +480,8 @@ class InterestModel:
         )
 
     def profile_vector(self, interest: Interest) -> sp.csr_matrix:
-        """The profile as one unit vector: keywords (with feedback), seeds and positives."""
+        """The profile as one unit vector: keywords (with feedback), seeds and positives,
+        expanded with related title words when it is short."""
         return sp.csr_matrix(self.profiles([interest]).vectors[0])
 
     def _rows(self, docs: Sequence[Document]) -> sp.csr_matrix:
