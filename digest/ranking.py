@@ -264,9 +264,8 @@ class InterestModel:
         owners: list[int] = []
         columns: list[int] = []
         for row, doc in enumerate(self._documents):
-            found = {self._vocabulary.get(word) for word in words(doc.title)}
-            found.discard(None)
-            columns.extend(c for c in found if c is not None)
+            found = {c for w in words(doc.title) if (c := self._vocabulary.get(w)) is not None}
+            columns.extend(found)
             owners.extend([row] * len(found))
         if not columns:
             return empty
