@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from email.errors import MessageError
 from email.message import EmailMessage
+from json.encoder import encode_basestring_ascii
 from threading import Event
 
-from sqlalchemy import Engine, Select, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, Select, and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -151,17 +152,38 @@ def _insert_planned(session: Session, digest_date: date, planned: Sequence[Plann
             "paper_id": pick.paper_id,
             "rank": rank,
             "score": pick.score,
-            "matched": pick.matched,
-            "because": pick.because,
-            "terms": pick.terms,
+            "matched": _json_strings(pick.matched),
+            "because": _json_strings(pick.because),
+            "terms": _json_strings(pick.terms),
         }
         for plan in planned
         if plan.subscriber_id in delivery_of
         for rank, pick in enumerate(plan.picks, start=1)
     ]
     if items:
-        session.connection().execute(insert(DeliveryItem), items)
+        _insert_ready(session.connection(), items)
     return set(delivery_of)
+
+
+def _json_strings(values: list[str]) -> str:
+    """`json.dumps(values)` for a list of strings, with the encoder's C string escaper alone:
+    a million items a day make the general encoder's per-call overhead count."""
+    return "[" + ", ".join(map(encode_basestring_ascii, values)) + "]"
+
+
+def _insert_ready(connection: Connection, items: list[dict[str, object]]) -> None:
+    """Insert delivery items whose values are ready for the driver (JSON already encoded).
+
+    SQLAlchemy's per-row processing of the bound values (three JSON columns) costs three
+    times the database's own work on a day's million items, so the statement SQLAlchemy
+    compiles for this dialect goes to the driver's executemany as it is.
+    """
+    compiled = insert(DeliveryItem).compile(dialect=connection.dialect, column_keys=list(items[0]))
+    if compiled.positional:
+        order = compiled.positiontup or []
+        connection.exec_driver_sql(compiled.string, [tuple(i[k] for k in order) for i in items])
+    else:
+        connection.exec_driver_sql(compiled.string, items)
 
 
 def with_contents() -> Select[tuple[Delivery]]:
