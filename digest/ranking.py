@@ -54,8 +54,10 @@ _SCORE_CEILING = 0.9999
 # Scoring works on dense blocks of (papers x profiles) scores of at most this many cells,
 # so memory stays bounded however many subscribers there are.
 _BLOCK_CELLS = 4_000_000
-# Profiles written out term by term (for their lengths) this many at a time.
+# Profiles written out term by term (for their lengths) this many at a time, and picks
+# explained this many at a time: a profile with history holds thousands of terms.
 _EXPLICIT_ROWS = 10_000
+_EXPLAIN_PICKS = 5_000
 # Equal scores are ordered by paper id through a penalty of this much per rank: far below
 # the difference between two distinct cosines, far above float64's resolution near 1.
 _TIE_STEP = 1e-15
@@ -745,9 +747,12 @@ class InterestModel:
             return [[] for _ in chosen]
         scores = calibrated((raw - profiles.mean[owners]) / profiles.spread[owners])
         papers = matrix[rows]
-        # Each profile written out once, however many picks it has.
-        distinct, inverse = np.unique(owners, return_inverse=True)
-        terms = self._terms(self.vectors(profiles, distinct)[inverse], papers)
+        terms: list[list[str]] = []
+        for start in range(0, rows.size, _EXPLAIN_PICKS):
+            block = slice(start, start + _EXPLAIN_PICKS)
+            # Each profile written out once, however many picks it has.
+            distinct, inverse = np.unique(owners[block], return_inverse=True)
+            terms += self._terms(self.vectors(profiles, distinct)[inverse], papers[block])
         # Which keyword features each pick holds: one elementwise product for all picks.
         hits = sp.csr_matrix(profiles.keyword_columns[owners].multiply(papers))
         picks: list[list[Pick]] = [[] for _ in chosen]
