@@ -19,7 +19,7 @@ from pathlib import Path
 
 from sqlalchemy import Date, DateTime, Engine, TextClause, bindparam, func, insert, select, text
 
-from benchmarks.harness import Measurement, Point, Timing, isolated, scratch
+from benchmarks.harness import Measurement, Point, Timing, isolated, line, scratch
 from benchmarks.synthetic import Synthetic, write_pages
 from digest.candidates import candidates
 from digest.compose import Digest, Recipient
@@ -220,7 +220,7 @@ def measurements(point: Point, root: Path) -> list[Measurement]:
         filled, peak = isolated(build, at, folder)
         if history:
             lines.append(
-                _line("history", f"fill {history} days (bulk SQL)", scale, "items", filled, peak)
+                line("history", f"fill {history} days (bulk SQL)", scale, "items", filled, peak)
             )
         day = f"day {history + 1}"
         for stage, work, unit in (
@@ -229,28 +229,5 @@ def measurements(point: Point, root: Path) -> list[Measurement]:
         ):
             timing, peak = isolated(work, at, folder)
             name = f"{work.__name__.removeprefix('time_')}, {day}"
-            lines.append(_line(stage, name, scale, unit, timing, peak, baseline=not history))
+            lines.append(line(stage, name, scale, unit, timing, peak, baseline=not history))
     return lines
-
-
-def _line(
-    stage: str,
-    variant: str,
-    scale: str,
-    unit: str,
-    timing: Timing,
-    peak: float,
-    *,
-    baseline: bool = False,
-) -> Measurement:
-    return Measurement(
-        stage=stage,
-        variant=variant,
-        scale=scale,
-        seconds=timing.seconds,
-        items=timing.items,
-        unit=unit,
-        peak_rss_mb=round(peak, 1),
-        baseline=baseline,
-        extra=timing.extra,
-    )
