@@ -97,6 +97,20 @@ def measure(
     """`work(*args)` in a fresh process, as one line of `stage`'s table."""
     timing, peak = isolated(work, *args)
     print(f"  {stage:8} {variant:44} {scale:28} {timing.seconds:9.2f} s", file=sys.stderr)
+    return line(stage, variant, scale, unit, timing, peak, baseline=baseline)
+
+
+def line(
+    stage: str,
+    variant: str,
+    scale: str,
+    unit: str,
+    timing: Timing,
+    peak: float,
+    *,
+    baseline: bool = False,
+) -> Measurement:
+    """A table line for what `isolated` measured."""
     return Measurement(
         stage=stage,
         variant=variant,
@@ -112,7 +126,7 @@ def measure(
 
 def table(measurements: list[Measurement]) -> str:
     """A Markdown table: each line's time, throughput, peak memory and its speed-up over
-    the baseline of the same stage and scale (baseline seconds / its seconds)."""
+    the baseline of the same stage and scale (its throughput / the baseline's)."""
     baselines = {(m.stage, m.scale): m for m in measurements if m.baseline}
     lines = [
         "| stage | variant | scale | wall s | throughput | peak RSS MB | vs baseline |",
@@ -122,7 +136,7 @@ def table(measurements: list[Measurement]) -> str:
         base = baselines.get((m.stage, m.scale))
         ratio = "1.00 (baseline)" if m.baseline else "-"
         if base is not None and not m.baseline and m.seconds > 0:
-            ratio = f"{base.seconds / m.seconds:.2f}x faster"
+            ratio = f"{m.throughput / base.throughput:.2f}x"
         lines.append(
             f"| {m.stage} | {m.variant} | {m.scale} | {m.seconds:.2f} | "
             f"{m.throughput:,.0f} {m.unit}/s | {m.peak_rss_mb:,.0f} | {ratio} |"

@@ -17,6 +17,7 @@ import dataclasses
 import itertools
 import os
 import random
+import re
 import shutil
 import smtplib
 import socket
@@ -25,6 +26,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from email.message import EmailMessage
 from pathlib import Path
@@ -58,12 +60,12 @@ def measurements(point: Point, root: Path) -> list[Measurement]:
     scale = f"{point.subscribers:,} digests x {PAPERS_PER_DIGEST} papers"
     unit = "messages"
     found: list[Measurement] = []
-    with sink(root) as (port, kind):
-        where = ("127.0.0.1", port)
+    with sink(root) as smtp:
+        where = ("127.0.0.1", smtp.port)
         found.append(
             measure(
                 STAGE,
-                f"smtplib loop, 1 connection ({kind})",
+                f"smtplib loop, 1 connection ({smtp.kind})",
                 scale,
                 unit,
                 smtplib_loop,
@@ -147,7 +149,7 @@ def whole_send(point: Point, where: tuple[str, int], connections: int, folder: P
     )
     engine = make_engine(settings.database_url)
     upgrade(engine)
-    _fill(engine, point)
+    fill(engine, point)
     composer = make_composer(settings)
     started = time.perf_counter()
     report = send_due(engine, settings, SmtpTransport(settings), composer, DAY, batch=200)
@@ -208,7 +210,7 @@ def precomposed(point: Point) -> list[EmailMessage]:
     ]
 
 
-def _fill(engine: Engine, point: Point) -> None:
+def fill(engine: Engine, point: Point) -> None:
     """Subscribers, papers and one pending delivery of 10 papers each, in bulk."""
     synthetic = Synthetic(point.seed)
     papers = synthetic.papers(max(point.papers, PAPERS_PER_DIGEST))
@@ -299,18 +301,40 @@ def _fill(engine: Engine, point: Point) -> None:
 # --- the sink ----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Sink:
+    """A running SMTP sink: where it listens, what it is, and what it counted."""
+
+    port: int
+    kind: str
+    pid: int
+    # smtp-sink's running counters (`-c`): a "sess=.. quit=.. mesg=N" record each time one
+    # changes, the last one the latest; None for the aiosmtpd sink, which counts nothing.
+    counters: Path | None
+
+    def messages(self) -> int | None:
+        """Messages accepted since it started, or None if this sink cannot tell."""
+        if self.counters is None:
+            return None
+        counts = re.findall(r"mesg=(\d+)", self.counters.read_text())
+        return int(counts[-1]) if counts else 0
+
+
 @contextmanager
-def sink(root: Path) -> Iterator[tuple[int, str]]:
+def sink(root: Path) -> Iterator[Sink]:
     """An SMTP sink on 127.0.0.1 and a free port: smtp-sink if to be had, else aiosmtpd."""
-    port = _free_port()
+    port = free_port()
     binary = smtp_sink_binary(root)
+    counters: Path | None = None
     if binary is not None:
-        command = [str(binary)]
+        command = [str(binary), "-c"]
         if os.geteuid() == 0:  # smtp-sink refuses to run as root without a user to become
             command += ["-u", "nobody"]
         command += [f"127.0.0.1:{port}", "1000"]
         env = {**os.environ, "LD_LIBRARY_PATH": str(binary.parent.parent / "lib" / "postfix")}
         kind = "Postfix smtp-sink"
+        root.mkdir(parents=True, exist_ok=True)
+        counters = root / f"smtp-sink-{port}.counters"
     else:
         command = [
             sys.executable,
@@ -324,10 +348,11 @@ def sink(root: Path) -> Iterator[tuple[int, str]]:
         ]
         env = dict(os.environ)
         kind = "aiosmtpd sink"
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    with (counters or Path(os.devnull)).open("wb") as stdout:
+        process = subprocess.Popen(command, env=env, stdout=stdout, stderr=subprocess.PIPE)
     try:
         _wait_for(port, process)
-        yield port, kind
+        yield Sink(port, kind, process.pid, counters)
     finally:
         process.terminate()
         process.wait(timeout=10)
@@ -360,7 +385,7 @@ def smtp_sink_binary(root: Path) -> Path | None:
     return unpacked if unpacked.exists() else None
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])

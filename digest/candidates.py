@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import date, timedelta
 
 from sqlalchemy import func, select
@@ -11,6 +11,12 @@ from sqlalchemy.orm import Session
 
 from digest.models import Delivery, DeliveryItem, Paper, Subscriber
 from digest.ranking import Document
+
+# Up to this many subscribers are looked up by their ids; more, from the days and papers
+# side (see `_previous_digests` and `_sent`).
+LOOKUP_BY_ID = 1000
+# Values in one IN list: well under SQLite's limit of 32,766 parameters per statement.
+CHUNK = 500
 
 
 def corpus(session: Session, digest_date: date) -> list[Document]:
@@ -25,34 +31,110 @@ def corpus(session: Session, digest_date: date) -> list[Document]:
 
 def candidates(
     session: Session, subscribers: Sequence[Subscriber], digest_date: date, lookback_days: int
-) -> dict[int, set[int]]:
+) -> dict[int, frozenset[int]]:
     """For each subscriber's id, the ids of the papers that are new to them on `digest_date`.
 
     A paper is new when it was never sent to the subscriber, arrived (`first_seen`) by
     `digest_date`, after their previous digest and within the last `lookback_days` days.
+
+    Subscribers whose window starts on the same day and who were sent none of its papers
+    share one frozenset: with 100,000 subscribers, a set each would take gigabytes.
     """
     earliest = digest_date - timedelta(days=lookback_days)
-    previous = dict(
-        session.execute(
-            select(Delivery.subscriber_id, func.max(Delivery.digest_date))
-            .where(Delivery.digest_date < digest_date)
-            .group_by(Delivery.subscriber_id)
-        ).all()
-    )
-    since = {s.id: max(earliest, previous.get(s.id, earliest)) for s in subscribers}
-    in_window = (
-        Paper.first_seen > min(since.values(), default=earliest),
-        Paper.first_seen <= digest_date,
-    )
-    window = session.execute(select(Paper.id, Paper.first_seen).where(*in_window)).all()
+    ids = [s.id for s in subscribers]
+    previous = _previous_digests(session, ids, earliest, digest_date)
+    since = {subscriber_id: previous.get(subscriber_id, earliest) for subscriber_id in ids}
+    window = session.execute(
+        select(Paper.id, Paper.first_seen).where(
+            Paper.first_seen > min(since.values(), default=earliest),
+            Paper.first_seen <= digest_date,
+        )
+    ).all()
+    starting: defaultdict[date, list[int]] = defaultdict(list)
+    for subscriber_id, start in since.items():
+        starting[start].append(subscriber_id)
+    new: dict[int, frozenset[int]] = {}
+    for start, members in starting.items():
+        papers = frozenset(paper_id for paper_id, first_seen in window if first_seen > start)
+        sent = _sent(session, members, papers)
+        for subscriber_id in members:
+            new[subscriber_id] = papers - sent[subscriber_id] if subscriber_id in sent else papers
+    return new
+
+
+def _previous_digests(
+    session: Session, ids: Sequence[int], earliest: date, digest_date: date
+) -> dict[int, date]:
+    """Each subscriber's latest digest date between `earliest` and `digest_date` (both out).
+
+    An older digest does not matter (the lookback starts later), so history beyond the
+    lookback is never read. A few subscribers are looked up by id; many, a day at a time
+    from the latest, until each has their day: most subscribers got yesterday's digest,
+    so that is usually one day's rows read from the (digest_date, subscriber_id) index.
+    """
+    found: dict[int, date] = {}
+    if len(ids) <= LOOKUP_BY_ID:
+        for chunk in _chunks(ids):
+            found.update(
+                session.execute(
+                    select(Delivery.subscriber_id, func.max(Delivery.digest_date))
+                    .where(
+                        Delivery.subscriber_id.in_(chunk),
+                        Delivery.digest_date > earliest,
+                        Delivery.digest_date < digest_date,
+                    )
+                    .group_by(Delivery.subscriber_id)
+                ).all()
+            )
+        return found
+    asked = set(ids)
+    day = digest_date - timedelta(days=1)
+    while day > earliest and len(found) < len(asked):
+        for subscriber_id in session.scalars(
+            select(Delivery.subscriber_id).where(Delivery.digest_date == day)
+        ):
+            if subscriber_id in asked:
+                found.setdefault(subscriber_id, day)
+        day -= timedelta(days=1)
+    return found
+
+
+def _sent(session: Session, members: Sequence[int], papers: frozenset[int]) -> dict[int, set[int]]:
+    """Which of `papers` were sent to which of `members` (only those sent any).
+
+    A few subscribers are looked up through the unique (subscriber_id, paper_id) index,
+    within the papers' id range; many, through the (paper_id, subscriber_id) index, the
+    papers' items alone: either way the rest of the history is not read.
+    """
     sent: defaultdict[int, set[int]] = defaultdict(set)
-    for subscriber_id, paper_id in session.execute(
-        select(DeliveryItem.subscriber_id, DeliveryItem.paper_id).join(Paper).where(*in_window)
-    ):
-        sent[subscriber_id].add(paper_id)
-    return {
-        subscriber_id: {
-            row.id for row in window if row.first_seen > start and row.id not in sent[subscriber_id]
-        }
-        for subscriber_id, start in since.items()
-    }
+    if not papers or not members:
+        return sent
+    if len(members) <= LOOKUP_BY_ID:
+        low, high = min(papers), max(papers)
+        for chunk in _chunks(members):
+            rows = session.execute(
+                select(DeliveryItem.subscriber_id, DeliveryItem.paper_id).where(
+                    DeliveryItem.subscriber_id.in_(chunk),
+                    DeliveryItem.paper_id.between(low, high),
+                )
+            )
+            for subscriber_id, paper_id in rows:
+                if paper_id in papers:
+                    sent[subscriber_id].add(paper_id)
+        return sent
+    wanted = set(members)
+    for chunk in _chunks(sorted(papers)):
+        rows = session.execute(
+            select(DeliveryItem.subscriber_id, DeliveryItem.paper_id).where(
+                DeliveryItem.paper_id.in_(chunk)
+            )
+        )
+        for subscriber_id, paper_id in rows:
+            if subscriber_id in wanted:
+                sent[subscriber_id].add(paper_id)
+    return sent
+
+
+def _chunks(values: Sequence[int]) -> Iterator[Sequence[int]]:
+    for first in range(0, len(values), CHUNK):
+        yield values[first : first + CHUNK]

@@ -114,6 +114,8 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("subscriber_id", "digest_date"),
         Index(None, "status", "digest_date"),
+        # Who got a digest on a given day: the previous-digest lookup, a day at a time.
+        Index(None, "digest_date", "subscriber_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -142,7 +144,11 @@ class DeliveryItem(Base):
     """A paper in a delivery; unique per subscriber, so the database forbids sending it twice."""
 
     __tablename__ = "delivery_items"
-    __table_args__ = (UniqueConstraint("subscriber_id", "paper_id"),)
+    __table_args__ = (
+        UniqueConstraint("subscriber_id", "paper_id"),
+        # Who was sent a given paper: the "never sent before" check over a day's papers.
+        Index(None, "paper_id", "subscriber_id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id"), index=True)

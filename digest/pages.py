@@ -113,9 +113,10 @@ def _parse_lines(lines: list[str], source: str, sha256: str, today: date) -> Par
     papers: list[PaperRecord] = []
     title: tuple[int, str] | None = None
     for number, raw in enumerate(lines, start=1):
-        text = " ".join(raw.split())
-        if not text:
+        words = raw.split()
+        if not words:
             continue
+        text = " ".join(words)
         if in_header:
             if text.casefold() in _HEADER_LINES:
                 saw_header = True
@@ -134,18 +135,19 @@ def _parse_lines(lines: list[str], source: str, sha256: str, today: date) -> Par
             # ("SubscribeOne-Shot ..."); they have no "Subscribe" line of its own.
             if not saw_subscribe_line and text.startswith(_SUBSCRIBE) and text != _SUBSCRIBE:
                 text = text.removeprefix(_SUBSCRIBE)
+                words = text.split()
             in_header = False
         if title is None:
-            if not _looks_like_title(text):
+            if not _looks_like_title(text, words):
                 problem = (
                     "text with no title before it"
-                    if _looks_like_abstract(text)
+                    if _looks_like_abstract(words)
                     else "expected a paper title"
                 )
                 raise PageError(source, f"{problem}: {_clip(text)!r}", number)
             title = (number, text)
             continue
-        if not _looks_like_abstract(text):
+        if not _looks_like_abstract(words):
             raise PageError(source, f"title {_clip(title[1])!r} has no abstract", title[0])
         papers.append(_record(title, text))
         title = None
@@ -159,7 +161,9 @@ def _parse_lines(lines: list[str], source: str, sha256: str, today: date) -> Par
 
 
 def _record(title: tuple[int, str], abstract: str) -> PaperRecord:
-    code = _CODE_LINK.search(abstract)
+    # Every link the pattern matches holds ".com/" (in any case); most abstracts have none,
+    # and the pattern, tried at each position, is the parser's costliest step.
+    code = _CODE_LINK.search(abstract) if ".com/" in abstract.lower() else None
     code_url = f"https://github.com/{code['repo'].rstrip('.')}" if code else None
     return PaperRecord(title=title[1], abstract=abstract, line=title[0], code_url=code_url)
 
@@ -182,16 +186,16 @@ def _page_date(text: str, today: date) -> date | None:
     return None
 
 
-def _looks_like_title(text: str) -> bool:
+def _looks_like_title(text: str, words: list[str]) -> bool:
     return (
         len(text) <= MAX_TITLE_CHARS
-        and len(text.split()) <= MAX_TITLE_WORDS
+        and len(words) <= MAX_TITLE_WORDS
         and any(c.isalpha() for c in text)
     )
 
 
-def _looks_like_abstract(text: str) -> bool:
-    return len(text.split()) >= MIN_ABSTRACT_WORDS
+def _looks_like_abstract(words: list[str]) -> bool:
+    return len(words) >= MIN_ABSTRACT_WORDS
 
 
 def _clip(text: str, width: int = 60) -> str:

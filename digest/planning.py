@@ -78,12 +78,13 @@ def plan_digests(
 def _rank(
     session: Session,
     subscribers: Sequence[Subscriber],
-    new: dict[int, set[int]],
+    new: Mapping[int, frozenset[int]],
     digest_date: date,
 ) -> dict[int, list[Pick]]:
     """Each subscriber's picks among their new papers: one model fitted to the corpus, all
     subscribers scored together."""
-    fresh = set().union(*new.values())
+    # Subscribers with the same window share one candidate set: each is read once.
+    fresh = set().union(*{id(ids): ids for ids in new.values()}.values())
     if not fresh:
         return {}
     documents = corpus(session, digest_date)
@@ -102,7 +103,9 @@ def _rank(
             _interest(subscriber, seeds[subscriber.id], history.get(subscriber.id, []))
         )
         # A seed paper is one the subscriber knows: never a pick for them.
-        mine = new[subscriber.id] - {doc.id for doc in seeds[subscriber.id]}
+        mine = new[subscriber.id]
+        if seeds[subscriber.id]:
+            mine = mine - {doc.id for doc in seeds[subscriber.id]}
         if len(mine) < len(pool):
             allowed[number] = sorted(position[paper_id] for paper_id in mine)
     picked = model.rank_many(interests, pool, matrix, allowed)

@@ -65,8 +65,6 @@ EXPANSION_MIN = 0.05
 # And never more than this share of the words that have a vector: in a small corpus the
 # EXPANSION_TERMS nearest words are all of them, related or not.
 EXPANSION_SHARE = 0.1
-# A profile keeps its heaviest terms only: scoring costs in proportion to them.
-PROFILE_TERMS = 10_000
 # Calibration: the subscriber's scores on (at most) this many stored papers, spread evenly
 # over the corpus, give their mean and spread.
 REFERENCE_PAPERS = 1000
@@ -79,6 +77,10 @@ _SCORE_CEILING = 0.9999
 # Scoring works on dense blocks of (papers x profiles) scores of at most this many cells,
 # so memory stays bounded however many subscribers there are.
 _BLOCK_CELLS = 4_000_000
+# Profiles written out term by term (for their lengths) this many at a time, and picks
+# explained this many at a time: a profile with history holds thousands of terms.
+_EXPLICIT_ROWS = 10_000
+_EXPLAIN_PICKS = 5_000
 # Equal scores are ordered by paper id through a penalty of this much per rank: far below
 # the difference between two distinct cosines, far above float64's resolution near 1.
 _TIE_STEP = 1e-15
@@ -198,7 +200,11 @@ class Profiles:
     deployment can keep it between runs while neither profiles nor the corpus change.
     """
 
-    vectors: sp.csr_matrix  # interests x terms, unit rows (all zeros for an empty profile)
+    # Each profile's unit vector is `direct + mix @ corpus`: its own terms (keywords, papers
+    # not stored) plus a weighted sum of stored papers (seeds, history, feedback), which is
+    # scored through the papers' similarities instead of hundreds of terms per profile.
+    direct: sp.csr_matrix  # interests x terms
+    mix: sp.csr_matrix  # interests x stored papers
     mean: np.ndarray  # each profile's mean raw score over the reference papers
     spread: np.ndarray  # and their standard deviation (at least _MIN_SPREAD)
     keyword_columns: sp.csr_matrix  # interests x terms: 1 at each keyword's whole match
@@ -212,7 +218,69 @@ class Profiles:
     seed_titles: list[list[str]]
 
     def __len__(self) -> int:
-        return int(self.vectors.shape[0])
+        return int(self.direct.shape[0])
+
+
+@dataclass(frozen=True)
+class _Mixed:
+    """Rows of vectors kept as `direct + mix @ corpus`: own terms plus weighted stored papers."""
+
+    direct: sp.csr_matrix  # rows x terms
+    mix: sp.csr_matrix  # rows x stored papers
+
+    def scaled(self, factors: np.ndarray) -> _Mixed:
+        """Each row times its factor."""
+        diagonal = sp.diags(factors)
+        return _Mixed(sp.csr_matrix(diagonal @ self.direct), sp.csr_matrix(diagonal @ self.mix))
+
+    def __add__(self, other: _Mixed) -> _Mixed:
+        return _Mixed(
+            sp.csr_matrix(self.direct + other.direct), sp.csr_matrix(self.mix + other.mix)
+        )
+
+    def nonzero_rows(self) -> np.ndarray:
+        """Which rows hold anything."""
+        return (np.diff(self.direct.indptr) > 0) | (np.diff(self.mix.indptr) > 0)
+
+    def explicit(self, corpus: sp.csr_matrix) -> sp.csr_matrix:
+        """The rows term by term."""
+        return sp.csr_matrix(self.direct + self.mix @ corpus)
+
+    def norms(self, corpus: sp.csr_matrix) -> np.ndarray:
+        """Each row's length, written out term by term a block of rows at a time."""
+        out: list[np.ndarray] = []
+        for start in range(0, self.direct.shape[0], _EXPLICIT_ROWS):
+            block = slice(start, start + _EXPLICIT_ROWS)
+            rows = _Mixed(self.direct[block], self.mix[block]).explicit(corpus)
+            out.append(np.sqrt(np.asarray(rows.multiply(rows).sum(axis=1)).ravel()))
+        return np.concatenate(out) if out else np.zeros(0)
+
+
+class _Scorer:
+    """Raw scores of profiles (`direct + mix @ corpus`) against a set of papers.
+
+    A profile's stored-paper part is scored through the similarities of those stored papers
+    with the scored ones, computed once for all profiles: a few weights per profile, where
+    its terms would be hundreds.
+    """
+
+    def __init__(self, corpus: sp.csr_matrix, papers: sp.csr_matrix, mix: sp.csr_matrix) -> None:
+        self._transposed = sp.csr_matrix(papers.T)
+        self._used = np.unique(mix.indices)
+        self._position = np.full(corpus.shape[0], -1)
+        self._position[self._used] = np.arange(self._used.size)
+        self._similar = (corpus[self._used] @ self._transposed).toarray()
+
+    def scores(self, direct: sp.csr_matrix, mix: sp.csr_matrix) -> np.ndarray:
+        """A dense (profiles x papers) block of raw scores."""
+        raw = (direct @ self._transposed).toarray()
+        if mix.nnz:
+            local = sp.csr_matrix(
+                (mix.data, self._position[mix.indices], mix.indptr),
+                shape=(mix.shape[0], self._used.size),
+            )
+            raw += local @ self._similar
+        return raw
 
 
 class InterestModel:
@@ -444,17 +512,14 @@ class InterestModel:
         explicit = np.array([bool(interest.seeds) for interest in interests], dtype=bool)
         seed_part, seeds = self._seed_parts(interests)
         keyword_part = self._keyword_parts(interests, feedback=~explicit)
-        has_seed = np.diff(seed_part.indptr) > 0
-        has_keyword = np.diff(keyword_part.indptr) > 0
+        has_seed = seed_part.nonzero_rows()
+        has_keyword = keyword_part.nonzero_rows()
         # With seeds the papers lead and keywords steer; without, the subscriber's history
         # only nudges what their keywords ask for.
         seed_weight = np.where(explicit | ~has_keyword, 1.0, HISTORY_SHARE)
         keyword_weight = np.where(explicit & has_seed, KEYWORD_SHARE_WITH_SEEDS, 1.0)
         vectors = self._expanded(
-            _strongest(
-                sp.diags(seed_weight) @ seed_part + sp.diags(keyword_weight) @ keyword_part,
-                PROFILE_TERMS,
-            )
+            self._unit(seed_part.scaled(seed_weight) + keyword_part.scaled(keyword_weight))
         )
         # After expansion: a profile's mean and spread are those of the vector it scores with.
         mean, spread = self._calibration(vectors)
@@ -462,7 +527,8 @@ class InterestModel:
         features = [[self._column(k) for k in ordered] for ordered in keywords]
         excluded = [[c for t in i.exclude if (c := self._column(t)) is not None] for i in interests]
         return Profiles(
-            vectors=vectors,
+            direct=vectors.direct,
+            mix=vectors.mix,
             mean=mean,
             spread=spread,
             keyword_columns=_indicator([[c for c in f if c is not None] for f in features], width),
@@ -481,7 +547,21 @@ class InterestModel:
     def profile_vector(self, interest: Interest) -> sp.csr_matrix:
         """The profile as one unit vector: keywords (with feedback), seeds and positives,
         expanded with related title words when it is short."""
-        return sp.csr_matrix(self.profiles([interest]).vectors[0])
+        return self.vectors(self.profiles([interest]), np.zeros(1, dtype=int))
+
+    def vectors(self, profiles: Profiles, rows: np.ndarray) -> sp.csr_matrix:
+        """The unit vectors of the profiles at `rows`, term by term (interests x terms)."""
+        return _Mixed(profiles.direct[rows], profiles.mix[rows]).explicit(self._corpus)
+
+    def _unit(self, parts: _Mixed) -> _Mixed:
+        """`parts` with every nonzero row scaled to unit length."""
+        norms = parts.norms(self._corpus)
+        return parts.scaled(np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0))
+
+    def _stored_row(self, doc: Document) -> int | None:
+        """The corpus row of `doc` when it is a stored paper (same id and text), else None."""
+        row = self._row.get(doc.id)
+        return row if row is not None and self._documents[row] == doc else None
 
     def _rows(self, docs: Sequence[Document]) -> sp.csr_matrix:
         """`transform(docs)`, reading the rows of stored papers from the corpus matrix."""
@@ -502,41 +582,37 @@ class InterestModel:
 
     def _seed_parts(
         self, interests: Sequence[Interest]
-    ) -> tuple[sp.csr_matrix, list[sp.csr_matrix | None]]:
-        """The seed part of each profile (interests x terms; zero rows where none): the sum
-        of the seeds' vectors (each a positive of weight 1) and the positives' by weight,
-        unit length; and each interest's seed vectors, for explanations."""
-        docs: list[Document] = []
-        owners: list[int] = []
-        weights: list[float] = []
+    ) -> tuple[_Mixed, list[sp.csr_matrix | None]]:
+        """The seed part of each profile (zero rows where none): the sum of the seeds'
+        vectors (each a positive of weight 1) and the positives' by weight, unit length; and
+        each interest's seed vectors, for explanations."""
+        stored: tuple[list[int], list[int], list[float]] = ([], [], [])
+        fresh: tuple[list[int], list[Document], list[float]] = ([], [], [])
         for number, interest in enumerate(interests):
-            for doc in interest.seeds:
-                docs.append(doc)
-                owners.append(number)
-                weights.append(1.0)
-            for doc, weight in interest.positives:
-                if weight > 0:
-                    docs.append(doc)
-                    owners.append(number)
-                    weights.append(weight)
-        width = len(self._vocabulary)
-        if not docs:
-            return sp.csr_matrix((len(interests), width)), [None] * len(interests)
-        # Each distinct paper is read (or analyzed) once, however many profiles hold it.
-        distinct = list(dict.fromkeys(docs))
-        position = {doc: n for n, doc in enumerate(distinct)}
-        rows = self._rows(distinct)
-        columns = [position[doc] for doc in docs]
-        owner = sp.csr_matrix((weights, (owners, columns)), shape=(len(interests), len(distinct)))
-        seeds: list[sp.csr_matrix | None] = [
-            sp.csr_matrix(rows[[position[doc] for doc in interest.seeds]])
-            if interest.seeds
-            else None
-            for interest in interests
-        ]
-        return sp.csr_matrix(normalize(owner @ rows)), seeds
+            weighted = [(doc, 1.0) for doc in interest.seeds]
+            weighted += [(doc, weight) for doc, weight in interest.positives if weight > 0]
+            for doc, weight in weighted:
+                row = self._stored_row(doc)
+                target = stored if row is not None else fresh
+                target[0].append(number)
+                target[1].append(row if row is not None else doc)  # type: ignore[arg-type]
+                target[2].append(weight)
+        count, width, papers = len(interests), len(self._vocabulary), len(self._documents)
+        mix = sp.csr_matrix((stored[2], (stored[0], stored[1])), shape=(count, papers))
+        direct = sp.csr_matrix((count, width))
+        if fresh[1]:
+            # Each distinct paper not stored is analyzed once, however many profiles hold it.
+            distinct = list(dict.fromkeys(fresh[1]))
+            position = {doc: n for n, doc in enumerate(distinct)}
+            owner = sp.csr_matrix(
+                (fresh[2], (fresh[0], [position[doc] for doc in fresh[1]])),
+                shape=(count, len(distinct)),
+            )
+            direct = sp.csr_matrix(owner @ self.transform(distinct))
+        seeds = [self._rows(i.seeds) if i.seeds else None for i in interests]
+        return self._unit(_Mixed(direct, mix)), seeds
 
-    def _keyword_parts(self, interests: Sequence[Interest], feedback: np.ndarray) -> sp.csr_matrix:
+    def _keyword_parts(self, interests: Sequence[Interest], feedback: np.ndarray) -> _Mixed:
         """The keyword part of each profile (interests x terms; zero rows where none): the
         keywords' vectors summed by weight, unit length; where `feedback`, leaning towards
         the stored papers that match them best (pseudo-relevance feedback)."""
@@ -552,29 +628,30 @@ class InterestModel:
                 owners.append(number)
                 columns.append(features.setdefault(feature, len(features)))
                 weights.append(weight)
-        width = len(self._vocabulary)
+        width, papers = len(self._vocabulary), len(self._documents)
+        no_mix = sp.csr_matrix((len(interests), papers))
         if not features:
-            return sp.csr_matrix((len(interests), width))
+            return _Mixed(sp.csr_matrix((len(interests), width)), no_mix)
         vectors = normalize(
             self._weigh(sp.csr_matrix(self._counter.transform([(f,) for f in features])))
         )
         owner = sp.csr_matrix((weights, (owners, columns)), shape=(len(interests), len(features)))
-        summed = sp.csr_matrix(normalize(owner @ vectors))
-        if not (FEEDBACK_PAPERS and FEEDBACK_WEIGHT):
+        summed = _Mixed(sp.csr_matrix(normalize(owner @ vectors)), no_mix)
+        wanted = np.flatnonzero(feedback & summed.nonzero_rows())
+        if not (FEEDBACK_PAPERS and FEEDBACK_WEIGHT) or not wanted.size:
             return summed
-        wanted = np.flatnonzero(feedback & (np.diff(summed.indptr) > 0))
-        if not wanted.size:
-            return summed
-        expansion = self._feedback(summed[wanted])
-        update = sp.csr_matrix(
+        # The expansion, the mean of the best stored papers, joins the profile as papers.
+        place = sp.csr_matrix(
             (np.ones(wanted.size), (wanted, np.arange(wanted.size))),
             shape=(len(interests), wanted.size),
         )
-        return sp.csr_matrix(normalize(summed + FEEDBACK_WEIGHT * (update @ expansion)))
+        selection = place @ self._feedback(summed.direct[wanted])
+        expansion = self._unit(_Mixed(sp.csr_matrix((len(interests), width)), selection))
+        return self._unit(summed + expansion.scaled(np.full(len(interests), FEEDBACK_WEIGHT)))
 
     def _feedback(self, vectors: sp.csr_matrix) -> sp.csr_matrix:
-        """For each row, the mean unit vector of the FEEDBACK_PAPERS stored papers it matches
-        best (among those it matches at all), unit length."""
+        """For each row, the FEEDBACK_PAPERS stored papers it matches best (among those it
+        matches at all), as weights of their mean (rows x stored papers)."""
         papers = self._corpus.shape[0]
         take = min(FEEDBACK_PAPERS, papers)
         means: list[sp.csr_matrix] = []
@@ -589,10 +666,10 @@ class InterestModel:
                 ((chosen / counts).ravel(), (owners.ravel(), best.ravel())),
                 shape=(block.shape[0], papers),
             )
-            means.append(sp.csr_matrix(normalize(selection @ self._corpus)))
+            means.append(selection)
         return sp.csr_matrix(sp.vstack(means))
 
-    def _expanded(self, vectors: sp.csr_matrix) -> sp.csr_matrix:
+    def _expanded(self, vectors: _Mixed) -> _Mixed:
         """Each short row plus its weight times the unit vector of its EXPANSION_TERMS nearest
         title words (by cosine of term vectors, positive only), unit length again.
 
@@ -602,42 +679,58 @@ class InterestModel:
         """
         terms = self._term_columns.size
         take = min(EXPANSION_TERMS, int(EXPANSION_SHARE * terms))
-        lengths = np.diff(vectors.indptr)
-        weight = EXPANSION_WEIGHT * np.minimum(1.0, (EXPANSION_SHORT / np.maximum(lengths, 1)) ** 2)
-        wanted = np.flatnonzero((lengths > 0) & (weight >= EXPANSION_MIN))
-        if not take or not wanted.size:
+        count, width = vectors.direct.shape
+        if not take or not count:
             return vectors
+        owners: list[np.ndarray] = []
         parts: list[sp.csr_matrix] = []
-        step = _chunk(terms)
-        for start in range(0, wanted.size, step):
-            rows = wanted[start : start + step]
+        weights: list[np.ndarray] = []
+        step = min(_chunk(terms), _EXPLICIT_ROWS)
+        for start in range(0, count, step):
+            block = slice(start, start + step)
+            explicit = _Mixed(vectors.direct[block], vectors.mix[block]).explicit(self._corpus)
+            lengths = np.diff(explicit.indptr)
+            weight = EXPANSION_WEIGHT * np.minimum(
+                1.0, (EXPANSION_SHORT / np.maximum(lengths, 1)) ** 2
+            )
+            wanted = np.flatnonzero((lengths > 0) & (weight >= EXPANSION_MIN))
+            if not wanted.size:
+                continue
             query = np.asarray(
-                (vectors[rows][:, self._term_columns] @ self._term_vectors), dtype=np.float32
+                (explicit[wanted][:, self._term_columns] @ self._term_vectors), dtype=np.float32
             )
             query = normalize(query)  # a row of words without a term vector stays zero
             similarity = query @ self._term_vectors.T
             best = np.argpartition(-similarity, take - 1, axis=1)[:, :take]
             values = np.maximum(np.take_along_axis(similarity, best, axis=1), 0)
-            owners = np.broadcast_to(np.arange(rows.size)[:, None], best.shape)
+            rows = np.broadcast_to(np.arange(wanted.size)[:, None], best.shape)
             nearest = sp.csr_matrix(
-                (values.ravel(), (owners.ravel(), self._term_columns[best].ravel())),
-                shape=(rows.size, vectors.shape[1]),
+                (values.ravel(), (rows.ravel(), self._term_columns[best].ravel())),
+                shape=(wanted.size, width),
             )
             nearest.eliminate_zeros()
+            owners.append(wanted + start)
+            weights.append(weight[wanted])
             parts.append(sp.csr_matrix(normalize(nearest)))
+        if not parts:
+            return vectors
+        chosen = np.concatenate(owners)
         place = sp.csr_matrix(
-            (weight[wanted], (wanted, np.arange(wanted.size))),
-            shape=(vectors.shape[0], wanted.size),
+            (np.concatenate(weights), (chosen, np.arange(chosen.size))),
+            shape=(count, chosen.size),
         )
-        return sp.csr_matrix(normalize(vectors + place @ sp.vstack(parts).tocsr()))
+        added = _Mixed(sp.csr_matrix(place @ sp.vstack(parts)), sp.csr_matrix(vectors.mix.shape))
+        return self._unit(vectors + added)
 
-    def _calibration(self, vectors: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+    def _calibration(self, vectors: _Mixed) -> tuple[np.ndarray, np.ndarray]:
         """Each profile's mean and spread of raw scores over the reference papers."""
+        scorer = _Scorer(self._corpus, self._reference, vectors.mix)
         means: list[np.ndarray] = []
         spreads: list[np.ndarray] = []
         step = _chunk(self._reference.shape[0])
-        for start in range(0, vectors.shape[0], step):
-            scores = (vectors[start : start + step] @ self._reference_t).toarray()
+        for start in range(0, vectors.direct.shape[0], step):
+            block = slice(start, start + step)
+            scores = scorer.scores(vectors.direct[block], vectors.mix[block])
             means.append(scores.mean(axis=1))
             spreads.append(np.maximum(scores.std(axis=1), _MIN_SPREAD))
         if not means:
@@ -660,8 +753,8 @@ class InterestModel:
             return np.zeros(0)
         matrix = self.transform(candidates) if matrix is None else matrix
         profiles = self.profiles([interest])
-        raw = (matrix @ profiles.vectors.T).toarray().ravel()
-        return (raw - profiles.mean[0]) / profiles.spread[0]
+        raw = _Scorer(self._corpus, matrix, profiles.mix).scores(profiles.direct, profiles.mix)
+        return (raw.ravel() - profiles.mean[0]) / profiles.spread[0]
 
     def rank(
         self,
@@ -715,6 +808,7 @@ class InterestModel:
         """
         papers = matrix.shape[0]
         transposed = sp.csr_matrix(matrix.T)
+        scorer = _Scorer(self._corpus, matrix, profiles.mix)
         present = sp.csr_matrix(transposed, dtype=np.float32, copy=True)
         present.data[:] = 1
         # Ranks of the ids as a tiny penalty, so that one partial sort orders equal scores
@@ -730,7 +824,7 @@ class InterestModel:
         step = _chunk(papers)
         for start in range(0, len(profiles), step):
             block = slice(start, min(start + step, len(profiles)))
-            raw = (profiles.vectors[block] @ transposed).toarray()
+            raw = scorer.scores(profiles.direct[block], profiles.mix[block])
             keep = (raw > floor[block, None]) & (raw > above_mean[block, None])
             wanted = profiles.needs_keyword[block]
             if wanted.any():
@@ -775,7 +869,12 @@ class InterestModel:
             return [[] for _ in chosen]
         scores = calibrated((raw - profiles.mean[owners]) / profiles.spread[owners])
         papers = matrix[rows]
-        terms = self._terms(profiles.vectors[owners], papers)
+        terms: list[list[str]] = []
+        for start in range(0, rows.size, _EXPLAIN_PICKS):
+            block = slice(start, start + _EXPLAIN_PICKS)
+            # Each profile written out once, however many picks it has.
+            distinct, inverse = np.unique(owners[block], return_inverse=True)
+            terms += self._terms(self.vectors(profiles, distinct)[inverse], papers[block])
         # Which keyword features each pick holds: one elementwise product for all picks.
         hits = sp.csr_matrix(profiles.keyword_columns[owners].multiply(papers))
         picks: list[list[Pick]] = [[] for _ in chosen]
@@ -856,21 +955,6 @@ def _top_entries(matrix: sp.csr_matrix, most: int) -> np.ndarray:
     order = np.argsort(owner - matrix.data / (matrix.data.max() * (1 + 1e-9)), kind="stable")
     rank = np.arange(order.size) - np.repeat(matrix.indptr[:-1], lengths)
     return order[rank < most]
-
-
-def _strongest(matrix: sp.spmatrix, most: int) -> sp.csr_matrix:
-    """Each row cut to its `most` heaviest terms, unit length.
-
-    The tail of a profile (hundreds of terms with tiny weights, from seed papers, history
-    and feedback) adds little to its ranking and most of the cost of scoring it.
-    """
-    matrix = sp.csr_matrix(matrix)
-    if np.diff(matrix.indptr).max(initial=0) <= most:
-        return sp.csr_matrix(normalize(matrix))
-    keep = _top_entries(matrix, most)
-    owner = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))[keep]
-    cut = sp.csr_matrix((matrix.data[keep], (owner, matrix.indices[keep])), shape=matrix.shape)
-    return sp.csr_matrix(normalize(cut))
 
 
 def _indicator(columns: list[list[int]], width: int) -> sp.csr_matrix:

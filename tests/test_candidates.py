@@ -5,18 +5,31 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, event, select
 
 from digest.candidates import candidates, corpus
 from digest.db import unit_of_work
 from digest.models import Delivery, DeliveryItem, Paper, Subscriber
 from digest.store import ingest
+from tests.conftest import sqlite_only
 
 DAY1 = date(2025, 3, 1)
 DAY2 = date(2025, 3, 5)
 DAY3 = date(2025, 3, 9)
+
+
+@pytest.fixture(autouse=True, params=["by id", "by day and paper"])
+def lookup(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test twice: with a few subscribers looked up by id, and as if they were many
+    (by day for the previous digest, by paper for what was sent); IN lists split small."""
+    if request.param == "by day and paper":
+        monkeypatch.setattr("digest.candidates.LOOKUP_BY_ID", 0)
+        monkeypatch.setattr("digest.candidates.CHUNK", 7)
+    else:
+        monkeypatch.setattr("digest.candidates.CHUNK", 1)
 
 
 @pytest.fixture
@@ -196,3 +209,32 @@ def test_a_paper_listed_again_keeps_its_first_day(
     assert lossless.id in batches[DAY1]
     (ada,) = add_subscribers(engine, "ada@example.org")
     assert lossless.id not in new_for(engine, [ada], DAY3, lookback_days=3)[ada.id]
+
+
+@sqlite_only
+def test_no_lookup_reads_a_whole_table(engine: Engine, batches: dict[date, set[int]]) -> None:
+    """Every query candidates() makes searches an index: none scans the papers or the history,
+    which grow by a thousand papers and a million items a day."""
+    ada, grace = add_subscribers(engine, "ada@example.org", "grace@example.org")
+    add_delivery(engine, ada, DAY2, sorted(batches[DAY2])[:2])
+    later = sorted(batches[DAY3])[:2]
+    add_delivery(engine, grace, DAY3 + timedelta(days=1), later)
+    statements: list[tuple[str, Any]] = []
+
+    def record(conn: Any, cursor: Any, sql: str, parameters: Any, *args: Any) -> None:
+        statements.append((sql, parameters))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        new = new_for(engine, [ada, grace], DAY3, lookback_days=30)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert new[ada.id] == batches[DAY3]
+    assert new[grace.id] == (batches[DAY1] | batches[DAY2] | batches[DAY3]) - set(later)
+    queries = [(sql, p) for sql, p in statements if sql.lstrip().upper().startswith("SELECT")]
+    assert len(queries) >= 3
+    with engine.connect() as connection:
+        for sql, parameters in queries:
+            plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", parameters).all()
+            steps = [row[-1] for row in plan]
+            assert not [s for s in steps if s.startswith("SCAN")], (sql, steps)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import date
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import insert, inspect, select
 
 from digest.db import alembic_config, current_revision, ensure_schema, make_engine
-from digest.models import Base
+from digest.models import Base, Delivery, Subscriber, utcnow
 from tests.conftest import (
     create_database,
     drop_database,
@@ -70,6 +71,56 @@ def test_postgresql_is_migrated_on_request_only(cli, settings, tmp_path):
     assert upgraded.exit_code == 0, upgraded.output
     assert cli("subscribers", "list", settings_=empty).exit_code == 0
     drop_database(empty.database_url)
+
+
+HISTORY_INDEXES = {
+    "ix_deliveries_digest_date_subscriber_id",
+    "ix_delivery_items_paper_id_subscriber_id",
+}
+
+
+def _history_indexes(engine) -> set[str]:
+    found = inspect(engine)
+    names = {i["name"] for t in ("deliveries", "delivery_items") for i in found.get_indexes(t)}
+    return names & HISTORY_INDEXES
+
+
+def test_the_history_indexes_come_and_go_with_their_migration_and_keep_the_rows(engine):
+    with engine.begin() as connection:
+        connection.execute(
+            insert(Subscriber.__table__).values(
+                id=1,
+                email="ada@example.org",
+                name="",
+                keywords={},
+                exclude=[],
+                max_papers=1,
+                min_score=0.0,
+                active=True,
+                created_at=utcnow(),
+                updated_at=utcnow(),
+            )
+        )
+        connection.execute(
+            insert(Delivery.__table__).values(
+                subscriber_id=1,
+                digest_date=date(2026, 3, 2),
+                status="sent",
+                message_id="<m>",
+                subject="s",
+                attempts=1,
+                created_at=utcnow(),
+            )
+        )
+    assert _history_indexes(engine) == HISTORY_INDEXES
+    config = alembic_config(engine)
+    command.downgrade(config, "0005")
+    assert _history_indexes(engine) == set()
+    command.upgrade(config, "head")
+    assert _history_indexes(engine) == HISTORY_INDEXES
+    with engine.connect() as connection:
+        rows = connection.execute(select(Delivery.subscriber_id, Delivery.message_id)).all()
+    assert [tuple(r) for r in rows] == [(1, "<m>")]
 
 
 @sqlite_only

@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import date, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -21,12 +21,15 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 from click.testing import Result
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 from digest.config import Settings
 from digest.db import make_engine, unit_of_work
-from digest.models import Delivery, Subscriber, utcnow
-from digest.outbox import recover_interrupted
+from digest.models import Delivery, DeliveryItem, Subscriber, utcnow
+from digest.outbox import enqueue, record_planned, recover_interrupted, with_contents
+from digest.planning import Planned, plan_digests
+from digest.profiles import sync_profiles
+from digest.store import ingest
 from digest.unsubscribe import TokenError, make_token, read_token
 from tests.conftest import PAGES, free_port
 from tests.smtp_servers import FlakyHandler, serving
@@ -574,3 +577,107 @@ def test_the_file_outbox_works_without_a_secret(cli, office):
         text = message.get_body(("plain",)).get_content()
         links = re.findall(r"mailto:\S+", text)
         assert links == ["mailto:digest@example.org?subject=unsubscribe"]
+
+
+# --- enqueue ------------------------------------------------------------------------------
+
+
+def _enqueue_setup(engine: Engine, office: Settings) -> None:
+    """The office's three subscribers and DAY1's page, stored; nothing planned yet."""
+    sync_profiles(engine, office.profiles)
+    assert ingest(engine, [PAGES / PAGE_OF_DAY[DAY1]], date.fromisoformat(DAY1)).errors == []
+
+
+def _deliveries(engine: Engine, day: str) -> dict[str, tuple[str, list[int]]]:
+    """Each address' delivery of `day`: its Message-ID and its papers in rank order."""
+    with unit_of_work(engine) as session:
+        rows = session.scalars(
+            with_contents().where(Delivery.digest_date == date.fromisoformat(day))
+        ).all()
+        return {d.subscriber.email: (d.message_id, [i.paper_id for i in d.items]) for d in rows}
+
+
+def _plan(engine: Engine, office: Settings, day: str) -> list[Planned]:
+    with unit_of_work(engine) as session:
+        waiting = session.scalars(select(Subscriber).order_by(Subscriber.id)).all()
+        return plan_digests(session, office, date.fromisoformat(day), waiting)
+
+
+def test_enqueue_records_each_digest_with_its_papers_and_says_who_had_nothing_new(engine, office):
+    _enqueue_setup(engine, office)
+    assert enqueue(engine, office, date.fromisoformat(DAY1)) == []
+    recorded = _deliveries(engine, DAY1)
+    assert set(recorded) == {"ada@example.org", "bob@example.org", "cy@example.org"}
+    assert all(len(papers) == 2 for _, papers in recorded.values())
+    assert len({message_id for message_id, _ in recorded.values()}) == 3
+    # Again the same day: everyone has their digest, nothing is planned twice.
+    assert enqueue(engine, office, date.fromisoformat(DAY1)) == []
+    assert _deliveries(engine, DAY1) == recorded
+    # The next day brings no page: nothing new for anyone, and no delivery.
+    assert sorted(enqueue(engine, office, date.fromisoformat(DAY2))) == [
+        "ada@example.org",
+        "bob@example.org",
+        "cy@example.org",
+    ]
+    assert _deliveries(engine, DAY2) == {}
+
+
+def test_a_digest_another_process_recorded_first_is_left_to_it(engine, office):
+    _enqueue_setup(engine, office)
+    planned = _plan(engine, office, DAY1)
+    # Another run records Ada's digest between this one's planning and its writing.
+    with unit_of_work(engine) as session:
+        ada = session.scalar(select(Subscriber).where(Subscriber.email == "ada@example.org"))
+        session.add(
+            Delivery(
+                subscriber_id=ada.id,
+                digest_date=date.fromisoformat(DAY1),
+                status="pending",
+                message_id="<theirs@example.org>",
+                subject="theirs",
+            )
+        )
+    with unit_of_work(engine) as session:
+        recorded = record_planned(session, date.fromisoformat(DAY1), planned)
+    assert ada.id not in recorded and len(recorded) == 2
+    deliveries = _deliveries(engine, DAY1)
+    assert deliveries["ada@example.org"] == ("<theirs@example.org>", [])
+    assert all(len(deliveries[e][1]) == 2 for e in ("bob@example.org", "cy@example.org"))
+
+
+def test_a_digest_repeating_a_paper_already_sent_is_not_recorded_and_the_others_are(engine, office):
+    _enqueue_setup(engine, office)
+    planned = _plan(engine, office, DAY1)
+    bob = next(p for p in planned if p.digest.recipient.email == "bob@example.org")
+    repeated = bob.picks[0].paper_id
+    # Another run, for another day, sent Bob that paper meanwhile.
+    with unit_of_work(engine) as session:
+        earlier = Delivery(
+            subscriber_id=bob.subscriber_id,
+            digest_date=date.fromisoformat(DAY1) - timedelta(days=1),
+            status="sent",
+            message_id="<earlier@example.org>",
+            subject="earlier",
+        )
+        session.add(earlier)
+        session.flush()
+        session.add(
+            DeliveryItem(
+                delivery_id=earlier.id,
+                subscriber_id=bob.subscriber_id,
+                paper_id=repeated,
+                rank=1,
+                score=0.5,
+                matched=[],
+            )
+        )
+    with unit_of_work(engine) as session:
+        recorded = record_planned(session, date.fromisoformat(DAY1), planned)
+    assert bob.subscriber_id not in recorded and len(recorded) == 2
+    deliveries = _deliveries(engine, DAY1)
+    assert set(deliveries) == {"ada@example.org", "cy@example.org"}
+    with unit_of_work(engine) as session:
+        sent_to_bob = session.scalars(
+            select(DeliveryItem.paper_id).where(DeliveryItem.subscriber_id == bob.subscriber_id)
+        ).all()
+    assert sent_to_bob == [repeated]

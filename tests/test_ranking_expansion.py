@@ -114,7 +114,8 @@ def test_calibration_sees_the_expanded_vector(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(ranking, "EXPANSION_WEIGHT", 0.0)
     plain = model.standard_scores(interest, related_only)
 
-    reference = (model._reference @ profiles.vectors.T).toarray().ravel()
+    vector = model.vectors(profiles, np.zeros(1, dtype=int))
+    reference = (model._reference @ vector.T).toarray().ravel()
     assert profiles.mean[0] == pytest.approx(reference.mean())
     assert expanded[0] > 1
     assert plain[0] <= 0
