@@ -135,7 +135,9 @@ def table(measurements: list[Measurement]) -> str:
     for m in measurements:
         base = baselines.get((m.stage, m.scale))
         ratio = "1.00 (baseline)" if m.baseline else "-"
-        if base is not None and not m.baseline and m.seconds > 0:
+        # A line that measures a part of the stage (headline false) has no like to compare.
+        comparable = m.extra.get("headline", True)
+        if base is not None and not m.baseline and m.seconds > 0 and comparable:
             ratio = f"{m.throughput / base.throughput:.2f}x"
         lines.append(
             f"| {m.stage} | {m.variant} | {m.scale} | {m.seconds:.2f} | "

@@ -868,36 +868,41 @@ class InterestModel:
         if not rows.size:
             return [[] for _ in chosen]
         scores = calibrated((raw - profiles.mean[owners]) / profiles.spread[owners])
-        papers = matrix[rows]
-        terms: list[list[str]] = []
+        picks: list[list[Pick]] = [[] for _ in chosen]
+        # A few thousand picks at a time: their papers and profiles written out term by term
+        # would take gigabytes for a million picks.
         for start in range(0, rows.size, _EXPLAIN_PICKS):
             block = slice(start, start + _EXPLAIN_PICKS)
+            papers = matrix[rows[block]]
             # Each profile written out once, however many picks it has.
             distinct, inverse = np.unique(owners[block], return_inverse=True)
-            terms += self._terms(self.vectors(profiles, distinct)[inverse], papers[block])
-        # Which keyword features each pick holds: one elementwise product for all picks.
-        hits = sp.csr_matrix(profiles.keyword_columns[owners].multiply(papers))
-        picks: list[list[Pick]] = [[] for _ in chosen]
-        for n, (owner, row) in enumerate(zip(owners.tolist(), rows.tolist(), strict=True)):
-            inside = set(hits.indices[hits.indptr[n] : hits.indptr[n + 1]].tolist())
-            seeds = profiles.seeds[owner]
-            picks[owner].append(
-                Pick(
-                    paper_id=int(ids[row]),
-                    score=round(float(scores[n]), 4),
-                    matched=[
-                        k
-                        for k, c in zip(
-                            profiles.keywords[owner], profiles.keyword_features[owner], strict=True
-                        )
-                        if c in inside
-                    ],
-                    because=[]
-                    if seeds is None
-                    else _because(seeds, profiles.seed_titles[owner], matrix[row]),
-                    terms=terms[n],
+            terms = self._terms(self.vectors(profiles, distinct)[inverse], papers)
+            # Which keyword features each pick holds: one elementwise product for all.
+            hits = sp.csr_matrix(profiles.keyword_columns[owners[block]].multiply(papers))
+            for n, (owner, row) in enumerate(
+                zip(owners[block].tolist(), rows[block].tolist(), strict=True)
+            ):
+                inside = set(hits.indices[hits.indptr[n] : hits.indptr[n + 1]].tolist())
+                seeds = profiles.seeds[owner]
+                picks[owner].append(
+                    Pick(
+                        paper_id=int(ids[row]),
+                        score=round(float(scores[start + n]), 4),
+                        matched=[
+                            k
+                            for k, c in zip(
+                                profiles.keywords[owner],
+                                profiles.keyword_features[owner],
+                                strict=True,
+                            )
+                            if c in inside
+                        ],
+                        because=[]
+                        if seeds is None
+                        else _because(seeds, profiles.seed_titles[owner], matrix[row]),
+                        terms=terms[n],
+                    )
                 )
-            )
         return picks
 
     def _terms(self, vectors: sp.csr_matrix, rows: sp.csr_matrix) -> list[list[str]]:
