@@ -88,7 +88,8 @@ def _rank(
     if not fresh:
         return {}
     documents = corpus(session, digest_date)
-    terms = [t for s in subscribers for t in (*s.keywords, *s.exclude)]
+    # Each distinct term once: thousands of subscribers share most of their keywords.
+    terms = {t for s in subscribers for t in (*s.keywords, *s.exclude)}
     model = InterestModel(documents, terms)
     rows = [row for row, doc in enumerate(documents) if doc.id in fresh]
     pool = [documents[row] for row in rows]
