@@ -74,7 +74,7 @@ def _previous_digests(
     """
     found: dict[int, date] = {}
     if len(ids) <= LOOKUP_BY_ID:
-        for chunk in _chunks(ids):
+        for chunk in in_chunks(ids):
             found.update(
                 session.execute(
                     select(Delivery.subscriber_id, func.max(Delivery.digest_date))
@@ -111,7 +111,7 @@ def _sent(session: Session, members: Sequence[int], papers: frozenset[int]) -> d
         return sent
     if len(members) <= LOOKUP_BY_ID:
         low, high = min(papers), max(papers)
-        for chunk in _chunks(members):
+        for chunk in in_chunks(members):
             rows = session.execute(
                 select(DeliveryItem.subscriber_id, DeliveryItem.paper_id).where(
                     DeliveryItem.subscriber_id.in_(chunk),
@@ -123,7 +123,7 @@ def _sent(session: Session, members: Sequence[int], papers: frozenset[int]) -> d
                     sent[subscriber_id].add(paper_id)
         return sent
     wanted = set(members)
-    for chunk in _chunks(sorted(papers)):
+    for chunk in in_chunks(sorted(papers)):
         rows = session.execute(
             select(DeliveryItem.subscriber_id, DeliveryItem.paper_id).where(
                 DeliveryItem.paper_id.in_(chunk)
@@ -135,6 +135,7 @@ def _sent(session: Session, members: Sequence[int], papers: frozenset[int]) -> d
     return sent
 
 
-def _chunks(values: Sequence[int]) -> Iterator[Sequence[int]]:
+def in_chunks(values: Sequence[int]) -> Iterator[Sequence[int]]:
+    """`values` in slices short enough for one IN list."""
     for first in range(0, len(values), CHUNK):
         yield values[first : first + CHUNK]

@@ -10,7 +10,7 @@ from datetime import date, timedelta
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
-from digest.candidates import candidates, corpus
+from digest.candidates import candidates, corpus, in_chunks
 from digest.compose import Digest, Entry, Recipient, new_message_id
 from digest.config import Settings
 from digest.errors import NotFoundError
@@ -60,13 +60,13 @@ def plan_digests(
     """Rank the new papers for each subscriber and build their digests (nothing is written)."""
     new = candidates(session, subscribers, digest_date, settings.lookback_days)
     picked = _rank(session, subscribers, new, digest_date)
+    papers = _papers(session, sorted({p.paper_id for picks in picked.values() for p in picks}))
     planned: list[Planned] = []
     for subscriber in subscribers:
         picks = picked.get(subscriber.id, [])
         if not picks:
             log.info("%s: nothing new on %s, no email", subscriber.email, digest_date)
             continue
-        papers = _papers(session, [pick.paper_id for pick in picks])
         entries = [entry(papers[p.paper_id], p.score, p.matched, p.because, p.terms) for p in picks]
         message_id = new_message_id(settings.sender_address)
         planned.append(
@@ -182,7 +182,12 @@ def history_positives(
 
 
 def _papers(session: Session, ids: Sequence[int]) -> dict[int, Paper]:
-    return {paper.id: paper for paper in session.scalars(select(Paper).where(Paper.id.in_(ids)))}
+    """The stored papers `ids`, by id: every subscriber's picks read in one go."""
+    return {
+        paper.id: paper
+        for chunk in in_chunks(ids)
+        for paper in session.scalars(select(Paper).where(Paper.id.in_(chunk)))
+    }
 
 
 def entry(
