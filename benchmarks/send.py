@@ -28,7 +28,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from email.message import EmailMessage
 from pathlib import Path
 
 from sqlalchemy import Engine, insert
@@ -40,6 +39,7 @@ from digest.config import Settings
 from digest.db import make_engine, upgrade
 from digest.errors import TransportError
 from digest.jobs import make_composer
+from digest.mime import Email
 from digest.models import Delivery, DeliveryItem, Page, Paper, Subscriber
 from digest.outbox import SENT, send_due, status
 from digest.transports import SendingPool, SmtpTransport
@@ -108,12 +108,12 @@ def measurements(point: Point, root: Path) -> list[Measurement]:
 
 
 def smtplib_loop(point: Point, where: tuple[str, int]) -> Timing:
-    """What anyone would write first: one connection, `send_message` in a loop."""
+    """What anyone would write first: one connection, `sendmail` in a loop."""
     messages = precomposed(point)
     started = time.perf_counter()
     with smtplib.SMTP(*where, timeout=30) as connection:
-        for message in itertools.islice(itertools.cycle(messages), point.subscribers):
-            connection.send_message(message)
+        for email in itertools.islice(itertools.cycle(messages), point.subscribers):
+            connection.sendmail(email.sender, [email.recipient], email.data)
     return Timing(time.perf_counter() - started, point.subscribers)
 
 
@@ -200,7 +200,7 @@ def _digests(point: Point, count: int) -> list[Digest]:
     return digests
 
 
-def precomposed(point: Point) -> list[EmailMessage]:
+def precomposed(point: Point) -> list[Email]:
     """Up to DISTINCT_MESSAGES composed digests, as the pre-composed variants send them."""
     settings = _settings(("127.0.0.1", 25), 1)
     composer: Composer = make_composer(settings)

@@ -8,14 +8,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from email.headerregistry import Address
-from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import quote, quote_plus
 
 import css_inline
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from digest.mime import Email, address, alternative
 from digest.ranking import fold_plural
 from digest.unsubscribe import make_token
 
@@ -102,6 +103,7 @@ class Composer:
     ) -> None:
         """`secret` signs unsubscribe links; `base_url` adds a one-click web link to them."""
         self._sender = sender
+        self._from = address(sender.display_name, sender.addr_spec)
         self._secret = secret
         self._base_url = base_url
         environment = Environment(
@@ -115,40 +117,51 @@ class Composer:
 
     def render(self, digest: Digest) -> tuple[str, str]:
         """The plain-text and the HTML body of `digest`."""
+        return self._render(digest, self._unsubscribe(digest.recipient.email))
+
+    def _render(self, digest: Digest, links: dict[str, str | None]) -> tuple[str, str]:
         context = {
             "recipient": digest.recipient,
             "subject": digest.subject,
             "date_label": f"{digest.digest_date:%A, %d %B %Y}",
-            "entries": [_entry_context(entry) for entry in digest.entries],
+            "entries": [_entry_view(entry) for entry in digest.entries],
             "keywords": digest.keywords,
-            **self._unsubscribe(digest.recipient.email),
+            **links,
         }
         return self._text.render(context), self._html.render(context)
 
-    def compose(self, digest: Digest, now: datetime) -> EmailMessage:
-        """The complete message: headers, then text and HTML as multipart/alternative."""
-        text, html = self.render(digest)
-        message = EmailMessage()
-        message["From"] = self._sender
-        message["To"] = Address(
-            display_name=digest.recipient.name, addr_spec=digest.recipient.email
-        )
-        message["Subject"] = digest.subject
-        message["Date"] = format_datetime(now)
-        message["Message-ID"] = digest.message_id
-        links = self._unsubscribe(digest.recipient.email)
-        message["List-Unsubscribe"] = ", ".join(
-            f"<{link}>" for link in (links["unsubscribe_mailto"], links["unsubscribe_web"]) if link
-        )
+    def compose(self, digest: Digest, now: datetime) -> Email:
+        """The complete message: headers, then text and HTML as multipart/alternative.
+
+        Raises ValueError for an address or name the mail format cannot carry.
+        """
+        recipient = digest.recipient
+        links = self._unsubscribe(recipient.email)
+        text, html = self._render(digest, links)
+        headers = [
+            ("From", self._from),
+            ("To", address(recipient.name, recipient.email)),
+            ("Subject", digest.subject),
+            ("Date", format_datetime(now)),
+            ("Message-ID", digest.message_id),
+            (
+                "List-Unsubscribe",
+                ", ".join(
+                    f"<{link}>"
+                    for link in (links["unsubscribe_mailto"], links["unsubscribe_web"])
+                    if link
+                ),
+            ),
+        ]
         if links["unsubscribe_web"]:
-            message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        message["Auto-Submitted"] = "auto-generated"
-        # Transfer encodings named, so the email package does not encode each part both
-        # ways to pick the shorter: quoted-printable keeps the text readable as it is sent,
-        # base64 is done in C and the HTML's inlined styles make long lines anyway.
-        message.set_content(text, cte="quoted-printable")
-        message.add_alternative(html, subtype="html", cte="base64")
-        return message
+            headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
+        headers.append(("Auto-Submitted", "auto-generated"))
+        return Email(
+            sender=self._sender.addr_spec,
+            recipient=recipient.email,
+            message_id=digest.message_id,
+            data=alternative(headers, text, html),
+        )
 
     def _unsubscribe(self, email: str) -> dict[str, str | None]:
         """The unsubscribe links: a mailto always, a web link (RFC 8058) with a base URL.
@@ -171,23 +184,64 @@ class Composer:
         }
 
 
-def _entry_context(entry: Entry) -> dict[str, object]:
-    summary = shorten(entry.abstract)
-    return {
-        "title": entry.title,
-        "score": entry.score,
-        "matched": entry.matched,
-        "because": entry.because,
-        "terms": [t for t in entry.terms if t not in {m.casefold() for m in entry.matched}],
-        "summary": summary,
-        "summary_lines": wrap(summary),
-        "segments": highlight(summary, entry.matched or entry.terms),
-        "authors": _authors(entry.authors),
-        "upvotes": entry.upvotes,
-        "code_url": entry.code_url if _is_web_link(entry.code_url) else None,
-        "project_url": entry.project_url if _is_web_link(entry.project_url) else None,
-        **_paper_links(entry),
-    }
+@dataclass(frozen=True, slots=True)
+class _EntryView:
+    """What the templates show of one entry.
+
+    Attributes, not a dict: Jinja looks a name up as an attribute first, and failing that
+    for each of a message's few hundred lookups was a tenth of rendering it.
+    """
+
+    title: str
+    score: float
+    matched: list[str]
+    because: list[str]
+    terms: list[str]
+    summary: str
+    summary_lines: tuple[str, ...]
+    segments: list[tuple[str, bool]]
+    authors: str
+    upvotes: int | None
+    code_url: str | None
+    project_url: str | None
+    title_url: str
+    arxiv_url: str
+    pdf_url: str | None
+    hf_url: str
+
+
+def _entry_view(entry: Entry) -> _EntryView:
+    summary, lines = _summary(entry.abstract)
+    links = _paper_links(entry.arxiv_id, entry.title)
+    matched = {m.casefold() for m in entry.matched}
+    return _EntryView(
+        title=entry.title,
+        score=entry.score,
+        matched=entry.matched,
+        because=entry.because,
+        terms=[t for t in entry.terms if t not in matched],
+        summary=summary,
+        summary_lines=lines,
+        segments=highlight(summary, entry.matched or entry.terms),
+        authors=_authors(entry.authors),
+        upvotes=entry.upvotes,
+        code_url=entry.code_url if _is_web_link(entry.code_url) else None,
+        project_url=entry.project_url if _is_web_link(entry.project_url) else None,
+        title_url=links.title_url,
+        arxiv_url=links.arxiv_url,
+        pdf_url=links.pdf_url,
+        hf_url=links.hf_url,
+    )
+
+
+@functools.lru_cache(maxsize=8192)
+def _summary(abstract: str) -> tuple[str, tuple[str, ...]]:
+    """The shortened abstract and its lines for the text part.
+
+    Cached: in a large run each of the day's papers is in the digests of many subscribers.
+    """
+    summary = shorten(abstract)
+    return summary, tuple(wrap(summary))
 
 
 def shorten(text: str, width: int = SUMMARY_CHARS, placeholder: str = " …") -> str:
@@ -207,38 +261,44 @@ def wrap(text: str, width: int = 72) -> list[str]:
     """`text` (whitespace collapsed) in lines of at most `width` characters, breaking only
     between words; a longer word has a line of its own."""
     # textwrap (and Jinja's wordwrap filter over it) took a third of a message's rendering
-    # time; greedy filling at spaces is all a summary needs.
-    lines: list[str] = []
-    line = ""
-    for word in text.split(" "):
-        if line and len(line) + 1 + len(word) > width:
-            lines.append(line)
-            line = word
-        else:
-            line = f"{line} {word}" if line else word
-    if line:
-        lines.append(line)
-    return lines
+    # time; greedy filling at spaces is all a summary needs, and one regular expression
+    # does it in C.
+    return [short or long for short, long in _line_pattern(width).findall(text)]
 
 
-def _paper_links(entry: Entry) -> dict[str, str | None]:
+@functools.cache
+def _line_pattern(width: int) -> re.Pattern[str]:
+    # The longest run of at most `width` characters that ends before a space or the end,
+    # else one word longer than that.
+    return re.compile(rf"(.{{1,{width}}})(?: |\Z)|([^ ]+)(?: |\Z)")
+
+
+class _Links(NamedTuple):
+    title_url: str
+    arxiv_url: str
+    pdf_url: str | None
+    hf_url: str
+
+
+@functools.lru_cache(maxsize=8192)
+def _paper_links(arxiv_id: str | None, title: str) -> _Links:
     """Where the paper is: its arXiv pages when the id is known, else a title search."""
-    if entry.arxiv_id:
-        arxiv_id = quote(entry.arxiv_id, safe="/.")
-        return {
-            "title_url": f"https://arxiv.org/abs/{arxiv_id}",
-            "arxiv_url": f"https://arxiv.org/abs/{arxiv_id}",
-            "pdf_url": f"https://arxiv.org/pdf/{arxiv_id}",
-            "hf_url": f"https://huggingface.co/papers/{arxiv_id}",
-        }
-    query = quote_plus(entry.title)
+    if arxiv_id:
+        page = f"https://arxiv.org/abs/{quote(arxiv_id, safe='/.')}"
+        return _Links(
+            title_url=page,
+            arxiv_url=page,
+            pdf_url=f"https://arxiv.org/pdf/{quote(arxiv_id, safe='/.')}",
+            hf_url=f"https://huggingface.co/papers/{quote(arxiv_id, safe='/.')}",
+        )
+    query = quote_plus(title)
     search = f"https://arxiv.org/search/?query={query}&searchtype=title"
-    return {
-        "title_url": search,
-        "arxiv_url": search,
-        "pdf_url": None,
-        "hf_url": f"https://huggingface.co/papers?q={query}",
-    }
+    return _Links(
+        title_url=search,
+        arxiv_url=search,
+        pdf_url=None,
+        hf_url=f"https://huggingface.co/papers?q={query}",
+    )
 
 
 def _authors(names: tuple[str, ...], shown: int = 5) -> str:

@@ -20,8 +20,6 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from email.errors import MessageError
-from email.message import EmailMessage
 from json.encoder import encode_basestring_ascii
 from threading import Event
 
@@ -33,6 +31,7 @@ from digest.compose import Composer, Digest
 from digest.config import Settings
 from digest.db import insert_ignoring_conflicts, serialize, unit_of_work
 from digest.errors import TransportError
+from digest.mime import Email
 from digest.models import Delivery, DeliveryItem, Subscriber, as_utc, utcnow
 from digest.planning import Planned, entry, make_digest, plan_digests, receiving
 from digest.transports import Outcome, SendingPool, Transport, rate_limiter
@@ -452,11 +451,11 @@ def _release(engine: Engine, me: str) -> None:
         )
 
 
-def _compose(composer: Composer, digest: Digest, settings: Settings) -> EmailMessage:
+def _compose(composer: Composer, digest: Digest, settings: Settings) -> Email:
     """The message; an address or name the mail format cannot carry fails this one only."""
     try:
         return composer.compose(digest, datetime.now(settings.timezone))
-    except (ValueError, MessageError) as exc:  # email's header defects are ValueErrors
+    except ValueError as exc:
         raise TransportError(
             f"cannot write a message to {digest.recipient.email!r}: {exc}", temporary=False
         ) from None

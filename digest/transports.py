@@ -16,7 +16,6 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from email.message import EmailMessage
 from functools import cache
 from pathlib import Path
 from types import TracebackType
@@ -26,6 +25,7 @@ from tenacity import Retrying
 
 from digest.config import Settings
 from digest.errors import TransportError
+from digest.mime import Email
 from digest.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ class Transport(ABC):
         """Release the connection."""
 
     @abstractmethod
-    def send(self, message: EmailMessage) -> None:
+    def send(self, email: Email) -> None:
         """Send one message; raise TransportError if it was not accepted."""
 
     def parallel(self, connections: int) -> list[Transport]:
@@ -68,10 +68,10 @@ class MemoryTransport(Transport):
     """Keeps messages in a list, for tests and previews."""
 
     def __init__(self) -> None:
-        self.outbox: list[EmailMessage] = []
+        self.outbox: list[Email] = []
 
-    def send(self, message: EmailMessage) -> None:
-        self.outbox.append(message)
+    def send(self, email: Email) -> None:
+        self.outbox.append(email)
 
 
 class FileTransport(Transport):
@@ -89,10 +89,10 @@ class FileTransport(Transport):
                 f"cannot create the outbox folder {self.folder}: {exc}", connection=True
             ) from None
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, email: Email) -> None:
         self.open()
-        recipient = re.sub(r"[^\w.@+-]", "_", str(message["To"].addresses[0].addr_spec))
-        tag = hashlib.sha256(str(message["Message-ID"]).encode()).hexdigest()[:8]
+        recipient = re.sub(r"[^\w.@+-]", "_", email.recipient)
+        tag = hashlib.sha256(email.message_id.encode()).hexdigest()[:8]
         path = self.folder / f"{utcnow():%Y%m%d-%H%M%S}-{recipient}-{tag}.eml"
         # Written aside and renamed, so nobody opens half a message.
         temporary: Path | None = None
@@ -100,7 +100,7 @@ class FileTransport(Transport):
             descriptor, name = tempfile.mkstemp(dir=self.folder, suffix=".part")
             temporary = Path(name)
             with os.fdopen(descriptor, "wb") as handle:
-                handle.write(message.as_bytes())
+                handle.write(email.data)
             temporary.replace(path)
             self.written.append(path)
         except OSError as exc:
@@ -193,11 +193,11 @@ class SmtpTransport(Transport):
             self._connection.close()
         self._connection = None
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, email: Email) -> None:
         self.open()
         assert self._connection is not None
         try:
-            self._connection.send_message(message)
+            self._connection.sendmail(email.sender, [email.recipient], email.data)
         except smtplib.SMTPRecipientsRefused as exc:
             reasons = "; ".join(
                 f"{rcpt}: {code} {_text(text)}" for rcpt, (code, text) in exc.recipients.items()
@@ -329,7 +329,7 @@ class SendingPool:
         self._transports = list(transports)
         self._retrying = retrying
         self._limiter = limiter
-        self._todo: queue.SimpleQueue[tuple[int, EmailMessage] | None] = queue.SimpleQueue()
+        self._todo: queue.SimpleQueue[tuple[int, Email] | None] = queue.SimpleQueue()
         self._done: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
         self._unsettled = threading.Semaphore(len(self._transports))
         self._halt = threading.Event()
@@ -361,9 +361,9 @@ class SendingPool:
         """Messages submitted and not yet taken by a thread (roughly, as threads take them)."""
         return self._todo.qsize()
 
-    def submit(self, key: int, message: EmailMessage) -> None:
-        """Queue `message`; its outcome comes back under `key`."""
-        self._todo.put((key, message))
+    def submit(self, key: int, email: Email) -> None:
+        """Queue `email`; its outcome comes back under `key`."""
+        self._todo.put((key, email))
 
     def outcome(self, timeout: float | None = None) -> Outcome | None:
         """The next outcome to end, waiting up to `timeout` seconds for it (None: no wait cap)."""
@@ -400,16 +400,16 @@ class SendingPool:
             item = self._todo.get()
             if item is None:
                 return
-            key, message = item
+            key, email = item
             if self._halt.is_set():
                 self._done.put(Outcome(key, skipped=True))
                 continue
             try:
-                self._done.put(self._deliver(key, transport, message))
+                self._done.put(self._deliver(key, transport, email))
             except BaseException as exc:  # a bug: hand it to the caller instead of dying silently
                 self._done.put(Outcome(key, crash=exc))
 
-    def _deliver(self, key: int, transport: Transport, message: EmailMessage) -> Outcome:
+    def _deliver(self, key: int, transport: Transport, email: Email) -> Outcome:
         tries = 0
         last: TransportError | None = None
         try:
@@ -419,7 +419,7 @@ class SendingPool:
                         raise _Halted
                     tries += 1
                     try:
-                        transport.send(message)
+                        transport.send(email)
                     except TransportError as error:
                         last = error
                         raise

@@ -29,6 +29,7 @@ from digest.compose import (
     shorten,
     wrap,
 )
+from digest.mime import Email
 from digest.resources import resource_dir
 
 SENDER = Address(display_name="Lab Digest", username="digest", domain="example.org")
@@ -149,21 +150,23 @@ def entry(
     )
 
 
-def roundtrip(message: EmailMessage) -> EmailMessage:
-    """`message` as bytes on the wire, parsed back."""
-    parsed = message_from_bytes(message.as_bytes(), policy=policy.default)
+def roundtrip(email: Email) -> EmailMessage:
+    """`email` as bytes on the wire, parsed back."""
+    parsed = message_from_bytes(email.data, policy=policy.default)
     assert isinstance(parsed, EmailMessage)
     return parsed
 
 
 def bodies(composer: Composer, digest: Digest) -> tuple[str, str]:
-    """The text and the HTML part of the composed message, after a trip through bytes."""
+    """The text and the HTML part of the composed message, after a trip through bytes, with
+    line ends as a mail client shows them (CRLF on the wire)."""
     message = roundtrip(composer.compose(digest, NOW))
     text_part = message.get_body(("plain",))
     html_part = message.get_body(("html",))
     assert text_part is not None
     assert html_part is not None
-    return text_part.get_content(), html_part.get_content()
+    text, html = (p.get_content().replace("\r\n", "\n") for p in (text_part, html_part))
+    return text, html
 
 
 def squash(text: str) -> str:
@@ -221,7 +224,7 @@ def test_headers(composer: Composer) -> None:
 
 
 def test_non_ascii_display_name_is_encoded_on_the_wire(composer: Composer) -> None:
-    raw = composer.compose(make_digest([entry()]), NOW).as_bytes()
+    raw = composer.compose(make_digest([entry()]), NOW).data
 
     assert raw.isascii()
     to_line = next(line for line in raw.splitlines() if line.startswith(b"To:"))

@@ -14,6 +14,7 @@ import pytest
 from digest.compose import Composer, Digest, Entry, Recipient, new_message_id
 from digest.config import Settings
 from digest.errors import TransportError
+from digest.mime import Email
 from digest.resources import resource_dir
 from digest.transports import (
     FileTransport,
@@ -28,7 +29,7 @@ PASSWORD = "s3cret-PASS"
 NOW = datetime(2025, 3, 1, 7, 0, tzinfo=UTC)
 
 
-def compose(settings: Settings, email: str, name: str = "", title: str = "A Paper") -> EmailMessage:
+def compose(settings: Settings, email: str, name: str = "", title: str = "A Paper") -> Email:
     composer = Composer(resource_dir("templates"), settings.sender_address)
     digest = Digest(
         recipient=Recipient(email, name),
@@ -109,8 +110,9 @@ def test_file_transport_writes_one_eml_per_message(settings: Settings, tmp_path:
     assert all(f.suffix == ".eml" for f in files)
     assert not list(folder.glob("*.part"))
     parsed = {parse(f.read_bytes())["Message-ID"]: parse(f.read_bytes()) for f in files}
-    assert set(parsed) == {m["Message-ID"] for m in messages}
-    for message in messages:
+    assert set(parsed) == {m.message_id for m in messages}
+    for sent in messages:
+        message = sent.message()
         stored = parsed[message["Message-ID"]]
         assert stored["To"].addresses == message["To"].addresses
         assert stored["Subject"] == message["Subject"]
@@ -130,7 +132,8 @@ def test_file_transport_names_are_safe_for_odd_recipients(
     (written,) = (tmp_path / "out").iterdir()
     assert written.parent == tmp_path / "out"
     assert "/" not in written.name
-    assert parse(written.read_bytes())["Message-ID"] == message["Message-ID"]
+    assert written.read_bytes() == message.data
+    assert parse(written.read_bytes())["Message-ID"] == message.message_id
 
 
 def test_file_transport_cannot_create_its_folder(settings: Settings, tmp_path: Path) -> None:
@@ -179,9 +182,9 @@ def test_smtp_delivers_to_the_envelope_recipient(
     assert envelope.mail_from == "digest@example.org"
     assert envelope.rcpt_tos == ["zoe@example.org"]
     (received,) = smtp_server.received.messages
-    assert received["Message-ID"] == message["Message-ID"]
+    assert received["Message-ID"] == message.message_id
     assert received["To"].addresses[0].display_name == "Zoë Ångström"
-    assert received["Subject"] == message["Subject"]
+    assert received["Subject"] == message.message()["Subject"]
     assert [p.get_content_type() for p in received.iter_parts()] == ["text/plain", "text/html"]
     assert "Ünïcödé 🚀 title" in received.get_body(("plain",)).get_content()
 
