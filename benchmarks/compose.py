@@ -31,18 +31,18 @@ def digests(point: Point) -> list[Digest]:
     papers = synthetic.papers(max(point.papers, PER_MESSAGE))
     out: list[Digest] = []
     for number, profile in enumerate(synthetic.profiles(point.subscribers)):
-        chosen = [papers[(number * 7 + k) % len(papers)] for k in range(PER_MESSAGE)]
+        chosen = [(number * 7 + k) % len(papers) for k in range(PER_MESSAGE)]
         entries = [
             Entry(
-                title=paper.title,
-                abstract=paper.abstract,
+                title=papers[index].title,
+                abstract=papers[index].abstract,
                 score=0.9 - k * 0.05,
                 matched=list(profile.keywords[:2]),
                 terms=list(profile.keywords[:4]),
-                arxiv_id=f"2506.{number % 100_000:05d}",
+                arxiv_id=f"2506.{index:05d}",
                 authors=("A. Author", "B. Author"),
             )
-            for k, paper in enumerate(chosen)
+            for k, index in enumerate(chosen)
         ]
         out.append(
             Digest(

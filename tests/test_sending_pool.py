@@ -14,6 +14,7 @@ from digest.config import Settings
 from digest.db import unit_of_work
 from digest.errors import TransportError
 from digest.jobs import make_composer
+from digest.mime import Email
 from digest.models import Delivery, DeliveryItem, Page, Paper, Subscriber
 from digest.outbox import SENT, send_due, status
 from digest.transports import (
@@ -125,6 +126,44 @@ def test_pool_keeps_at_most_one_unrecorded_message_per_connection(settings: Sett
             pool.settle()
             assert pool.outcome(timeout=10) is not None
             assert handler.log.count() == 4
+
+
+class ThreadNoting(MemoryTransport):
+    """Keeps messages and the name of the thread that sent each."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: list[str] = []
+
+    def send(self, email: Email) -> None:
+        self.threads.append(threading.current_thread().name)
+        super().send(email)
+
+
+def test_one_connection_sends_in_the_callers_thread_one_unrecorded_at_most(
+    settings: Settings,
+) -> None:
+    transport = ThreadNoting()
+    before = threading.active_count()
+    with SendingPool([transport], _retrying(settings)) as pool:
+        assert threading.active_count() == before
+        for key in range(3):
+            pool.submit(key, compose(settings, f"r{key}@example.org"))
+        assert transport.outbox == []  # queued: sent when an outcome is asked for
+        first = pool.outcome(timeout=1)
+        assert first is not None and first.key == 0 and first.error is None
+        # Not settled: nothing else goes out.
+        assert pool.outcome(timeout=1) is None
+        assert len(transport.outbox) == 1
+        pool.settle()
+        second = pool.outcome(timeout=1)
+        assert second is not None and second.key == 1
+        pool.settle()
+        pool.stop()
+        third = pool.outcome(timeout=1)
+        assert third is not None and third.skipped
+    assert [e.recipient for e in transport.outbox] == ["r0@example.org", "r1@example.org"]
+    assert transport.threads == [threading.current_thread().name] * 2
 
 
 def test_pool_rate_limit_spaces_the_sends(settings: Settings) -> None:
