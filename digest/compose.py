@@ -312,31 +312,36 @@ def _is_web_link(url: str | None) -> bool:
 
 
 def highlight(text: str, terms: list[str]) -> list[tuple[str, bool]]:
-    """Split `text` into (piece, is_match) runs, marking where any of `terms` occurs."""
-    matcher = _matcher(tuple(terms))
-    if matcher is None:
-        return [(text, False)]
+    """Split `text` into (piece, is_match) runs, marking where any of `terms` occurs.
+
+    Where matches overlap, the one that starts first wins, and of those the longest.
+    """
+    # Each term's pattern is compiled once and cached; one pattern joining a subscriber's
+    # terms would be compiled again for nearly every subscriber, as their term lists differ.
+    found = sorted(
+        (match.start(), -match.end())
+        for pattern in filter(None, map(_term_regex, terms))
+        for match in pattern.finditer(text)
+    )
     pieces: list[tuple[str, bool]] = []
     position = 0
-    for match in matcher.finditer(text):
-        if match.start() > position:
-            pieces.append((text[position : match.start()], False))
-        pieces.append((match.group(0), True))
-        position = match.end()
-    if position < len(text):
+    for start, negative_end in found:
+        if start < position:
+            continue
+        if start > position:
+            pieces.append((text[position:start], False))
+        pieces.append((text[start:-negative_end], True))
+        position = -negative_end
+    if position < len(text) or not pieces:
         pieces.append((text[position:], False))
     return pieces
 
 
-@functools.lru_cache(maxsize=4096)
-def _matcher(terms: tuple[str, ...]) -> re.Pattern[str] | None:
-    """One pattern for all of `terms`, longest first; None when none can match."""
-    # Cached here: a digest's entries share their keyword lists, and re's own cache (512
-    # patterns) is soon full when thousands of subscribers are composed in one run.
-    patterns = [p for p in map(_term_pattern, terms) if p]
-    if not patterns:
-        return None
-    return re.compile("|".join(sorted(patterns, key=len, reverse=True)), re.IGNORECASE)
+@functools.lru_cache(maxsize=65536)
+def _term_regex(term: str) -> re.Pattern[str] | None:
+    """The pattern that marks `term`; None when it cannot match anything."""
+    pattern = _term_pattern(term)
+    return re.compile(pattern, re.IGNORECASE) if pattern else None
 
 
 def _term_pattern(term: str) -> str:
