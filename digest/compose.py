@@ -314,14 +314,18 @@ def _is_web_link(url: str | None) -> bool:
 def highlight(text: str, terms: list[str]) -> list[tuple[str, bool]]:
     """Split `text` into (piece, is_match) runs, marking where any of `terms` occurs.
 
-    Where matches overlap, the one that starts first wins, and of those the longest.
+    A term matches its words in order, whole words only, in any case, each word also with
+    a plural ending, with any punctuation or spaces between them. Where matches overlap,
+    the one that starts first wins, and of those the longest.
     """
-    # Each term's pattern is compiled once and cached; one pattern joining a subscriber's
-    # terms would be compiled again for nearly every subscriber, as their term lists differ.
+    # Matched word by word against the text's words (found once per summary, which many
+    # digests share) rather than with a regular expression per term: compiling one took
+    # longer than a message's rendering, and every subscriber brings terms of their own.
+    words = _words(text)
     found = sorted(
-        (match.start(), -match.end())
-        for pattern in filter(None, map(_term_regex, terms))
-        for match in pattern.finditer(text)
+        (words.spans[first][0], -words.spans[last][1])
+        for term in terms
+        for first, last in _occurrences(words, _term_words(term))
     )
     pieces: list[tuple[str, bool]] = []
     position = 0
@@ -337,18 +341,67 @@ def highlight(text: str, terms: list[str]) -> list[tuple[str, bool]]:
     return pieces
 
 
+@dataclass(frozen=True)
+class _Words:
+    """A text's words (runs of letters and digits): where each is, lowercased, and whether
+    it starts or ends a whole word (`\\w` run: an underscore joins words into one)."""
+
+    spans: list[tuple[int, int]]
+    lowered: list[str]
+    opens: list[bool]
+    closes: list[bool]
+    where: dict[str, list[int]]
+
+
+@functools.lru_cache(maxsize=8192)
+def _words(text: str) -> _Words:
+    spans: list[tuple[int, int]] = []
+    lowered: list[str] = []
+    opens: list[bool] = []
+    closes: list[bool] = []
+    where: dict[str, list[int]] = {}
+    for match in _ALPHANUMERIC.finditer(text):
+        start, end = match.span()
+        where.setdefault(match.group().lower(), []).append(len(spans))
+        spans.append((start, end))
+        lowered.append(match.group().lower())
+        opens.append(start == 0 or text[start - 1] != "_")
+        closes.append(end == len(text) or text[end] != "_")
+    return _Words(spans, lowered, opens, closes, where)
+
+
+_ALPHANUMERIC = re.compile(r"[^\W_]+")
+
+
 @functools.lru_cache(maxsize=65536)
-def _term_regex(term: str) -> re.Pattern[str] | None:
-    """The pattern that marks `term`; None when it cannot match anything."""
-    pattern = _term_pattern(term)
-    return re.compile(pattern, re.IGNORECASE) if pattern else None
-
-
-def _term_pattern(term: str) -> str:
-    # lower(), not casefold(): the pattern must still match the text's own spelling ("ß").
-    words = re.findall(r"\w+", term.lower())
-    if not words:
-        return ""
+def _term_words(term: str) -> tuple[str, ...]:
+    """`term`'s words, lowercased and singular: what the text's words are compared with."""
+    # lower(), not casefold(): the text's own spelling must still match ("ß").
     # The model folds plurals, so "representation" also marks "representations".
-    parts = [re.escape(fold_plural(word)) + r"(?:e?s)?" for word in words]
-    return r"\b" + r"[\W_]+".join(parts) + r"\b"
+    return tuple(fold_plural(word) for word in _ALPHANUMERIC.findall(term.lower()))
+
+
+def _is_form(word: str, singular: str) -> bool:
+    """`word` is `singular` or its plural with -s or -es."""
+    return word == singular or (word.startswith(singular) and word[len(singular) :] in _ENDINGS)
+
+
+_ENDINGS = frozenset({"s", "es"})
+
+
+def _occurrences(words: _Words, term: tuple[str, ...]) -> list[tuple[int, int]]:
+    """Where `term` occurs in `words`: (first, last) word indices of each occurrence."""
+    if not term:
+        return []
+    head, tail = term[0], term[1:]
+    starts = [i for form in (head, f"{head}s", f"{head}es") for i in words.where.get(form, ())]
+    found: list[tuple[int, int]] = []
+    for first in starts:
+        last = first + len(tail)
+        if not words.opens[first] or last >= len(words.lowered) or not words.closes[last]:
+            continue
+        # Consecutive words always have something between them that the term's own
+        # separators (any punctuation, spaces or underscores) allow.
+        if all(map(_is_form, words.lowered[first + 1 : last + 1], tail)):
+            found.append((first, last))
+    return found
