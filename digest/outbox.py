@@ -22,10 +22,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from json.encoder import encode_basestring_ascii
 from threading import Event
+from typing import Any
 
 from sqlalchemy import (
     Connection,
     Engine,
+    Row,
     Select,
     and_,
     bindparam,
@@ -38,12 +40,13 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from digest.compose import Composer, Digest
+from digest.candidates import in_chunks
+from digest.compose import Composer, Digest, Entry, Recipient
 from digest.config import Settings
 from digest.db import insert_ignoring_conflicts, serialize, unit_of_work
 from digest.errors import TransportError
 from digest.mime import Email
-from digest.models import Delivery, DeliveryItem, Subscriber, as_utc, utcnow
+from digest.models import Delivery, DeliveryItem, Paper, Subscriber, as_utc, utcnow
 from digest.planning import Planned, entry, make_digest, plan_digests, receiving
 from digest.transports import Outcome, SendingPool, Transport, rate_limiter
 
@@ -292,6 +295,7 @@ class _Round:
         self.engine, self.settings, self.composer = engine, settings, composer
         self.pool, self.me, self.report = pool, me, report
         self.progress = progress
+        self.loader = _Loader(engine, me)
         self.claimed: deque[_Claimed] = deque()
         self.flying: dict[int, _Claimed] = {}
         self.ahead = 2 * settings.smtp_connections
@@ -312,7 +316,7 @@ class _Round:
                     tried = {email for email, _ in self.report.deferred}
                     ids = claim_batch(self.engine, self.me, batch, up_to, not_before, tried)
                     exhausted = not ids
-                    self.claimed.extend(_load(self.engine, self.me, ids))
+                    self.claimed.extend(self.loader.load(ids))
                 self._feed()
             if not self.flying:
                 if self.pool.stopped or (exhausted and not self.claimed):
@@ -377,18 +381,103 @@ class _Round:
         self.renewed = time.monotonic()
 
 
-def _load(engine: Engine, me: str, ids: list[int]) -> list[_Claimed]:
-    """The claimed deliveries `ids` with their contents, in one go (a few SELECTs a batch)."""
-    if not ids:
-        return []
-    with unit_of_work(engine) as session:
-        deliveries = session.scalars(
-            with_contents()
-            .where(Delivery.id.in_(ids), Delivery.claimed_by == me, Delivery.status == SENDING)
-            .order_by(Delivery.id)
-        ).all()
+class _Loader:
+    """Loads claimed deliveries as digests with plain SELECTs, each paper once a round.
+
+    The ORM's objects for a batch (deliveries, subscribers, items and papers, their JSON
+    decoded) cost a third of a message's time; a day's digests share the day's papers.
+    """
+
+    def __init__(self, engine: Engine, me: str) -> None:
+        self.engine, self.me = engine, me
+        self.papers: dict[int, Row[tuple[Any, ...]]] = {}
+
+    def load(self, ids: list[int]) -> list[_Claimed]:
+        """The claimed deliveries `ids` with their contents (three SELECTs a batch)."""
+        if not ids:
+            return []
+        with self.engine.connect() as connection:
+            deliveries = connection.execute(
+                select(
+                    Delivery.id,
+                    Delivery.subscriber_id,
+                    Delivery.digest_date,
+                    Delivery.message_id,
+                    Subscriber.email,
+                    Subscriber.name,
+                    Subscriber.keywords,
+                )
+                .join(Subscriber)
+                .where(
+                    Delivery.id.in_(ids),
+                    Delivery.claimed_by == self.me,
+                    Delivery.status == SENDING,
+                )
+                .order_by(Delivery.id)
+            ).all()
+            items = connection.execute(
+                select(
+                    DeliveryItem.delivery_id,
+                    DeliveryItem.paper_id,
+                    DeliveryItem.score,
+                    DeliveryItem.matched,
+                    DeliveryItem.because,
+                    DeliveryItem.terms,
+                )
+                .where(DeliveryItem.delivery_id.in_(ids))
+                .order_by(DeliveryItem.delivery_id, DeliveryItem.rank)
+            ).all()
+            self._fetch_papers(connection, {item.paper_id for item in items})
+        entries: dict[int, list[Entry]] = {}
+        for item in items:
+            paper = self.papers[item.paper_id]
+            entries.setdefault(item.delivery_id, []).append(
+                Entry(
+                    title=paper.title,
+                    abstract=paper.abstract,
+                    score=item.score,
+                    matched=item.matched,
+                    because=item.because or [],
+                    terms=item.terms or [],
+                    code_url=paper.code_url,
+                    arxiv_id=paper.arxiv_id,
+                    authors=tuple(paper.authors or ()),
+                    upvotes=paper.upvotes,
+                    project_url=paper.project_url,
+                )
+            )
         # One missing was taken over after our claim went stale: it is the other's now.
-        return [_Claimed(d.id, d.subscriber_id, stored_digest(d)) for d in deliveries]
+        return [
+            _Claimed(
+                d.id,
+                d.subscriber_id,
+                Digest(
+                    recipient=Recipient(d.email, d.name),
+                    digest_date=d.digest_date,
+                    entries=entries.get(d.id, []),
+                    message_id=d.message_id,
+                    keywords=list(d.keywords),
+                ),
+            )
+            for d in deliveries
+        ]
+
+    def _fetch_papers(self, connection: Connection, wanted: set[int]) -> None:
+        missing = sorted(wanted - self.papers.keys())
+        for chunk in in_chunks(missing):
+            for paper in connection.execute(
+                select(
+                    Paper.id,
+                    Paper.title,
+                    Paper.abstract,
+                    Paper.code_url,
+                    Paper.arxiv_id,
+                    Paper.authors,
+                    Paper.upvotes,
+                    Paper.project_url,
+                ).where(Paper.id.in_(chunk))
+            ):
+                self.papers[paper.id] = paper
 
 
 def claim_query(
