@@ -25,11 +25,20 @@ from sqlalchemy import Engine, select
 
 from digest.config import Settings
 from digest.db import make_engine, unit_of_work
+from digest.jobs import make_composer
 from digest.models import Delivery, DeliveryItem, Subscriber, utcnow
-from digest.outbox import enqueue, record_planned, recover_interrupted, with_contents
+from digest.outbox import (
+    enqueue,
+    record_planned,
+    recover_interrupted,
+    send_due,
+    stored_digest,
+    with_contents,
+)
 from digest.planning import Planned, plan_digests
 from digest.profiles import sync_profiles
 from digest.store import ingest
+from digest.transports import MemoryTransport
 from digest.unsubscribe import TokenError, make_token, read_token
 from tests.conftest import PAGES, free_port
 from tests.smtp_servers import FlakyHandler, serving
@@ -681,3 +690,24 @@ def test_a_digest_repeating_a_paper_already_sent_is_not_recorded_and_the_others_
             select(DeliveryItem.paper_id).where(DeliveryItem.subscriber_id == bob.subscriber_id)
         ).all()
     assert sent_to_bob == [repeated]
+
+
+def test_a_batch_sent_in_small_claims_carries_exactly_the_recorded_digests(engine, office):
+    _enqueue_setup(engine, office)
+    assert enqueue(engine, office, date.fromisoformat(DAY1)) == []
+    with unit_of_work(engine) as session:
+        expected = {
+            d.subscriber.email: stored_digest(d) for d in session.scalars(with_contents()).all()
+        }
+    transport = MemoryTransport()
+    # Claims of one delivery each: the papers they share are read once, in the first.
+    report = send_due(engine, office, transport, make_composer(office), batch=1)
+
+    assert sorted(report.sent) == sorted(expected)
+    composer = make_composer(office)
+    for email in transport.outbox:
+        digest = expected[email.recipient]
+        message = email.message()
+        assert message["Message-ID"] == digest.message_id
+        sent_text = message.get_body(("plain",)).get_content().replace("\r\n", "\n")
+        assert sent_text == composer.render(digest)[0]
