@@ -391,18 +391,44 @@ class InterestModel:
 
     def _fit_embedding(self, frequency: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The vocabulary columns of the dense part's words (none under DENSE_MIN_WORDS),
-        their term vectors weighted by smooth inverse frequency (words x dimensions), and
-        the corpus' common direction: the top singular vector of the stored papers' unit
-        averages, which every paper shares and which therefore tells them apart least."""
+        their vectors weighted by smooth inverse frequency (words x dimensions), and the
+        corpus' common direction that dense vectors drop.
+
+        The words are the title words with a term vector, then every other word used in at
+        least TERM_MIN_DF stored papers (abstracts' words, mostly), whose vector is the mean
+        of the dense vectors of the papers holding it: one product brings in the abstracts'
+        vocabulary, where their PPMI would need an SVD of a far larger co-occurrence matrix
+        (30 s for 2,000 abstracts).
+        """
         columns = self._term_columns
         if columns.size < DENSE_MIN_WORDS:
             width = self._term_vectors.shape[1]
             return columns[:0], np.zeros((0, width), np.float32), np.zeros(width, np.float32)
+        sif, common = self._sif_weighted(columns, self._term_vectors, frequency)
+        papers = _unit_without(self._corpus[:, columns] @ sif, common)
+        vectored = np.zeros(len(self._names), dtype=bool)
+        vectored[columns] = True
+        unigram = np.array([" " not in name for name in self._names], dtype=bool)
+        others = np.flatnonzero(unigram & ~vectored & (frequency >= TERM_MIN_DF))
+        if not others.size:
+            return columns, sif, common
+        holders = sp.csc_matrix(self._corpus[:, others], dtype=np.float32, copy=True)
+        holders.data[:] = 1
+        columns = np.concatenate([columns, others])
+        vectors = np.vstack([self._term_vectors, normalize(np.asarray(holders.T @ papers))])
+        return columns, *self._sif_weighted(columns, vectors, frequency)
+
+    def _sif_weighted(
+        self, columns: np.ndarray, vectors: np.ndarray, frequency: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The words' vectors times their smooth inverse frequency, and the corpus' common
+        direction: the top singular vector of the stored papers' unit averages of them,
+        which every paper shares and which therefore tells them apart least."""
         share = frequency[columns] / len(self._documents)
-        sif = self._term_vectors * (SIF_SMOOTHING / (SIF_SMOOTHING + share))[:, None]
+        sif = vectors * (SIF_SMOOTHING / (SIF_SMOOTHING + share))[:, None]
         averages = normalize(np.asarray(self._corpus[:, columns] @ sif))
         _, directions = np.linalg.eigh(averages.T @ averages)
-        return columns, sif.astype(np.float32), directions[:, -1].astype(np.float32)
+        return sif.astype(np.float32), directions[:, -1].astype(np.float32)
 
     def _embedded(self) -> None:
         """The stored papers' weighted sums of term vectors, before any normalization: a
@@ -412,11 +438,8 @@ class InterestModel:
         )
 
     def _dense_unit(self, sums: np.ndarray) -> np.ndarray:
-        """Weighted sums of term vectors as unit rows without the common direction (a zero
-        row stays zero)."""
-        unit = normalize(np.asarray(sums, dtype=np.float32))
-        unit -= np.outer(unit @ self._common, self._common)
-        return normalize(unit)
+        """Weighted sums of term vectors as unit rows without the common direction."""
+        return _unit_without(sums, self._common)
 
     def embedding(self, matrix: sp.csr_matrix) -> np.ndarray:
         """The dense vectors of TF-IDF rows (`transform`'s papers), one unit row each."""
@@ -1042,6 +1065,14 @@ def _top_entries(matrix: sp.csr_matrix, most: int) -> np.ndarray:
     order = np.argsort(owner - matrix.data / (matrix.data.max() * (1 + 1e-9)), kind="stable")
     rank = np.arange(order.size) - np.repeat(matrix.indptr[:-1], lengths)
     return order[rank < most]
+
+
+def _unit_without(sums: np.ndarray, common: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length, their part along the unit vector `common` removed, unit
+    length again (a zero row stays zero)."""
+    unit = normalize(np.asarray(sums, dtype=np.float32))
+    unit -= np.outer(unit @ common, common)
+    return normalize(unit)
 
 
 def _indicator(columns: list[list[int]], width: int) -> sp.csr_matrix:

@@ -25,6 +25,11 @@ def corpus() -> list[Document]:
     return docs
 
 
+def with_abstracts() -> list[Document]:
+    """`corpus()` with an abstract of one word no title uses ("topic3a7"), ten per topic."""
+    return [Document(doc.id, doc.title, f"{topic_of(doc)}a{doc.id % 10}.") for doc in corpus()]
+
+
 def topic_of(doc: Document) -> str:
     return doc.title.split()[0].split("w")[0]
 
@@ -54,6 +59,22 @@ def test_papers_of_the_seeds_topic_without_its_words_come_first(
     # vectors the SVD placed apart).
     assert np.mean(dense[same] > dense[~same].max()) > 0.9
     assert np.ptp(sparse) == pytest.approx(0)  # no shared word: TF-IDF alone ties them all
+
+
+def test_words_only_abstracts_use_join_through_the_papers_holding_them(
+    no_expansion: None,
+) -> None:
+    docs = with_abstracts()
+    model = InterestModel(docs, [])
+    words = {str(model._names[c]) for c in model._dense_columns}
+    seed = Document(0, "", "topic3a1 and topic3a2.")
+    others = [doc for doc in docs if not doc.abstract.startswith(("topic3a1", "topic3a2"))]
+    same = np.array([topic_of(doc) == "topic3" for doc in others])
+
+    z = model.standard_scores(Interest(keywords={}, seeds=[seed]), others)
+
+    assert {f"topic{t}a{n}" for t in range(8) for n in range(10)} <= words
+    assert np.mean(z[same] > z[~same].max()) > 0.9
 
 
 def test_paper_vectors_are_unit_and_without_the_common_direction() -> None:
