@@ -258,6 +258,37 @@ class _Mixed:
         return np.concatenate(out) if out else np.zeros(0)
 
 
+class _Terms:
+    """Papers as a dense (terms x papers) array, over the terms that some rows use.
+
+    A sparse row times it adds up the rows of its terms in the row's order, the very sums
+    of the sparse product (a term no paper holds adds exact zeros and is left out), without
+    the sparse product's bookkeeping or a conversion of its result to dense: a day's papers
+    leave few of a block's scores zero.
+    """
+
+    def __init__(self, papers: sp.csr_matrix, *rows: sp.csr_matrix) -> None:
+        transposed = sp.csr_matrix(papers.T)
+        used = np.zeros(papers.shape[1], dtype=bool)
+        for part in rows:
+            used[part.indices] = True
+        self._terms = np.flatnonzero(used & (np.diff(transposed.indptr) > 0))
+        self._position = np.full(papers.shape[1], -1)
+        self._position[self._terms] = np.arange(self._terms.size)
+        self._dense = transposed[self._terms].toarray()
+
+    def product(self, rows: sp.csr_matrix) -> np.ndarray:
+        """`rows @ papers.T` as a dense (rows x papers) array."""
+        position = self._position[rows.indices]
+        kept = position >= 0
+        data, indptr = rows.data, rows.indptr
+        if not kept.all():
+            data, position = data[kept], position[kept]
+            indptr = np.concatenate(([0], np.cumsum(kept)))[indptr]
+        local = sp.csr_matrix((data, position, indptr), shape=(rows.shape[0], self._terms.size))
+        return local @ self._dense
+
+
 class _Scorer:
     """Raw scores of profiles (`direct + mix @ corpus`) against a set of papers.
 
@@ -266,16 +297,22 @@ class _Scorer:
     its terms would be hundreds.
     """
 
-    def __init__(self, corpus: sp.csr_matrix, papers: sp.csr_matrix, mix: sp.csr_matrix) -> None:
-        self._transposed = sp.csr_matrix(papers.T)
+    def __init__(
+        self,
+        corpus: sp.csr_matrix,
+        papers: sp.csr_matrix,
+        direct: sp.csr_matrix,
+        mix: sp.csr_matrix,
+    ) -> None:
+        self._papers = _Terms(papers, direct)
         self._used = np.unique(mix.indices)
         self._position = np.full(corpus.shape[0], -1)
         self._position[self._used] = np.arange(self._used.size)
-        self._similar = (corpus[self._used] @ self._transposed).toarray()
+        self._similar = (corpus[self._used] @ sp.csr_matrix(papers.T)).toarray()
 
     def scores(self, direct: sp.csr_matrix, mix: sp.csr_matrix) -> np.ndarray:
         """A dense (profiles x papers) block of raw scores."""
-        raw = (direct @ self._transposed).toarray()
+        raw = self._papers.product(direct)
         if mix.nnz:
             local = sp.csr_matrix(
                 (mix.data, self._position[mix.indices], mix.indptr),
@@ -730,7 +767,7 @@ class InterestModel:
 
     def _calibration(self, vectors: _Mixed) -> tuple[np.ndarray, np.ndarray]:
         """Each profile's mean and spread of raw scores over the reference papers."""
-        scorer = _Scorer(self._corpus, self._reference, vectors.mix)
+        scorer = _Scorer(self._corpus, self._reference, vectors.direct, vectors.mix)
         means: list[np.ndarray] = []
         spreads: list[np.ndarray] = []
         step = _chunk(self._reference.shape[0])
@@ -759,7 +796,8 @@ class InterestModel:
             return np.zeros(0)
         matrix = self.transform(candidates) if matrix is None else matrix
         profiles = self.profiles([interest])
-        raw = _Scorer(self._corpus, matrix, profiles.mix).scores(profiles.direct, profiles.mix)
+        scorer = _Scorer(self._corpus, matrix, profiles.direct, profiles.mix)
+        raw = scorer.scores(profiles.direct, profiles.mix)
         return (raw.ravel() - profiles.mean[0]) / profiles.spread[0]
 
     def rank(
@@ -814,7 +852,7 @@ class InterestModel:
         """
         papers = matrix.shape[0]
         transposed = sp.csr_matrix(matrix.T)
-        scorer = _Scorer(self._corpus, matrix, profiles.mix)
+        scorer = _Scorer(self._corpus, matrix, profiles.direct, profiles.mix)
         present = sp.csr_matrix(transposed, dtype=np.float32, copy=True)
         present.data[:] = 1
         # Ranks of the ids as a tiny penalty, so that one partial sort orders equal scores
