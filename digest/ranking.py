@@ -23,10 +23,13 @@ for a subscriber with one rare keyword as for one with five broad ones.
 
 from __future__ import annotations
 
+import itertools
 import math
+import os
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -79,6 +82,11 @@ _SCORE_CEILING = 0.9999
 # Scoring works on dense blocks of (papers x profiles) scores of at most this many cells,
 # so memory stays bounded however many subscribers there are.
 _BLOCK_CELLS = 4_000_000
+# Blocks scored at once, each in a thread of its own (a block of scores, its masks and its
+# partial sort take about 20 bytes a cell).
+_THREADS = min(os.cpu_count() or 1, 4)
+# Columns per group when a partial sort looks for a lower bound of each row's cut first.
+_GROUP = 8
 # Profiles written out term by term (for their lengths) this many at a time, and picks
 # explained this many at a time: a profile with history holds thousands of terms.
 _EXPLICIT_ROWS = 10_000
@@ -851,9 +859,8 @@ class InterestModel:
         `ids` are the rows' paper ids: among equal scores the smaller id comes first.
         """
         papers = matrix.shape[0]
-        transposed = sp.csr_matrix(matrix.T)
         scorer = _Scorer(self._corpus, matrix, profiles.direct, profiles.mix)
-        present = sp.csr_matrix(transposed, dtype=np.float32, copy=True)
+        present = sp.csr_matrix(matrix.T, dtype=np.float32, copy=True)
         present.data[:] = 1
         # Ranks of the ids as a tiny penalty, so that one partial sort orders equal scores
         # by id; far below any difference between two distinct cosines.
@@ -868,9 +875,13 @@ class InterestModel:
         step = _chunk(papers)
         for profile, rows in (allowed or {}).items():
             restricted.setdefault(profile // step, []).append((profile % step, rows))
-        out: list[tuple[np.ndarray, np.ndarray]] = []
-        for start in range(0, len(profiles), step):
+
+        def picks(start: int) -> list[tuple[np.ndarray, np.ndarray]]:
             block = slice(start, min(start + step, len(profiles)))
+            limits = profiles.max_papers[block]
+            take = min(int(limits.max(initial=0)), papers)
+            if take == 0:
+                return [(np.zeros(0, dtype=int), np.zeros(0))] * (block.stop - block.start)
             raw = scorer.scores(profiles.direct[block], profiles.mix[block])
             keep = raw > floor[block, None]
             wanted = profiles.needs_keyword[block]
@@ -883,23 +894,24 @@ class InterestModel:
                 mask = np.zeros(papers, dtype=bool)
                 mask[np.asarray(rows, dtype=int)] = True
                 keep[row] &= mask
-            key = raw - penalty
-            key[~keep] = -np.inf
-            take = min(int(profiles.max_papers[block].max(initial=0)), papers)
-            if take == 0:
-                out += [(np.zeros(0, dtype=int), np.zeros(0))] * (block.stop - block.start)
-                continue
-            # The `take` largest keys end up last: no negated copy of the block.
-            best = np.argpartition(key, papers - take, axis=1)[:, papers - take :]
-            ranked = np.take_along_axis(
-                best, np.argsort(-np.take_along_axis(key, best, axis=1), axis=1), axis=1
-            )
-            found = np.isfinite(np.take_along_axis(key, ranked, axis=1))
-            scores = np.take_along_axis(raw, ranked, axis=1)
-            for row, limit in enumerate(profiles.max_papers[block].tolist()):
-                chosen = found[row, :limit]
-                out.append((ranked[row, :limit][chosen], scores[row, :limit][chosen]))
-        return out
+            # What a profile may not pick leaves its partial sort; the rest keeps its score,
+            # which its pick carries.
+            np.putmask(raw, ~keep, -np.inf)
+            rows, columns, rank = _largest(raw, take, penalty)
+            chosen = rank < limits[rows]
+            rows, columns = rows[chosen], columns[chosen]
+            scores = raw[rows, columns]
+            bounds = np.searchsorted(rows, np.arange(block.stop - block.start + 1)).tolist()
+            return [
+                (columns[first:last], scores[first:last])
+                for first, last in itertools.pairwise(bounds)
+            ]
+
+        # Blocks in threads: scipy's products and numpy's masks and sorts release the GIL, so
+        # blocks are scored on every core at once.
+        with ThreadPoolExecutor(_THREADS) as pool:
+            blocks = pool.map(picks, range(0, len(profiles), step))
+            return [pick for part in blocks for pick in part]
 
     # --- explanations --------------------------------------------------------------------
 
@@ -995,6 +1007,61 @@ def _because(seeds: sp.csr_matrix, titles: list[str], row: sp.csr_matrix) -> lis
     floor = BECAUSE_SHARE * similarity.max()
     order = np.argsort(-similarity, kind="stable")
     return list(dict.fromkeys(titles[i] for i in order if similarity[i] >= floor))[:BECAUSE_MAX]
+
+
+def _largest(
+    scores: np.ndarray, take: int, penalty: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The candidates for each row's `take` largest keys (`scores - penalty`) among its
+    finite scores: their rows, columns and ranks in their row (from 0), row by row, largest
+    key first. A row's first `take` are its `take` largest; a few smaller ones may follow.
+    """
+    count, width = scores.shape
+    # A lower bound for each row's cut from the maxima of groups of columns: the take-th
+    # largest maximum has `take` scores at or above it. A partial sort of a few maxima per
+    # row, then a look inside the groups that reach it, cost far less than a partial sort
+    # of every score.
+    size = min(_GROUP, max(1, width // max(take, 1)))
+    stride = width // size
+    split = stride * size
+    # Group g holds columns g, g + stride, g + 2 * stride...; each column past `split` is a
+    # group of its own.
+    maxima = np.empty((count, stride + width - split))
+    grouped = scores[:, :split].reshape(count, size, stride)
+    np.copyto(maxima[:, :stride], grouped[:, 0])
+    for part in range(1, size):
+        np.maximum(maxima[:, :stride], grouped[:, part], out=maxima[:, :stride])
+    maxima[:, stride:] = scores[:, split:]
+    groups = maxima.shape[1]
+    bound = np.full(count, -np.inf)
+    if take < groups:
+        bound = np.partition(maxima, groups - take, axis=1)[:, groups - take]
+    # A key is at most its score, and the take-th largest key at least the bound less the
+    # largest penalty; the scores of papers a profile may not pick (minus infinity) never
+    # reach it.
+    bound = np.maximum(bound - penalty.max(initial=0), -np.finfo(float).max)
+    rows, group = np.nonzero(maxima >= bound[:, None])
+    inside = group < stride
+    members = np.where(
+        inside[:, None],
+        group[:, None] + stride * np.arange(size),
+        (group + split - stride)[:, None],
+    )
+    flat = (rows * width)[:, None] + members
+    flat = flat.ravel() if inside.all() else flat[inside[:, None] | (np.arange(size) == 0)]
+    values = np.take(scores, flat)
+    reach = values >= bound[flat // width]
+    rows, columns = np.divmod(flat[reach], width)
+    # Sorted row by row in a (rows x most candidates) array: a few keys per row.
+    keys = penalty[columns] - values[reach]
+    counts = np.bincount(rows, minlength=count)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    rank = np.arange(rows.size) - starts[rows]
+    table = np.full((count, int(counts.max(initial=0))), np.inf)
+    table[rows, rank] = keys
+    order = np.argsort(table, axis=1, kind="stable")
+    order = (starts[:, None] + order)[order < counts[:, None]]
+    return rows[order], columns[order], rank
 
 
 def _top_entries(matrix: sp.csr_matrix, most: int) -> np.ndarray:
