@@ -929,6 +929,8 @@ class InterestModel:
         if not rows.size:
             return [[] for _ in chosen]
         scores = calibrated((raw - profiles.mean[owners]) / profiles.spread[owners])
+        keywords = _Keywords(profiles, np.unique(owners), matrix)
+        hiding = _Hiding(self._names, self._vocabulary)
         picks: list[list[Pick]] = [[] for _ in chosen]
         # A few thousand picks at a time: their papers and profiles written out term by term
         # would take gigabytes for a million picks.
@@ -937,27 +939,23 @@ class InterestModel:
             papers = matrix[rows[block]]
             # Each profile written out once, however many picks it has.
             distinct, inverse = np.unique(owners[block], return_inverse=True)
-            terms = self._terms(self.vectors(profiles, distinct)[inverse], papers)
-            # Which keyword features each pick holds: one elementwise product for all.
-            hits = sp.csr_matrix(profiles.keyword_columns[owners[block]].multiply(papers))
-            for n, (owner, row) in enumerate(
-                zip(owners[block].tolist(), rows[block].tolist(), strict=True)
+            terms = self._terms(self.vectors(profiles, distinct)[inverse], papers, hiding)
+            matched = keywords.matched(owners[block], rows[block])
+            for n, (owner, row, paper, score) in enumerate(
+                zip(
+                    owners[block].tolist(),
+                    rows[block].tolist(),
+                    ids[rows[block]].tolist(),
+                    scores[block].tolist(),
+                    strict=True,
+                )
             ):
-                inside = set(hits.indices[hits.indptr[n] : hits.indptr[n + 1]].tolist())
                 seeds = profiles.seeds[owner]
                 picks[owner].append(
                     Pick(
-                        paper_id=int(ids[row]),
-                        score=round(float(scores[start + n]), 4),
-                        matched=[
-                            k
-                            for k, c in zip(
-                                profiles.keywords[owner],
-                                profiles.keyword_features[owner],
-                                strict=True,
-                            )
-                            if c in inside
-                        ],
+                        paper_id=paper,
+                        score=round(score, 4),
+                        matched=matched[n],
                         because=[]
                         if seeds is None
                         else _because(seeds, profiles.seed_titles[owner], matrix[row]),
@@ -966,37 +964,108 @@ class InterestModel:
                 )
         return picks
 
-    def _terms(self, vectors: sp.csr_matrix, rows: sp.csr_matrix) -> list[list[str]]:
+    def _terms(
+        self, vectors: sp.csr_matrix, rows: sp.csr_matrix, hiding: _Hiding
+    ) -> list[list[str]]:
         """For each (profile, paper) pair, the terms with the largest share of its score, a
-        phrase before its words; all pairs in one elementwise product."""
+        phrase before its words, at most TERMS_MAX; all pairs in one elementwise product."""
         contribution = sp.csr_matrix(rows.multiply(vectors))
+        pairs = contribution.shape[0]
         keep = _top_entries(contribution, 3 * TERMS_MAX)
-        owner = np.repeat(np.arange(contribution.shape[0]), np.diff(contribution.indptr))
-        names = self._names[contribution.indices[keep]]
-        bounds = np.searchsorted(owner[keep], np.arange(contribution.shape[0] + 1))
-        return [
-            _outermost([str(n) for n in names[bounds[i] : bounds[i + 1]]])
-            for i in range(contribution.shape[0])
+        owner = np.repeat(np.arange(pairs), np.diff(contribution.indptr))[keep]
+        named = contribution.indices[keep]
+        shown = np.flatnonzero(hiding.visible(owner, named))
+        # The first TERMS_MAX shown of each pair, in order.
+        rank = np.arange(shown.size) - np.searchsorted(owner[shown], owner[shown])
+        shown = shown[rank < TERMS_MAX]
+        names = self._names[named[shown]]
+        bounds = np.searchsorted(owner[shown], np.arange(pairs + 1)).tolist()
+        return [names[first:last].tolist() for first, last in itertools.pairwise(bounds)]
+
+
+class _Hiding:
+    """Which terms a phrase stands for in an explanation: its words and the shorter phrases
+    inside it ("graph neural network" hides "graph neural", "network" and "graph").
+
+    Each term is looked at once, however many explanations name it.
+    """
+
+    def __init__(self, names: np.ndarray, vocabulary: Mapping[str, int]) -> None:
+        self._names = names
+        self._vocabulary = vocabulary
+        # Term t hides self._inside[self._start[t] : self._start[t] + self._count[t]].
+        self._start = np.full(len(names), -1, dtype=np.int64)
+        self._count = np.zeros(len(names), dtype=np.int64)
+        self._inside = np.zeros(0, dtype=np.int64)
+
+    def _of(self, column: int) -> list[int]:
+        words = str(self._names[column]).split(" ")
+        # Its words and its shorter runs of words: a word hides nothing.
+        parts = [
+            " ".join(words[first : first + size])
+            for size in range(1, len(words))
+            for first in range(len(words) - size + 1)
         ]
+        return sorted({c for part in parts if (c := self._vocabulary.get(part)) is not None})
+
+    def visible(self, owner: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        """Which of the terms (`columns`, each named for an `owner`) no other term of the
+        same owner stands for."""
+        new = np.unique(columns)
+        new = new[self._start[new] < 0]
+        if new.size:
+            inside = [self._of(column) for column in new.tolist()]
+            counts = np.array([len(c) for c in inside], dtype=np.int64)
+            self._start[new] = self._inside.size + np.cumsum(counts) - counts
+            self._count[new] = counts
+            flat = np.array([c for cs in inside for c in cs], dtype=np.int64)
+            self._inside = np.concatenate([self._inside, flat])
+        counts = self._count[columns]
+        slot = np.repeat(self._start[columns] - np.cumsum(counts) + counts, counts)
+        slot += np.arange(slot.size)
+        width = len(self._names)
+        hidden = np.repeat(owner, counts) * width + self._inside[slot]
+        return ~_among(owner * width + columns, np.sort(hidden))
 
 
-def _outermost(names: list[str]) -> list[str]:
-    """The names not inside another one, at most TERMS_MAX: a phrase stands for its words and
-    shorter phrases ("graph neural network" hides "graph neural", "network" and "graph")."""
-    phrases = [name for name in names if " " in name]
-    words_inside = {word for phrase in phrases for word in phrase.split()}
-    # A phrase can only hide inside a longer one, and most phrases are pairs of words.
-    longer = [f" {phrase} " for phrase in phrases if phrase.count(" ") > 1]
-    kept = [
-        name
-        for name in names
-        if not (
-            name in words_inside
-            if " " not in name
-            else any(f" {name} " in other and other != f" {name} " for other in longer)
+class _Keywords:
+    """The profiles' keywords, heaviest first, with their whole-match columns (-1: none),
+    flat, for the matched keywords of many picks at once."""
+
+    def __init__(self, profiles: Profiles, owners: np.ndarray, matrix: sp.csr_matrix) -> None:
+        self._start = np.zeros(len(profiles), dtype=np.int64)
+        self._count = np.zeros(len(profiles), dtype=np.int64)
+        counts = [len(profiles.keywords[owner]) for owner in owners.tolist()]
+        self._count[owners] = counts
+        self._start[owners] = np.cumsum(counts) - counts
+        self._words = np.array(
+            [k for owner in owners.tolist() for k in profiles.keywords[owner]], dtype=object
         )
-    ]
-    return kept[:TERMS_MAX]
+        self._columns = np.array(
+            [
+                -1 if c is None else c
+                for owner in owners.tolist()
+                for c in profiles.keyword_features[owner]
+            ],
+            dtype=np.int64,
+        )
+        # Which (paper row, term) the papers hold, as sorted keys.
+        self._width = matrix.shape[1]
+        row = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr))
+        self._held = np.sort((row * self._width + matrix.indices)[matrix.data != 0])
+
+    def matched(self, owners: np.ndarray, rows: np.ndarray) -> list[list[str]]:
+        """For each pick (its profile, its paper's row), the profile's keywords the paper
+        contains whole, heaviest first."""
+        counts = self._count[owners]
+        pick = np.repeat(np.arange(owners.size), counts)
+        slot = np.repeat(self._start[owners] - np.cumsum(counts) + counts, counts)
+        slot += np.arange(slot.size)
+        columns = self._columns[slot]
+        found = (columns >= 0) & _among(rows[pick] * self._width + columns, self._held)
+        words = self._words[slot[found]]
+        bounds = np.searchsorted(pick[found], np.arange(owners.size + 1)).tolist()
+        return [words[first:last].tolist() for first, last in itertools.pairwise(bounds)]
 
 
 def _because(seeds: sp.csr_matrix, titles: list[str], row: sp.csr_matrix) -> list[str]:
@@ -1076,6 +1145,13 @@ def _top_entries(matrix: sp.csr_matrix, most: int) -> np.ndarray:
     order = np.argsort(owner - matrix.data / (matrix.data.max() * (1 + 1e-9)), kind="stable")
     rank = np.arange(order.size) - np.repeat(matrix.indptr[:-1], lengths)
     return order[rank < most]
+
+
+def _among(values: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Which `values` are among `keys` (sorted integers): a binary search, many times faster
+    than numpy's isin on these sizes."""
+    found = np.searchsorted(keys, values)
+    return keys[np.minimum(found, keys.size - 1)] == values if keys.size else found < 0
 
 
 def _indicator(columns: list[list[int]], width: int) -> sp.csr_matrix:
