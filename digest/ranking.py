@@ -28,9 +28,10 @@ import math
 import os
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -82,9 +83,10 @@ _SCORE_CEILING = 0.9999
 # Scoring works on dense blocks of (papers x profiles) scores of at most this many cells,
 # so memory stays bounded however many subscribers there are.
 _BLOCK_CELLS = 4_000_000
-# Blocks scored at once, each in a thread of its own (a block of scores, its masks and its
-# partial sort take about 20 bytes a cell).
+# Blocks worked on at once, each in a thread of its own (a block of scores, its masks and
+# its partial sort take about 20 bytes a cell).
 _THREADS = min(os.cpu_count() or 1, 4)
+_T = TypeVar("_T")
 # Columns per group when a partial sort looks for a lower bound of each row's cut first.
 _GROUP = 8
 # Profiles written out term by term (for their lengths) this many at a time, and picks
@@ -258,11 +260,13 @@ class _Mixed:
 
     def norms(self, corpus: sp.csr_matrix) -> np.ndarray:
         """Each row's length, written out term by term a block of rows at a time."""
-        out: list[np.ndarray] = []
-        for start in range(0, self.direct.shape[0], _EXPLICIT_ROWS):
+
+        def lengths(start: int) -> np.ndarray:
             block = slice(start, start + _EXPLICIT_ROWS)
             rows = _Mixed(self.direct[block], self.mix[block]).explicit(corpus)
-            out.append(np.sqrt(np.asarray(rows.multiply(rows).sum(axis=1)).ravel()))
+            return np.sqrt(np.asarray(rows.multiply(rows).sum(axis=1)).ravel())
+
+        out = _threaded(lengths, range(0, self.direct.shape[0], _EXPLICIT_ROWS))
         return np.concatenate(out) if out else np.zeros(0)
 
 
@@ -776,17 +780,17 @@ class InterestModel:
     def _calibration(self, vectors: _Mixed) -> tuple[np.ndarray, np.ndarray]:
         """Each profile's mean and spread of raw scores over the reference papers."""
         scorer = _Scorer(self._corpus, self._reference, vectors.direct, vectors.mix)
-        means: list[np.ndarray] = []
-        spreads: list[np.ndarray] = []
         step = _chunk(self._reference.shape[0])
-        for start in range(0, vectors.direct.shape[0], step):
+
+        def moments(start: int) -> tuple[np.ndarray, np.ndarray]:
             block = slice(start, start + step)
             scores = scorer.scores(vectors.direct[block], vectors.mix[block])
-            means.append(scores.mean(axis=1))
-            spreads.append(np.maximum(scores.std(axis=1), _MIN_SPREAD))
-        if not means:
+            return scores.mean(axis=1), np.maximum(scores.std(axis=1), _MIN_SPREAD)
+
+        parts = _threaded(moments, range(0, vectors.direct.shape[0], step))
+        if not parts:
             return np.zeros(0), np.zeros(0)
-        return np.concatenate(means), np.concatenate(spreads)
+        return np.concatenate([m for m, _ in parts]), np.concatenate([s for _, s in parts])
 
     # --- scoring -------------------------------------------------------------------------
 
@@ -907,11 +911,8 @@ class InterestModel:
                 for first, last in itertools.pairwise(bounds)
             ]
 
-        # Blocks in threads: scipy's products and numpy's masks and sorts release the GIL, so
-        # blocks are scored on every core at once.
-        with ThreadPoolExecutor(_THREADS) as pool:
-            blocks = pool.map(picks, range(0, len(profiles), step))
-            return [pick for part in blocks for pick in part]
+        blocks = _threaded(picks, range(0, len(profiles), step))
+        return [pick for part in blocks for pick in part]
 
     # --- explanations --------------------------------------------------------------------
 
@@ -1163,6 +1164,13 @@ def _indicator(columns: list[list[int]], width: int) -> sp.csr_matrix:
     )
     matrix.data[:] = 1  # a column listed twice is still one
     return matrix
+
+
+def _threaded(work: Callable[[int], _T], starts: range) -> list[_T]:
+    """`work(start)` for each of `starts`, in order, in a pool of threads: scipy's sparse
+    products and numpy's array work release the GIL, so blocks run on every core at once."""
+    with ThreadPoolExecutor(_THREADS) as pool:
+        return list(pool.map(work, starts))
 
 
 def _chunk(rows: int) -> int:
