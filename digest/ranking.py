@@ -270,7 +270,7 @@ class _Mixed:
         return np.concatenate(out) if out else np.zeros(0)
 
 
-class _Terms:
+class _DensePapers:
     """Papers as a dense (terms x papers) array, over the terms that some rows use.
 
     A sparse row times it adds up the rows of its terms in the row's order, the very sums
@@ -279,11 +279,10 @@ class _Terms:
     leave few of a block's scores zero.
     """
 
-    def __init__(self, papers: sp.csr_matrix, *rows: sp.csr_matrix) -> None:
+    def __init__(self, papers: sp.csr_matrix, rows: sp.csr_matrix) -> None:
         transposed = sp.csr_matrix(papers.T)
         used = np.zeros(papers.shape[1], dtype=bool)
-        for part in rows:
-            used[part.indices] = True
+        used[rows.indices] = True
         self._terms = np.flatnonzero(used & (np.diff(transposed.indptr) > 0))
         self._position = np.full(papers.shape[1], -1)
         self._position[self._terms] = np.arange(self._terms.size)
@@ -316,7 +315,7 @@ class _Scorer:
         direct: sp.csr_matrix,
         mix: sp.csr_matrix,
     ) -> None:
-        self._papers = _Terms(papers, direct)
+        self._papers = _DensePapers(papers, direct)
         self._used = np.unique(mix.indices)
         self._position = np.full(corpus.shape[0], -1)
         self._position[self._used] = np.arange(self._used.size)
