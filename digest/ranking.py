@@ -1168,6 +1168,8 @@ def _indicator(columns: list[list[int]], width: int) -> sp.csr_matrix:
 def _threaded(work: Callable[[int], _T], starts: range) -> list[_T]:
     """`work(start)` for each of `starts`, in order, in a pool of threads: scipy's sparse
     products and numpy's array work release the GIL, so blocks run on every core at once."""
+    if len(starts) < 2 or _THREADS < 2:
+        return [work(start) for start in starts]
     with ThreadPoolExecutor(_THREADS) as pool:
         return list(pool.map(work, starts))
 
