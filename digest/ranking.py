@@ -1000,7 +1000,9 @@ class _Hiding:
 
     def _of(self, column: int) -> list[int]:
         words = str(self._names[column]).split(" ")
-        # Its words and its shorter runs of words: a word hides nothing.
+        # Its words and its shorter runs of words: a word (most terms) hides nothing.
+        if len(words) < 2:
+            return []
         parts = [
             " ".join(words[first : first + size])
             for size in range(1, len(words))
