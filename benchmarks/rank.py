@@ -94,7 +94,7 @@ def measurements(point: Point, root: Path) -> list[Measurement]:
         ),
         measure(
             "rank",
-            "digest: chunked sparse product + argpartition",
+            "digest: scored blocks + bounded partial sort",
             scale,
             "subscribers",
             _top,

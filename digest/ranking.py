@@ -25,11 +25,15 @@ for a subscriber with one rare keyword as for one with five broad ones.
 
 from __future__ import annotations
 
+import itertools
 import math
+import os
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -93,6 +97,12 @@ _SCORE_CEILING = 0.9999
 # Scoring works on dense blocks of (papers x profiles) scores of at most this many cells,
 # so memory stays bounded however many subscribers there are.
 _BLOCK_CELLS = 4_000_000
+# Blocks worked on at once, each in a thread of its own (a block of scores, its masks and
+# its partial sort take about 20 bytes a cell).
+_THREADS = min(os.cpu_count() or 1, 4)
+_T = TypeVar("_T")
+# Columns per group when a partial sort looks for a lower bound of each row's cut first.
+_GROUP = 8
 # Profiles written out term by term (for their lengths) this many at a time, and picks
 # explained this many at a time: a profile with history holds thousands of terms.
 _EXPLICIT_ROWS = 10_000
@@ -265,12 +275,44 @@ class _Mixed:
 
     def norms(self, corpus: sp.csr_matrix) -> np.ndarray:
         """Each row's length, written out term by term a block of rows at a time."""
-        out: list[np.ndarray] = []
-        for start in range(0, self.direct.shape[0], _EXPLICIT_ROWS):
+
+        def lengths(start: int) -> np.ndarray:
             block = slice(start, start + _EXPLICIT_ROWS)
             rows = _Mixed(self.direct[block], self.mix[block]).explicit(corpus)
-            out.append(np.sqrt(np.asarray(rows.multiply(rows).sum(axis=1)).ravel()))
+            return np.sqrt(np.asarray(rows.multiply(rows).sum(axis=1)).ravel())
+
+        out = _threaded(lengths, range(0, self.direct.shape[0], _EXPLICIT_ROWS))
         return np.concatenate(out) if out else np.zeros(0)
+
+
+class _DensePapers:
+    """Papers as a dense (terms x papers) array, over the terms that some rows use.
+
+    A sparse row times it adds up the rows of its terms in the row's order, the very sums
+    of the sparse product (a term no paper holds adds exact zeros and is left out), without
+    the sparse product's bookkeeping or a conversion of its result to dense: a day's papers
+    leave few of a block's scores zero.
+    """
+
+    def __init__(self, papers: sp.csr_matrix, rows: sp.csr_matrix) -> None:
+        transposed = sp.csr_matrix(papers.T)
+        used = np.zeros(papers.shape[1], dtype=bool)
+        used[rows.indices] = True
+        self._terms = np.flatnonzero(used & (np.diff(transposed.indptr) > 0))
+        self._position = np.full(papers.shape[1], -1)
+        self._position[self._terms] = np.arange(self._terms.size)
+        self._dense = transposed[self._terms].toarray()
+
+    def product(self, rows: sp.csr_matrix) -> np.ndarray:
+        """`rows @ papers.T` as a dense (rows x papers) array."""
+        position = self._position[rows.indices]
+        kept = position >= 0
+        data, indptr = rows.data, rows.indptr
+        if not kept.all():
+            data, position = data[kept], position[kept]
+            indptr = np.concatenate(([0], np.cumsum(kept)))[indptr]
+        local = sp.csr_matrix((data, position, indptr), shape=(rows.shape[0], self._terms.size))
+        return local @ self._dense
 
 
 class _Scorer:
@@ -286,19 +328,20 @@ class _Scorer:
         self,
         corpus: sp.csr_matrix,
         papers: sp.csr_matrix,
+        direct: sp.csr_matrix,
         mix: sp.csr_matrix,
         embedding: np.ndarray,
     ) -> None:
-        self._transposed = sp.csr_matrix(papers.T)
+        self._papers = _DensePapers(papers, direct)
         self._embedding = np.ascontiguousarray(embedding.T)
         self._used = np.unique(mix.indices)
         self._position = np.full(corpus.shape[0], -1)
         self._position[self._used] = np.arange(self._used.size)
-        self._similar = (corpus[self._used] @ self._transposed).toarray()
+        self._similar = (corpus[self._used] @ sp.csr_matrix(papers.T)).toarray()
 
     def scores(self, direct: sp.csr_matrix, mix: sp.csr_matrix, dense: np.ndarray) -> np.ndarray:
         """A dense (profiles x papers) block of raw scores."""
-        raw = (direct @ self._transposed).toarray()
+        raw = self._papers.product(direct)
         raw += dense @ self._embedding
         if mix.nnz:
             local = sp.csr_matrix(
@@ -822,18 +865,18 @@ class InterestModel:
     def _calibration(self, vectors: _Mixed, dense: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each profile's mean and spread of raw scores over the reference papers."""
         reference = self._dense_unit(self._corpus_sums[:: self._step])
-        scorer = _Scorer(self._corpus, self._reference, vectors.mix, reference)
-        means: list[np.ndarray] = []
-        spreads: list[np.ndarray] = []
+        scorer = _Scorer(self._corpus, self._reference, vectors.direct, vectors.mix, reference)
         step = _chunk(self._reference.shape[0])
-        for start in range(0, vectors.direct.shape[0], step):
+
+        def moments(start: int) -> tuple[np.ndarray, np.ndarray]:
             block = slice(start, start + step)
             scores = scorer.scores(vectors.direct[block], vectors.mix[block], dense[block])
-            means.append(scores.mean(axis=1))
-            spreads.append(np.maximum(scores.std(axis=1), _MIN_SPREAD))
-        if not means:
+            return scores.mean(axis=1), np.maximum(scores.std(axis=1), _MIN_SPREAD)
+
+        parts = _threaded(moments, range(0, vectors.direct.shape[0], step))
+        if not parts:
             return np.zeros(0), np.zeros(0)
-        return np.concatenate(means), np.concatenate(spreads)
+        return np.concatenate([m for m, _ in parts]), np.concatenate([s for _, s in parts])
 
     # --- scoring -------------------------------------------------------------------------
 
@@ -851,7 +894,9 @@ class InterestModel:
             return np.zeros(0)
         matrix = self.transform(candidates) if matrix is None else matrix
         profiles = self.profiles([interest])
-        scorer = _Scorer(self._corpus, matrix, profiles.mix, self.embedding(matrix))
+        scorer = _Scorer(
+            self._corpus, matrix, profiles.direct, profiles.mix, self.embedding(matrix)
+        )
         raw = scorer.scores(profiles.direct, profiles.mix, profiles.dense)
         return (raw.ravel() - profiles.mean[0]) / profiles.spread[0]
 
@@ -907,9 +952,10 @@ class InterestModel:
         `ids` are the rows' paper ids: among equal scores the smaller id comes first.
         """
         papers = matrix.shape[0]
-        transposed = sp.csr_matrix(matrix.T)
-        scorer = _Scorer(self._corpus, matrix, profiles.mix, self.embedding(matrix))
-        present = sp.csr_matrix(transposed, dtype=np.float32, copy=True)
+        scorer = _Scorer(
+            self._corpus, matrix, profiles.direct, profiles.mix, self.embedding(matrix)
+        )
+        present = sp.csr_matrix(matrix.T, dtype=np.float32, copy=True)
         present.data[:] = 1
         # Ranks of the ids as a tiny penalty, so that one partial sort orders equal scores
         # by id; far below any difference between two distinct cosines.
@@ -924,9 +970,13 @@ class InterestModel:
         step = _chunk(papers)
         for profile, rows in (allowed or {}).items():
             restricted.setdefault(profile // step, []).append((profile % step, rows))
-        out: list[tuple[np.ndarray, np.ndarray]] = []
-        for start in range(0, len(profiles), step):
+
+        def picks(start: int) -> list[tuple[np.ndarray, np.ndarray]]:
             block = slice(start, min(start + step, len(profiles)))
+            limits = profiles.max_papers[block]
+            take = min(int(limits.max(initial=0)), papers)
+            if take == 0:
+                return [(np.zeros(0, dtype=int), np.zeros(0))] * (block.stop - block.start)
             raw = scorer.scores(profiles.direct[block], profiles.mix[block], profiles.dense[block])
             keep = raw > floor[block, None]
             wanted = profiles.needs_keyword[block]
@@ -939,23 +989,21 @@ class InterestModel:
                 mask = np.zeros(papers, dtype=bool)
                 mask[np.asarray(rows, dtype=int)] = True
                 keep[row] &= mask
-            key = raw - penalty
-            key[~keep] = -np.inf
-            take = min(int(profiles.max_papers[block].max(initial=0)), papers)
-            if take == 0:
-                out += [(np.zeros(0, dtype=int), np.zeros(0))] * (block.stop - block.start)
-                continue
-            # The `take` largest keys end up last: no negated copy of the block.
-            best = np.argpartition(key, papers - take, axis=1)[:, papers - take :]
-            ranked = np.take_along_axis(
-                best, np.argsort(-np.take_along_axis(key, best, axis=1), axis=1), axis=1
-            )
-            found = np.isfinite(np.take_along_axis(key, ranked, axis=1))
-            scores = np.take_along_axis(raw, ranked, axis=1)
-            for row, limit in enumerate(profiles.max_papers[block].tolist()):
-                chosen = found[row, :limit]
-                out.append((ranked[row, :limit][chosen], scores[row, :limit][chosen]))
-        return out
+            # What a profile may not pick leaves its partial sort; the rest keeps its score,
+            # which its pick carries.
+            np.putmask(raw, ~keep, -np.inf)
+            rows, columns, rank = _largest(raw, take, penalty)
+            chosen = rank < limits[rows]
+            rows, columns = rows[chosen], columns[chosen]
+            scores = raw[rows, columns]
+            bounds = np.searchsorted(rows, np.arange(block.stop - block.start + 1)).tolist()
+            return [
+                (columns[first:last], scores[first:last])
+                for first, last in itertools.pairwise(bounds)
+            ]
+
+        blocks = _threaded(picks, range(0, len(profiles), step))
+        return [pick for part in blocks for pick in part]
 
     # --- explanations --------------------------------------------------------------------
 
@@ -973,6 +1021,8 @@ class InterestModel:
         if not rows.size:
             return [[] for _ in chosen]
         scores = calibrated((raw - profiles.mean[owners]) / profiles.spread[owners])
+        keywords = _Keywords(profiles, np.unique(owners), matrix)
+        hiding = _Hiding(self._names, self._vocabulary)
         picks: list[list[Pick]] = [[] for _ in chosen]
         # A few thousand picks at a time: their papers and profiles written out term by term
         # would take gigabytes for a million picks.
@@ -981,27 +1031,23 @@ class InterestModel:
             papers = matrix[rows[block]]
             # Each profile written out once, however many picks it has.
             distinct, inverse = np.unique(owners[block], return_inverse=True)
-            terms = self._terms(self.vectors(profiles, distinct)[inverse], papers)
-            # Which keyword features each pick holds: one elementwise product for all.
-            hits = sp.csr_matrix(profiles.keyword_columns[owners[block]].multiply(papers))
-            for n, (owner, row) in enumerate(
-                zip(owners[block].tolist(), rows[block].tolist(), strict=True)
+            terms = self._terms(self.vectors(profiles, distinct)[inverse], papers, hiding)
+            matched = keywords.matched(owners[block], rows[block])
+            for n, (owner, row, paper, score) in enumerate(
+                zip(
+                    owners[block].tolist(),
+                    rows[block].tolist(),
+                    ids[rows[block]].tolist(),
+                    scores[block].tolist(),
+                    strict=True,
+                )
             ):
-                inside = set(hits.indices[hits.indptr[n] : hits.indptr[n + 1]].tolist())
                 seeds = profiles.seeds[owner]
                 picks[owner].append(
                     Pick(
-                        paper_id=int(ids[row]),
-                        score=round(float(scores[start + n]), 4),
-                        matched=[
-                            k
-                            for k, c in zip(
-                                profiles.keywords[owner],
-                                profiles.keyword_features[owner],
-                                strict=True,
-                            )
-                            if c in inside
-                        ],
+                        paper_id=paper,
+                        score=round(score, 4),
+                        matched=matched[n],
                         because=[]
                         if seeds is None
                         else _because(seeds, profiles.seed_titles[owner], matrix[row]),
@@ -1010,37 +1056,110 @@ class InterestModel:
                 )
         return picks
 
-    def _terms(self, vectors: sp.csr_matrix, rows: sp.csr_matrix) -> list[list[str]]:
+    def _terms(
+        self, vectors: sp.csr_matrix, rows: sp.csr_matrix, hiding: _Hiding
+    ) -> list[list[str]]:
         """For each (profile, paper) pair, the terms with the largest share of its score, a
-        phrase before its words; all pairs in one elementwise product."""
+        phrase before its words, at most TERMS_MAX; all pairs in one elementwise product."""
         contribution = sp.csr_matrix(rows.multiply(vectors))
+        pairs = contribution.shape[0]
         keep = _top_entries(contribution, 3 * TERMS_MAX)
-        owner = np.repeat(np.arange(contribution.shape[0]), np.diff(contribution.indptr))
-        names = self._names[contribution.indices[keep]]
-        bounds = np.searchsorted(owner[keep], np.arange(contribution.shape[0] + 1))
-        return [
-            _outermost([str(n) for n in names[bounds[i] : bounds[i + 1]]])
-            for i in range(contribution.shape[0])
+        owner = np.repeat(np.arange(pairs), np.diff(contribution.indptr))[keep]
+        named = contribution.indices[keep]
+        shown = np.flatnonzero(hiding.visible(owner, named))
+        # The first TERMS_MAX shown of each pair, in order.
+        rank = np.arange(shown.size) - np.searchsorted(owner[shown], owner[shown])
+        shown = shown[rank < TERMS_MAX]
+        names = self._names[named[shown]]
+        bounds = np.searchsorted(owner[shown], np.arange(pairs + 1)).tolist()
+        return [names[first:last].tolist() for first, last in itertools.pairwise(bounds)]
+
+
+class _Hiding:
+    """Which terms a phrase stands for in an explanation: its words and the shorter phrases
+    inside it ("graph neural network" hides "graph neural", "network" and "graph").
+
+    Each term is looked at once, however many explanations name it.
+    """
+
+    def __init__(self, names: np.ndarray, vocabulary: Mapping[str, int]) -> None:
+        self._names = names
+        self._vocabulary = vocabulary
+        # Term t hides self._inside[self._start[t] : self._start[t] + self._count[t]].
+        self._start = np.full(len(names), -1, dtype=np.int64)
+        self._count = np.zeros(len(names), dtype=np.int64)
+        self._inside = np.zeros(0, dtype=np.int64)
+
+    def _of(self, column: int) -> list[int]:
+        words = str(self._names[column]).split(" ")
+        # Its words and its shorter runs of words: a word (most terms) hides nothing.
+        if len(words) < 2:
+            return []
+        parts = [
+            " ".join(words[first : first + size])
+            for size in range(1, len(words))
+            for first in range(len(words) - size + 1)
         ]
+        return sorted({c for part in parts if (c := self._vocabulary.get(part)) is not None})
+
+    def visible(self, owner: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        """Which of the terms (`columns`, each named for an `owner`) no other term of the
+        same owner stands for."""
+        new = np.unique(columns)
+        new = new[self._start[new] < 0]
+        if new.size:
+            inside = [self._of(column) for column in new.tolist()]
+            counts = np.array([len(c) for c in inside], dtype=np.int64)
+            self._start[new] = self._inside.size + np.cumsum(counts) - counts
+            self._count[new] = counts
+            flat = np.array([c for cs in inside for c in cs], dtype=np.int64)
+            self._inside = np.concatenate([self._inside, flat])
+        counts = self._count[columns]
+        slot = np.repeat(self._start[columns] - np.cumsum(counts) + counts, counts)
+        slot += np.arange(slot.size)
+        width = len(self._names)
+        hidden = np.repeat(owner, counts) * width + self._inside[slot]
+        return ~_among(owner * width + columns, np.sort(hidden))
 
 
-def _outermost(names: list[str]) -> list[str]:
-    """The names not inside another one, at most TERMS_MAX: a phrase stands for its words and
-    shorter phrases ("graph neural network" hides "graph neural", "network" and "graph")."""
-    phrases = [name for name in names if " " in name]
-    words_inside = {word for phrase in phrases for word in phrase.split()}
-    # A phrase can only hide inside a longer one, and most phrases are pairs of words.
-    longer = [f" {phrase} " for phrase in phrases if phrase.count(" ") > 1]
-    kept = [
-        name
-        for name in names
-        if not (
-            name in words_inside
-            if " " not in name
-            else any(f" {name} " in other and other != f" {name} " for other in longer)
+class _Keywords:
+    """The profiles' keywords, heaviest first, with their whole-match columns (-1: none),
+    flat, for the matched keywords of many picks at once."""
+
+    def __init__(self, profiles: Profiles, owners: np.ndarray, matrix: sp.csr_matrix) -> None:
+        self._start = np.zeros(len(profiles), dtype=np.int64)
+        self._count = np.zeros(len(profiles), dtype=np.int64)
+        counts = [len(profiles.keywords[owner]) for owner in owners.tolist()]
+        self._count[owners] = counts
+        self._start[owners] = np.cumsum(counts) - counts
+        self._words = np.array(
+            [k for owner in owners.tolist() for k in profiles.keywords[owner]], dtype=object
         )
-    ]
-    return kept[:TERMS_MAX]
+        self._columns = np.array(
+            [
+                -1 if c is None else c
+                for owner in owners.tolist()
+                for c in profiles.keyword_features[owner]
+            ],
+            dtype=np.int64,
+        )
+        # Which (paper row, term) the papers hold, as sorted keys.
+        self._width = matrix.shape[1]
+        row = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr))
+        self._held = np.sort((row * self._width + matrix.indices)[matrix.data != 0])
+
+    def matched(self, owners: np.ndarray, rows: np.ndarray) -> list[list[str]]:
+        """For each pick (its profile, its paper's row), the profile's keywords the paper
+        contains whole, heaviest first."""
+        counts = self._count[owners]
+        pick = np.repeat(np.arange(owners.size), counts)
+        slot = np.repeat(self._start[owners] - np.cumsum(counts) + counts, counts)
+        slot += np.arange(slot.size)
+        columns = self._columns[slot]
+        found = (columns >= 0) & _among(rows[pick] * self._width + columns, self._held)
+        words = self._words[slot[found]]
+        bounds = np.searchsorted(pick[found], np.arange(owners.size + 1)).tolist()
+        return [words[first:last].tolist() for first, last in itertools.pairwise(bounds)]
 
 
 def _because(seeds: sp.csr_matrix, titles: list[str], row: sp.csr_matrix) -> list[str]:
@@ -1051,6 +1170,61 @@ def _because(seeds: sp.csr_matrix, titles: list[str], row: sp.csr_matrix) -> lis
     floor = BECAUSE_SHARE * similarity.max()
     order = np.argsort(-similarity, kind="stable")
     return list(dict.fromkeys(titles[i] for i in order if similarity[i] >= floor))[:BECAUSE_MAX]
+
+
+def _largest(
+    scores: np.ndarray, take: int, penalty: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The candidates for each row's `take` largest keys (`scores - penalty`) among its
+    finite scores: their rows, columns and ranks in their row (from 0), row by row, largest
+    key first. A row's first `take` are its `take` largest; a few smaller ones may follow.
+    """
+    count, width = scores.shape
+    # A lower bound for each row's cut from the maxima of groups of columns: the take-th
+    # largest maximum has `take` scores at or above it. A partial sort of a few maxima per
+    # row, then a look inside the groups that reach it, cost far less than a partial sort
+    # of every score.
+    size = min(_GROUP, max(1, width // max(take, 1)))
+    stride = width // size
+    split = stride * size
+    # Group g holds columns g, g + stride, g + 2 * stride...; each column past `split` is a
+    # group of its own.
+    maxima = np.empty((count, stride + width - split))
+    grouped = scores[:, :split].reshape(count, size, stride)
+    np.copyto(maxima[:, :stride], grouped[:, 0])
+    for part in range(1, size):
+        np.maximum(maxima[:, :stride], grouped[:, part], out=maxima[:, :stride])
+    maxima[:, stride:] = scores[:, split:]
+    groups = maxima.shape[1]
+    bound = np.full(count, -np.inf)
+    if take < groups:
+        bound = np.partition(maxima, groups - take, axis=1)[:, groups - take]
+    # A key is at most its score, and the take-th largest key at least the bound less the
+    # largest penalty; the scores of papers a profile may not pick (minus infinity) never
+    # reach it.
+    bound = np.maximum(bound - penalty.max(initial=0), -np.finfo(float).max)
+    rows, group = np.nonzero(maxima >= bound[:, None])
+    inside = group < stride
+    members = np.where(
+        inside[:, None],
+        group[:, None] + stride * np.arange(size),
+        (group + split - stride)[:, None],
+    )
+    flat = (rows * width)[:, None] + members
+    flat = flat.ravel() if inside.all() else flat[inside[:, None] | (np.arange(size) == 0)]
+    values = np.take(scores, flat)
+    reach = values >= bound[flat // width]
+    rows, columns = np.divmod(flat[reach], width)
+    # Sorted row by row in a (rows x most candidates) array: a few keys per row.
+    keys = penalty[columns] - values[reach]
+    counts = np.bincount(rows, minlength=count)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    rank = np.arange(rows.size) - starts[rows]
+    table = np.full((count, int(counts.max(initial=0))), np.inf)
+    table[rows, rank] = keys
+    order = np.argsort(table, axis=1, kind="stable")
+    order = (starts[:, None] + order)[order < counts[:, None]]
+    return rows[order], columns[order], rank
 
 
 def _top_entries(matrix: sp.csr_matrix, most: int) -> np.ndarray:
@@ -1075,6 +1249,13 @@ def _unit_without(sums: np.ndarray, common: np.ndarray) -> np.ndarray:
     return normalize(unit)
 
 
+def _among(values: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Which `values` are among `keys` (sorted integers): a binary search, many times faster
+    than numpy's isin on these sizes."""
+    found = np.searchsorted(keys, values)
+    return keys[np.minimum(found, keys.size - 1)] == values if keys.size else found < 0
+
+
 def _indicator(columns: list[list[int]], width: int) -> sp.csr_matrix:
     """A 0/1 matrix with one row per list, 1 at the list's columns."""
     rows = np.repeat(np.arange(len(columns)), [len(c) for c in columns])
@@ -1084,6 +1265,15 @@ def _indicator(columns: list[list[int]], width: int) -> sp.csr_matrix:
     )
     matrix.data[:] = 1  # a column listed twice is still one
     return matrix
+
+
+def _threaded(work: Callable[[int], _T], starts: range) -> list[_T]:
+    """`work(start)` for each of `starts`, in order, in a pool of threads: scipy's sparse
+    products and numpy's array work release the GIL, so blocks run on every core at once."""
+    if len(starts) < 2 or _THREADS < 2:
+        return [work(start) for start in starts]
+    with ThreadPoolExecutor(_THREADS) as pool:
+        return list(pool.map(work, starts))
 
 
 def _chunk(rows: int) -> int:
