@@ -362,9 +362,10 @@ def _words(text: str) -> _Words:
     where: dict[str, list[int]] = {}
     for match in _ALPHANUMERIC.finditer(text):
         start, end = match.span()
-        where.setdefault(match.group().lower(), []).append(len(spans))
+        word = match.group().lower()
+        where.setdefault(word, []).append(len(spans))
         spans.append((start, end))
-        lowered.append(match.group().lower())
+        lowered.append(word)
         opens.append(start == 0 or text[start - 1] != "_")
         closes.append(end == len(text) or text[end] != "_")
     return _Words(spans, lowered, opens, closes, where)
