@@ -12,6 +12,7 @@ Ranking is left out: it is the run benchmark's.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from datetime import date, timedelta
@@ -50,8 +51,8 @@ SELECT id, :day, 'sent', '<bench.' || id || '.' || :label || '@bench.example>',
     'Papers for ' || :label, 1, :at, :at
 FROM subscribers
 """
-# Subscriber s gets papers (37 s + 101 r) mod count for ranks r = 1..10: distinct for one
-# subscriber (101 is prime to any count of 1,000 or so), spread across the day's papers.
+# Subscriber s gets papers (37 s + stride r) mod count for ranks r = 1..10: distinct for one
+# subscriber (the stride is prime to the count, see _stride), spread across the day's papers.
 _ITEMS = """
 INSERT INTO delivery_items (delivery_id, subscriber_id, paper_id, rank, score, matched,
     because, terms)
@@ -59,7 +60,7 @@ WITH RECURSIVE ranks (r) AS (SELECT 1 UNION ALL SELECT r + 1 FROM ranks WHERE r 
 SELECT d.id, d.subscriber_id, p.paper_id, ranks.r, 1.0 / ranks.r, {empty}, {empty}, {empty}
 FROM deliveries AS d
 CROSS JOIN ranks
-JOIN bench_day_papers AS p ON p.n = (d.subscriber_id * 37 + ranks.r * 101) % :count
+JOIN bench_day_papers AS p ON p.n = (d.subscriber_id * 37 + ranks.r * :stride) % :count
 WHERE d.digest_date = :day
 """
 
@@ -88,11 +89,22 @@ def fill_history(engine: Engine, days: Sequence[date], items: int = ITEMS) -> in
             connection.execute(_typed(_DELIVERIES, typed), at)
             result = connection.execute(
                 _typed(_ITEMS.format(empty=empty), typed),
-                {"day": day, "items": items, "count": count},
+                {"day": day, "items": items, "count": count, "stride": _stride(count)},
             )
             written += result.rowcount
         connection.execute(text("DROP TABLE bench_day_papers"))
     return written
+
+
+def _stride(count: int) -> int:
+    """The first number from 101 prime to `count`: ranks that many papers apart never meet.
+
+    (101 alone is not: a day of 909 distinct papers gave one subscriber a paper twice.)
+    """
+    stride = 101
+    while math.gcd(stride, count) != 1:
+        stride += 1
+    return stride
 
 
 def _typed(sql: str, types: dict[str, Date | DateTime]) -> TextClause:
