@@ -4,9 +4,9 @@ Written here rather than with `email.message.EmailMessage`: building and seriali
 through the email package (header objects, content managers, the generator) took about
 5 ms a message, five times the whole budget of composing one at the rate a large run
 needs. The message has one fixed shape, so it is written directly; the standard library
-still does the encoding: `binascii` for quoted-printable and base64, `email.header` for
-encoded words, `email.utils` for addresses and dates. Tests parse every message back with
-the email package.
+still does the encoding: `binascii` for quoted-printable and base64, `email.charset` for
+encoded words, `email.utils` for quoted names. Tests parse every message back with the
+email package.
 """
 
 from __future__ import annotations
