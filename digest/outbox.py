@@ -41,7 +41,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from digest.candidates import in_chunks
-from digest.compose import Composer, Digest, Entry, Recipient
+from digest.compose import Composer, Digest, Entry
 from digest.config import Settings
 from digest.db import insert_ignoring_conflicts, serialize, unit_of_work
 from digest.errors import TransportError
@@ -430,20 +430,13 @@ class _Loader:
             self._fetch_papers(connection, {item.paper_id for item in items})
         entries: dict[int, list[Entry]] = {}
         for item in items:
-            paper = self.papers[item.paper_id]
             entries.setdefault(item.delivery_id, []).append(
-                Entry(
-                    title=paper.title,
-                    abstract=paper.abstract,
-                    score=item.score,
-                    matched=item.matched,
-                    because=item.because or [],
-                    terms=item.terms or [],
-                    code_url=paper.code_url,
-                    arxiv_id=paper.arxiv_id,
-                    authors=tuple(paper.authors or ()),
-                    upvotes=paper.upvotes,
-                    project_url=paper.project_url,
+                entry(
+                    self.papers[item.paper_id],
+                    item.score,
+                    item.matched,
+                    item.because,
+                    item.terms,
                 )
             )
         # One missing was taken over after our claim went stale: it is the other's now.
@@ -451,13 +444,7 @@ class _Loader:
             _Claimed(
                 d.id,
                 d.subscriber_id,
-                Digest(
-                    recipient=Recipient(d.email, d.name),
-                    digest_date=d.digest_date,
-                    entries=entries.get(d.id, []),
-                    message_id=d.message_id,
-                    keywords=list(d.keywords),
-                ),
+                make_digest(d, d.digest_date, entries.get(d.id, []), d.message_id),
             )
             for d in deliveries
         ]

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Protocol
 
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
@@ -190,8 +191,38 @@ def _papers(session: Session, ids: Sequence[int]) -> dict[int, Paper]:
     }
 
 
+class PaperFields(Protocol):
+    """What a digest shows of a paper: a stored `Paper`, or a row of its columns."""
+
+    @property
+    def title(self) -> str: ...
+    @property
+    def abstract(self) -> str: ...
+    @property
+    def code_url(self) -> str | None: ...
+    @property
+    def arxiv_id(self) -> str | None: ...
+    @property
+    def authors(self) -> list[str]: ...
+    @property
+    def upvotes(self) -> int | None: ...
+    @property
+    def project_url(self) -> str | None: ...
+
+
+class RecipientFields(Protocol):
+    """Whom a digest goes to: a stored `Subscriber`, or a row of its columns."""
+
+    @property
+    def email(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def keywords(self) -> dict[str, float]: ...
+
+
 def entry(
-    paper: Paper,
+    paper: PaperFields,
     score: float,
     matched: list[str],
     because: list[str] | None = None,
@@ -214,7 +245,7 @@ def entry(
 
 
 def make_digest(
-    subscriber: Subscriber, digest_date: date, entries: list[Entry], message_id: str
+    subscriber: RecipientFields, digest_date: date, entries: list[Entry], message_id: str
 ) -> Digest:
     """A subscriber's digest of `entries` for `digest_date`."""
     return Digest(
