@@ -57,13 +57,14 @@ def add_subscribers(engine: Engine, *emails: str) -> list[Subscriber]:
         return rows
 
 
-def add_delivery(engine: Engine, subscriber: Subscriber, day: date, papers: list[int]) -> None:
+def add_delivery(engine: Engine, subscriber_id: int, day: date, papers: list[int]) -> None:
+    """A digest of `papers` sent to the subscriber on `day`."""
     with unit_of_work(engine) as session:
         delivery = Delivery(
-            subscriber_id=subscriber.id,
+            subscriber_id=subscriber_id,
             digest_date=day,
             status="sent",
-            message_id=f"<{subscriber.id}.{day}@example.org>",
+            message_id=f"<{subscriber_id}.{day}@example.org>",
             subject=f"Papers for {day}",
         )
         session.add(delivery)
@@ -71,7 +72,7 @@ def add_delivery(engine: Engine, subscriber: Subscriber, day: date, papers: list
         session.add_all(
             DeliveryItem(
                 delivery_id=delivery.id,
-                subscriber_id=subscriber.id,
+                subscriber_id=subscriber_id,
                 paper_id=paper_id,
                 rank=rank,
                 score=0.5,
@@ -124,7 +125,7 @@ def test_sent_papers_are_never_candidates_again_for_that_subscriber(
     ada, grace = add_subscribers(engine, "ada@example.org", "grace@example.org")
     sent = sorted(batches[DAY3])[:3]
     # An earlier run on DAY3 already recorded (and sent) three papers to Ada.
-    add_delivery(engine, ada, DAY3, sent)
+    add_delivery(engine, ada.id, DAY3, sent)
 
     new = new_for(engine, [ada, grace], DAY3)
     assert new[ada.id] == batches[DAY1] | batches[DAY2] | batches[DAY3] - set(sent)
@@ -138,7 +139,7 @@ def test_sent_papers_stay_excluded_when_planning_an_earlier_day(
     """Planning an earlier day afterwards (a backfill) does not bring sent papers back."""
     ada, grace = add_subscribers(engine, "ada@example.org", "grace@example.org")
     old = sorted(batches[DAY2])[:2]
-    add_delivery(engine, ada, DAY3 + timedelta(days=1), old)
+    add_delivery(engine, ada.id, DAY3 + timedelta(days=1), old)
 
     new = new_for(engine, [ada, grace], DAY3, lookback_days=30)
     assert not set(old) & new[ada.id]
@@ -151,8 +152,8 @@ def test_papers_up_to_the_previous_delivery_are_not_candidates(
     ada, grace, alan = add_subscribers(
         engine, "ada@example.org", "grace@example.org", "alan@example.org"
     )
-    add_delivery(engine, ada, DAY2, sorted(batches[DAY2])[:1])  # on the day of the 2nd batch
-    add_delivery(engine, alan, DAY2 - timedelta(days=1), [])  # between the 1st and 2nd batch
+    add_delivery(engine, ada.id, DAY2, sorted(batches[DAY2])[:1])  # on the day of the 2nd batch
+    add_delivery(engine, alan.id, DAY2 - timedelta(days=1), [])  # between the 1st and 2nd batch
 
     new = new_for(engine, [ada, grace, alan], DAY3, lookback_days=30)
 
@@ -165,7 +166,7 @@ def test_previous_delivery_older_than_the_lookback_does_not_widen_it(
     engine: Engine, batches: dict[date, set[int]]
 ) -> None:
     (ada,) = add_subscribers(engine, "ada@example.org")
-    add_delivery(engine, ada, date(2025, 1, 1), [])
+    add_delivery(engine, ada.id, date(2025, 1, 1), [])
     assert new_for(engine, [ada], DAY3, lookback_days=5) == {ada.id: batches[DAY2] | batches[DAY3]}
 
 
@@ -216,9 +217,9 @@ def test_no_lookup_reads_a_whole_table(engine: Engine, batches: dict[date, set[i
     """Every query candidates() makes searches an index: none scans the papers or the history,
     which grow by a thousand papers and a million items a day."""
     ada, grace = add_subscribers(engine, "ada@example.org", "grace@example.org")
-    add_delivery(engine, ada, DAY2, sorted(batches[DAY2])[:2])
+    add_delivery(engine, ada.id, DAY2, sorted(batches[DAY2])[:2])
     later = sorted(batches[DAY3])[:2]
-    add_delivery(engine, grace, DAY3 + timedelta(days=1), later)
+    add_delivery(engine, grace.id, DAY3 + timedelta(days=1), later)
     statements: list[tuple[str, Any]] = []
 
     def record(conn: Any, cursor: Any, sql: str, parameters: Any, *args: Any) -> None:

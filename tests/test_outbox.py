@@ -42,6 +42,7 @@ from digest.transports import MemoryTransport
 from digest.unsubscribe import TokenError, make_token, read_token
 from tests.conftest import PAGES, free_port
 from tests.smtp_servers import FlakyHandler, serving
+from tests.test_candidates import add_delivery
 
 # One new page a day, small ones first, so every day brings new papers for everyone.
 PAGE_OF_DAY = {
@@ -660,26 +661,8 @@ def test_a_digest_repeating_a_paper_already_sent_is_not_recorded_and_the_others_
     bob = next(p for p in planned if p.digest.recipient.email == "bob@example.org")
     repeated = bob.picks[0].paper_id
     # Another run, for another day, sent Bob that paper meanwhile.
-    with unit_of_work(engine) as session:
-        earlier = Delivery(
-            subscriber_id=bob.subscriber_id,
-            digest_date=date.fromisoformat(DAY1) - timedelta(days=1),
-            status="sent",
-            message_id="<earlier@example.org>",
-            subject="earlier",
-        )
-        session.add(earlier)
-        session.flush()
-        session.add(
-            DeliveryItem(
-                delivery_id=earlier.id,
-                subscriber_id=bob.subscriber_id,
-                paper_id=repeated,
-                rank=1,
-                score=0.5,
-                matched=[],
-            )
-        )
+    day_before = date.fromisoformat(DAY1) - timedelta(days=1)
+    add_delivery(engine, bob.subscriber_id, day_before, [repeated])
     with unit_of_work(engine) as session:
         recorded = record_planned(session, date.fromisoformat(DAY1), planned)
     assert bob.subscriber_id not in recorded and len(recorded) == 2
