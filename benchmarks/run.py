@@ -1,5 +1,7 @@
 """The whole daily cycle: `digest run` for S subscribers and a day of new papers, into the
-file transport (one .eml per digest), as the quickstart runs it.
+file transport (one .eml per digest), as the quickstart runs it: a large day is sent from
+one process per core (digest.senders). The peak memory is this process's: the other
+senders are fresh interpreters of their own.
 
 Each point starts from a migrated SQLite file holding the subscribers (synced from a
 profile file) and, for a point with `history_days`, that many earlier days of papers and
@@ -47,7 +49,7 @@ def _run(point: Point, folder: Path) -> Timing:
     )
     transport = FileTransport(settings.outbox)
     started = time.perf_counter()
-    report = run_daily(engine, settings, day, transport)
+    report = run_daily(engine, settings, day, transport, parallel=True)
     seconds = time.perf_counter() - started
     if not report.ok:
         raise RuntimeError(f"the run did not go well: {report.as_json()}")

@@ -38,10 +38,10 @@ from digest.compose import Composer, Digest, Entry, Recipient, new_message_id
 from digest.config import Settings
 from digest.db import make_engine, upgrade
 from digest.errors import TransportError
-from digest.jobs import make_composer
 from digest.mime import Email
 from digest.models import Delivery, DeliveryItem, Page, Paper, Subscriber
 from digest.outbox import SENT, send_due, status
+from digest.senders import make_composer
 from digest.transports import SendingPool, SmtpTransport
 
 STAGE = "send"

@@ -23,7 +23,7 @@ from digest import __version__
 from digest.config import Settings, load_settings
 from digest.db import ensure_schema, make_engine, unit_of_work, upgrade
 from digest.errors import ConfigError, DigestError
-from digest.jobs import digest_for, make_composer, run_daily, today, work
+from digest.jobs import digest_for, run_daily, today, work
 from digest.jobs import replay as replay_days
 from digest.models import Subscriber
 from digest.outbox import retry as retry_deliveries
@@ -31,6 +31,7 @@ from digest.outbox import status as outbox_status
 from digest.planning import find_subscriber, plan_digests
 from digest.profiles import sync_profiles
 from digest.schedule import serve as serve_forever
+from digest.senders import make_composer
 from digest.store import ingest as ingest_paths
 from digest.transports import FileTransport, make_transport
 from digest.unsubscribe import unsubscribe as apply_unsubscribe
@@ -244,7 +245,13 @@ def run(obj: Context, day: datetime | None, no_send: bool, as_json: bool) -> Non
     transport = make_transport(settings)
     with tqdm(unit="digest", desc="sending", disable=not sys.stderr.isatty()) as bar:
         report = run_daily(
-            obj.engine, settings, obj.day(day), transport, send=not no_send, progress=bar.update
+            obj.engine,
+            settings,
+            obj.day(day),
+            transport,
+            send=not no_send,
+            parallel=True,
+            progress=bar.update,
         )
     if report.ingest:
         click.echo(f"{settings.inbox}: {report.ingest}")
@@ -256,12 +263,14 @@ def run(obj: Context, day: datetime | None, no_send: bool, as_json: bool) -> Non
     )
     if sending.stopped:
         click.echo(f"sending stopped, {sending.left} digest(s) left for the next run", err=True)
-    if isinstance(transport, FileTransport) and transport.written:
+    if isinstance(transport, FileTransport) and sending.sent:
+        # Other sending processes wrote some of them: this process lists its own.
         click.echo(f"emails written to {transport.folder}/ (open them with any mail program):")
-        for path in transport.written[:LISTED_FILES]:
+        listed = transport.written[:LISTED_FILES]
+        for path in listed:
             click.echo(f"  {path}")
-        if len(transport.written) > LISTED_FILES:
-            click.echo(f"  ... and {len(transport.written) - LISTED_FILES} more")
+        if len(sending.sent) > len(listed):
+            click.echo(f"  ... and {len(sending.sent) - len(listed)} more")
     if as_json:
         click.echo(json.dumps(report.as_json()))
     if not report.ok:

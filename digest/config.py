@@ -23,6 +23,7 @@ _UTC = ZoneInfo("UTC")
 # More parallel connections than this looks like an attack to most relays, and buys nothing
 # on a small machine: the sending threads share one interpreter.
 MAX_SMTP_CONNECTIONS = 32
+MAX_SENDERS = 64
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,9 @@ class Settings:
     smtp_connections: int = 1
     # Messages per minute across the process, for relays that throttle; 0 is unlimited.
     smtp_rate: int = 0
+    # Processes that send a large `digest run` (see digest.senders); 0: one per core into
+    # the file outbox, one over SMTP, since each process opens its own connections.
+    senders: int = 0
     secret: str | None = field(default=None, repr=False)
     base_url: str | None = None
     retry_attempts: int = 3
@@ -140,6 +144,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             maximum=MAX_SMTP_CONNECTIONS,
         ),
         smtp_rate=_int("DIGEST_SMTP_RATE", get("DIGEST_SMTP_RATE"), 0, minimum=0),
+        senders=_int("DIGEST_SENDERS", get("DIGEST_SENDERS"), 0, minimum=1, maximum=MAX_SENDERS),
         secret=_secret(env.get("DIGEST_SECRET") or None),
         base_url=_base_url(get("DIGEST_BASE_URL")),
         retry_attempts=_int("DIGEST_RETRY_ATTEMPTS", get("DIGEST_RETRY_ATTEMPTS"), 3, minimum=1),

@@ -11,17 +11,17 @@ from threading import Event
 
 from sqlalchemy import Engine
 
-from digest.compose import Composer, Digest
+from digest.compose import Digest
 from digest.config import Settings
 from digest.db import unit_of_work
 from digest.errors import DigestError, NotFoundError
 from digest.fetch import FetchError, fetch_day, source_url
 from digest.formats import SUFFIXES
 from digest.models import Delivery
-from digest.outbox import SendReport, enqueue, send_due, stored_digest, with_contents
+from digest.outbox import SendReport, count_due, enqueue, send_due, stored_digest, with_contents
 from digest.planning import find_subscriber, plan_digests
 from digest.profiles import SyncReport, sync_profiles
-from digest.resources import resource_dir
+from digest.senders import make_composer, send_from_processes, sending_processes
 from digest.store import IngestReport, ingest, ingest_data
 from digest.transports import Transport, make_transport
 
@@ -68,19 +68,6 @@ def today(settings: Settings) -> date:
     return datetime.now(settings.timezone).date()
 
 
-def make_composer(settings: Settings, *, sending: bool = True) -> Composer:
-    """The composer for the bundled templates, the configured sender and unsubscribe links.
-
-    For `sending`, SMTP without DIGEST_SECRET is a ConfigError (see Settings.require_secret).
-    """
-    return Composer(
-        resource_dir("templates"),
-        settings.sender_address,
-        secret=settings.require_secret() if sending else settings.secret,
-        base_url=settings.base_url,
-    )
-
-
 def digest_for(engine: Engine, settings: Settings, email: str, digest_date: date) -> Digest | None:
     """What `run` would send `email` on `digest_date`: the recorded digest, else a fresh plan.
 
@@ -107,12 +94,16 @@ def run_daily(
     inputs: Sequence[Path] | None = None,
     *,
     send: bool = True,
+    parallel: bool = False,
     progress: Callable[[int], object] | None = None,
 ) -> RunReport:
     """One daily cycle for the logical day `digest_date`.
 
     With `send` false the cycle stops once the day's digests are recorded in the outbox,
-    and `digest worker` processes send them. `progress` is told of every digest tried.
+    and `digest worker` processes send them. With `parallel`, a large day is sent from
+    several processes (DIGEST_SENDERS, see digest.senders), which make their transports
+    from `settings`: `transport` must then be `make_transport(settings)`'s. `progress` is
+    told of every digest tried.
 
     The day's papers come from `inputs` when given (a replay), else from the inbox and,
     when DIGEST_SOURCE_URL is set, the HTTP source. A broken profile file, page or source
@@ -124,7 +115,16 @@ def run_daily(
     report.profiles = _sync(engine, settings, report)
     report.ingest = _ingest(engine, settings, digest_date, inputs, report)
     report.nothing_new = enqueue(engine, settings, digest_date)
-    if composer is not None:
+    if composer is None:
+        return report
+    processes = sending_processes(settings, count_due(engine, digest_date)) if parallel else 1
+    if processes > 1:
+        sending = send_from_processes(
+            engine, settings, transport, composer, digest_date, processes, progress
+        )
+        report.sending = sending.report
+        report.problems += sending.problems
+    else:
         report.sending = send_due(
             engine,
             settings,

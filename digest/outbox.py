@@ -260,7 +260,7 @@ def send_due(
         transport.close()
         _release(engine, me)
     if report.stopped is not None:
-        report.left = _count_left(engine, up_to)
+        report.left = count_due(engine, up_to)
         log.error("stopped sending, %d digest(s) left due: %s", report.left, report.stopped)
     return report
 
@@ -519,8 +519,9 @@ def claim_batch(
         return ids
 
 
-def _count_left(engine: Engine, up_to: date | None) -> int:
-    """Deliveries still to send: pending or deferred, whatever their backoff."""
+def count_due(engine: Engine, up_to: date | None) -> int:
+    """Deliveries still to send (of days up to `up_to`): pending or deferred, whatever
+    their backoff."""
     query = select(func.count()).select_from(Delivery).where(Delivery.status.in_(_DUE))
     if up_to is not None:
         query = query.where(Delivery.digest_date <= up_to)

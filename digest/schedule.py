@@ -31,7 +31,7 @@ def scheduled_run(send: bool = True) -> None:
     try:
         ensure_schema(engine)
         transport = make_transport(settings)
-        report = run_daily(engine, settings, today(settings), transport, send=send)
+        report = run_daily(engine, settings, today(settings), transport, send=send, parallel=True)
     finally:
         engine.dispose()
     sending = report.sending

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import socket
 import uuid
 from collections.abc import Callable, Iterator
@@ -180,6 +181,15 @@ class SmtpServer:
         return dataclasses.replace(
             base, smtp_host=self.host, smtp_port=self.port, smtp_security="none", smtp_timeout=5
         )
+
+
+@pytest.fixture
+def lab(tmp_path: Path, settings: Settings, pages: Path) -> Settings:
+    """The bundled example: the five real pages in the inbox and three subscribers."""
+    shutil.copytree(pages, settings.inbox)
+    profiles = tmp_path / "profiles.toml"
+    shutil.copy(PROFILES, profiles)
+    return dataclasses.replace(settings, profiles=profiles)
 
 
 @pytest.fixture

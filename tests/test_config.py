@@ -193,6 +193,11 @@ def test_smtp_connections_and_rate_are_read_with_their_defaults() -> None:
     assert (blank.smtp_connections, blank.smtp_rate) == (1, 0)
 
 
+def test_senders_are_read_and_unset_means_the_default() -> None:
+    assert load_settings({}).senders == 0
+    assert load_settings({"DIGEST_SENDERS": "2"}).senders == 2
+
+
 @pytest.mark.parametrize(
     ("name", "value", "says"),
     [
@@ -201,6 +206,8 @@ def test_smtp_connections_and_rate_are_read_with_their_defaults() -> None:
         ("DIGEST_SMTP_CONNECTIONS", "four", "a whole number"),
         ("DIGEST_SMTP_RATE", "-1", "at least 0"),
         ("DIGEST_SMTP_RATE", "1.5", "a whole number"),
+        ("DIGEST_SENDERS", "0", "at least 1"),
+        ("DIGEST_SENDERS", "65", "at most 64"),
     ],
 )
 def test_smtp_connections_and_rate_errors_name_the_variable(

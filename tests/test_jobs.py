@@ -8,9 +8,7 @@ import re
 import shutil
 from datetime import date
 from email.message import EmailMessage
-from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 
 from digest.cli import LISTED_FILES
@@ -19,7 +17,7 @@ from digest.db import make_engine, unit_of_work
 from digest.jobs import run_daily
 from digest.models import Delivery, DeliveryItem
 from digest.transports import FileTransport
-from tests.conftest import PROFILES, SmtpServer, free_port
+from tests.conftest import SmtpServer, free_port
 
 DAY = "2026-03-20"
 EXPECTED_KEYWORDS = {
@@ -32,15 +30,6 @@ EXPECTED_KEYWORDS = {
     },
     "alan@example.org": {"speech recognition", "text-to-speech", "audio"},
 }
-
-
-@pytest.fixture
-def lab(tmp_path: Path, settings: Settings, pages: Path) -> Settings:
-    """The bundled example: the five real pages in the inbox and three subscribers."""
-    shutil.copytree(pages, settings.inbox)
-    profiles = tmp_path / "profiles.toml"
-    shutil.copy(PROFILES, profiles)
-    return dataclasses.replace(settings, profiles=profiles)
 
 
 def plain(message: EmailMessage) -> str:

@@ -25,7 +25,6 @@ from sqlalchemy import Engine, select
 
 from digest.config import Settings
 from digest.db import make_engine, unit_of_work
-from digest.jobs import make_composer
 from digest.models import Delivery, DeliveryItem, Subscriber, utcnow
 from digest.outbox import (
     enqueue,
@@ -37,6 +36,7 @@ from digest.outbox import (
 )
 from digest.planning import Planned, plan_digests
 from digest.profiles import sync_profiles
+from digest.senders import make_composer
 from digest.store import ingest
 from digest.transports import MemoryTransport
 from digest.unsubscribe import TokenError, make_token, read_token

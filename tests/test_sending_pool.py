@@ -13,10 +13,10 @@ from sqlalchemy import select
 from digest.config import Settings
 from digest.db import unit_of_work
 from digest.errors import TransportError
-from digest.jobs import make_composer
 from digest.mime import Email
 from digest.models import Delivery, DeliveryItem, Page, Paper, Subscriber
 from digest.outbox import SENT, send_due, status
+from digest.senders import make_composer
 from digest.transports import (
     MemoryTransport,
     SendingPool,
@@ -186,7 +186,7 @@ def test_pool_rate_limit_spaces_the_sends(settings: Settings) -> None:
     assert clock.sleeps == [60.0, 60.0]  # 2 at once, 2 a minute later, 1 a minute after
 
 
-def _pending(engine, count: int) -> list[str]:
+def pending_deliveries(engine, count: int) -> list[str]:
     """`count` subscribers with one pending delivery of one paper each; their addresses."""
     emails = [f"reader{n:03d}@example.org" for n in range(count)]
     with unit_of_work(engine) as session:
@@ -218,7 +218,7 @@ def _pending(engine, count: int) -> list[str]:
 
 
 def test_send_due_over_four_connections_sends_and_records_each_once(engine, settings) -> None:
-    emails = _pending(engine, 40)
+    emails = pending_deliveries(engine, 40)
     # Some DATA commands answered 451, some answered by hanging up, with 4 connections busy.
     handler = FlakyHandler(3, refuse={emails[5]}, tempfail={emails[7]}, data_451=0.1, drop=0.1)
     with serving(handler) as relay:
@@ -247,7 +247,7 @@ def test_send_due_over_four_connections_sends_and_records_each_once(engine, sett
 
 
 def test_a_relay_that_hangs_up_on_every_connection_stops_all_of_them(engine, settings) -> None:
-    emails = _pending(engine, 30)
+    emails = pending_deliveries(engine, 30)
     handler = SlowHandler(0.05)
     with serving(handler) as relay:
         smtp = dataclasses.replace(relay.settings(settings), smtp_connections=4, retry_attempts=2)
