@@ -205,6 +205,15 @@ def phrase_feature(term: str) -> str | None:
     return " ".join(found)
 
 
+def _phrase_heads(phrases: set[tuple[str, ...]]) -> dict[str, list[tuple[str, ...]]]:
+    """The phrases that are not plain bigrams of content words, by their first word."""
+    heads: dict[str, list[tuple[str, ...]]] = {}
+    for phrase in sorted(phrases):
+        if len(phrase) > 2 or any(word in STOP_WORDS for word in phrase):
+            heads.setdefault(phrase[0], []).append(phrase)
+    return heads
+
+
 def _standard(score: np.ndarray) -> np.ndarray:
     """The standard score whose calibrated score is `score`: the inverse of `calibrated`."""
     score = np.clip(np.asarray(score, dtype=float), 1e-300, None)
@@ -370,7 +379,7 @@ class InterestModel:
             for term in terms
             if (feature := phrase_feature(term)) and " " in feature
         }
-        self._longest = max((len(p) for p in self._phrases), default=2)
+        self._heads = _phrase_heads(self._phrases)
         self._documents = list(corpus)
         # TF-IDF as scikit-learn's TfidfVectorizer(sublinear_tf=True) computes it, kept in
         # parts so that `add_terms` can add a phrase without analyzing the corpus again.
@@ -531,7 +540,7 @@ class InterestModel:
             return
         self._phrases |= new
         self._features.clear()
-        self._longest = max(self._longest, *(len(p) for p in new))
+        self._heads = _phrase_heads(self._phrases)
         affected: set[int] = set()
         for phrase in new:
             columns = [self._vocabulary.get(w) for w in phrase if w not in STOP_WORDS]
@@ -578,19 +587,24 @@ class InterestModel:
 
     def _analyze(self, segments: tuple[str, ...]) -> list[str]:
         """Unigrams and bigrams of content words, and the profiles' phrases, clause by clause."""
+        # Run over every stored paper at each fit: longer n-grams are only looked at where
+        # a profile's phrase starts, not built at every position for every length.
         features: list[str] = []
+        heads = self._heads
         for segment in segments:
             for clause in _CLAUSE_BREAK.split(segment):
                 found = words(clause)
                 content = [word not in STOP_WORDS for word in found]
-                features.extend(word for word, keep in zip(found, content, strict=True) if keep)
-                for n in range(2, self._longest + 1):
-                    for start in range(len(found) - n + 1):
-                        gram = tuple(found[start : start + n])
-                        if gram in self._phrases or (
-                            n == 2 and content[start] and content[start + 1]
-                        ):
-                            features.append(" ".join(gram))
+                features.extend(itertools.compress(found, content))
+                features.extend(
+                    f"{found[i]} {found[i + 1]}"
+                    for i in range(len(found) - 1)
+                    if content[i] and content[i + 1]
+                )
+                for start in (i for i, word in enumerate(found) if word in heads):
+                    for phrase in heads[found[start]]:
+                        if tuple(found[start : start + len(phrase)]) == phrase:
+                            features.append(" ".join(phrase))
         return features
 
     def transform(self, docs: Sequence[Document]) -> sp.csr_matrix:
