@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from datetime import date, timedelta
+from operator import attrgetter
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -17,16 +18,36 @@ from digest.ranking import Document
 LOOKUP_BY_ID = 1000
 # Values in one IN list: well under SQLite's limit of 32,766 parameters per statement.
 CHUNK = 500
+# The interest model learns from at most this many stored papers, the most recent: about
+# a year of Hugging Face daily papers, plenty for term weights, while fitting, which is
+# linear in the papers, stays the same size as the history grows.
+MODEL_PAPERS = 20_000
 
 
-def corpus(session: Session, digest_date: date) -> list[Document]:
-    """Every paper stored by `digest_date`: what the interest model learns term weights from."""
-    rows = session.execute(
+def corpus(session: Session, digest_date: date, include: Collection[int] = ()) -> list[Document]:
+    """The papers the interest model learns term weights from, in id order: the
+    MODEL_PAPERS stored most recently by `digest_date`, and those of `include` (the day's
+    candidates) whatever their age."""
+    recent = session.execute(
         select(Paper.id, Paper.title, Paper.abstract)
         .where(Paper.first_seen <= digest_date)
-        .order_by(Paper.id)
+        .order_by(Paper.first_seen.desc(), Paper.id.desc())
+        .limit(MODEL_PAPERS)
     )
-    return [Document(id=row.id, title=row.title, abstract=row.abstract) for row in rows]
+    papers = [Document(row.id, row.title, row.abstract) for row in recent]
+    papers += documents(session, sorted(set(include) - {paper.id for paper in papers}))
+    return sorted(papers, key=attrgetter("id"))
+
+
+def documents(session: Session, ids: Sequence[int]) -> list[Document]:
+    """The stored papers of `ids` (those that exist), as the interest model reads them."""
+    return [
+        Document(row.id, row.title, row.abstract)
+        for chunk in in_chunks(ids)
+        for row in session.execute(
+            select(Paper.id, Paper.title, Paper.abstract).where(Paper.id.in_(chunk))
+        )
+    ]
 
 
 def candidates(

@@ -11,7 +11,7 @@ from typing import Protocol
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
-from digest.candidates import candidates, corpus, in_chunks
+from digest.candidates import candidates, corpus, documents, in_chunks
 from digest.compose import Digest, Entry, Recipient, new_message_id
 from digest.config import Settings
 from digest.errors import NotFoundError
@@ -88,7 +88,7 @@ def _rank(
     fresh = set().union(*{id(ids): ids for ids in new.values()}.values())
     if not fresh:
         return {}
-    documents = corpus(session, digest_date)
+    documents = corpus(session, digest_date, fresh)
     # Each distinct term once: thousands of subscribers share most of their keywords.
     terms = {t for s in subscribers for t in (*s.keywords, *s.exclude)}
     model = InterestModel(documents, terms)
@@ -159,7 +159,8 @@ def history_positives(
     session: Session, papers: Mapping[int, Document], before: date
 ) -> dict[int, list[tuple[Document, float]]]:
     """Papers each subscriber was sent in the HISTORY_DAYS before `before`, newest first (at
-    most HISTORY_LIMIT): weak positives of their interest. `papers` are the stored ones.
+    most HISTORY_LIMIT): weak positives of their interest. `papers` are stored ones already
+    read (the model's corpus); the others are read here.
 
     The hook for feedback, which is not recorded yet: a paper marked as liked would count
     here as a strong positive (weight 1), one marked as disliked not at all.
@@ -174,12 +175,21 @@ def history_positives(
         )
         .order_by(Delivery.digest_date.desc(), DeliveryItem.rank)
     )
-    positives: dict[int, list[tuple[Document, float]]] = {}
+    sent: dict[int, list[int]] = {}
     for subscriber_id, paper_id in rows:
-        kept = positives.setdefault(subscriber_id, [])
-        if len(kept) < HISTORY_LIMIT and paper_id in papers:
-            kept.append((papers[paper_id], SENT_WEIGHT))
-    return positives
+        kept = sent.setdefault(subscriber_id, [])
+        if len(kept) < HISTORY_LIMIT:
+            kept.append(paper_id)
+    wanted = {paper_id for ids in sent.values() for paper_id in ids}
+    read = {doc.id: doc for doc in documents(session, sorted(wanted - papers.keys()))}
+    return {
+        subscriber_id: [
+            (papers.get(paper_id) or read[paper_id], SENT_WEIGHT)
+            for paper_id in ids
+            if paper_id in papers or paper_id in read
+        ]
+        for subscriber_id, ids in sent.items()
+    }
 
 
 def _papers(session: Session, ids: Sequence[int]) -> dict[int, Paper]:

@@ -197,6 +197,27 @@ def test_corpus_has_only_papers_first_seen_by_the_date(
     assert all(doc.title == titles[doc.id] and doc.abstract for doc in everything)
 
 
+def test_corpus_keeps_the_most_recent_papers_and_the_days_candidates(
+    engine: Engine, batches: dict[date, set[int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    newest = len(batches[DAY3]) + 2
+    monkeypatch.setattr("digest.candidates.MODEL_PAPERS", newest)
+    oldest = sorted(batches[DAY1])[:3]
+    with unit_of_work(engine) as session:
+        recent = corpus(session, DAY3)
+        with_old = corpus(session, DAY3, include=[*oldest, *batches[DAY3]])
+        all_titles = dict(session.execute(select(Paper.id, Paper.title)).all())
+
+    # All of the last day, and the two newest of the day before (ties by id, newest first).
+    ids = [doc.id for doc in recent]
+    assert len(ids) == newest and ids == sorted(ids)
+    assert batches[DAY3] <= set(ids)
+    assert set(ids) - batches[DAY3] == set(sorted(batches[DAY2])[-2:])
+    # Candidates older than the window are read as well, each once.
+    assert [doc.id for doc in with_old] == sorted({*ids, *oldest})
+    assert all(doc.title == all_titles[doc.id] for doc in with_old)
+
+
 def test_a_paper_listed_again_keeps_its_first_day(
     engine: Engine, batches: dict[date, set[int]]
 ) -> None:

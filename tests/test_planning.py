@@ -109,12 +109,15 @@ def test_history_gives_the_papers_sent_before_as_weak_positives(cli, settings, t
         later = positives(date(2026, 3, 21))
         last_counted = positives(date(2026, 3, 20) + timedelta(days=HISTORY_DAYS))
         too_old = positives(date(2026, 3, 21) + timedelta(days=HISTORY_DAYS))
+        # Papers outside the model's corpus (older than its window) are read from the store.
+        read_here = history_positives(session, {}, date(2026, 3, 21))
         titles = [item.paper.title for item in sent]
     assert same_day == {}
     assert [doc.id for doc, _ in later[subscriber_id]] == [item.paper_id for item in sent]
     assert [doc.title for doc, _ in later[subscriber_id]] == titles
     assert {weight for _, weight in later[subscriber_id]} == {SENT_WEIGHT}
     assert last_counted == later
+    assert read_here == later
     assert too_old == {}
 
 
