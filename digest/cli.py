@@ -243,7 +243,12 @@ def run(obj: Context, day: datetime | None, no_send: bool, as_json: bool) -> Non
     """One daily cycle: sync profiles, ingest the inbox, rank, compose, send."""
     settings = obj.settings
     transport = make_transport(settings)
-    with tqdm(unit="digest", desc="sending", disable=not sys.stderr.isatty()) as bar:
+    with tqdm(unit="digest", desc="ranking", disable=not sys.stderr.isatty()) as bar:
+
+        def sending(due: int) -> None:
+            bar.set_description("sending")
+            bar.reset(total=due)
+
         report = run_daily(
             obj.engine,
             settings,
@@ -252,6 +257,7 @@ def run(obj: Context, day: datetime | None, no_send: bool, as_json: bool) -> Non
             send=not no_send,
             parallel=True,
             progress=bar.update,
+            due=sending,
         )
     if report.ingest:
         click.echo(f"{settings.inbox}: {report.ingest}")

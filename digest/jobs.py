@@ -96,14 +96,15 @@ def run_daily(
     send: bool = True,
     parallel: bool = False,
     progress: Callable[[int], object] | None = None,
+    due: Callable[[int], object] | None = None,
 ) -> RunReport:
     """One daily cycle for the logical day `digest_date`.
 
     With `send` false the cycle stops once the day's digests are recorded in the outbox,
     and `digest worker` processes send them. With `parallel`, a large day is sent from
     several processes (DIGEST_SENDERS, see digest.senders), which make their transports
-    from `settings`: `transport` must then be `make_transport(settings)`'s. `progress` is
-    told of every digest tried.
+    from `settings`: `transport` must then be `make_transport(settings)`'s. `due` is told
+    how many digests are due once the day's are recorded, `progress` of every one tried.
 
     The day's papers come from `inputs` when given (a replay), else from the inbox and,
     when DIGEST_SOURCE_URL is set, the HTTP source. A broken profile file, page or source
@@ -117,7 +118,10 @@ def run_daily(
     report.nothing_new = enqueue(engine, settings, digest_date)
     if composer is None:
         return report
-    processes = sending_processes(settings, count_due(engine, digest_date)) if parallel else 1
+    waiting = count_due(engine, digest_date)
+    if due is not None:
+        due(waiting)
+    processes = sending_processes(settings, waiting) if parallel else 1
     if processes > 1:
         sending = send_from_processes(
             engine, settings, transport, composer, digest_date, processes, progress

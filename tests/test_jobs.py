@@ -230,9 +230,16 @@ def test_a_large_run_lists_the_first_emails_and_counts_the_rest(cli, lab):
 
 def test_run_reports_progress_for_every_digest_it_tries(lab, engine):
     ticks: list[int] = []
+    due: list[int] = []
     report = run_daily(
-        engine, lab, date.fromisoformat(DAY), FileTransport(lab.outbox), progress=ticks.append
+        engine,
+        lab,
+        date.fromisoformat(DAY),
+        FileTransport(lab.outbox),
+        progress=ticks.append,
+        due=due.append,
     )
     assert report.ok
     assert len(report.sending.sent) == 3
+    assert due == [3]  # told before the first is sent
     assert ticks == [1, 1, 1]
