@@ -1020,8 +1020,9 @@ class InterestModel:
                 return [(np.zeros(0, dtype=int), np.zeros(0))] * (block.stop - block.start)
             raw = scorer.scores(profiles.direct[block], profiles.mix[block], profiles.dense[block])
             # And positive before the penalty for generic papers: the paper shares terms with
-            # the profile, or words like its words. The penalty orders such papers; it never
-            # drops one that holds a keyword whole from a keyword alert.
+            # the profile, or words like its words. The penalty orders such papers without
+            # dropping them, so a keyword alert still sends every paper that holds a keyword
+            # whole (min_score aside).
             keep = (raw > floor[block, None]) & (raw > -generic)
             wanted = profiles.needs_keyword[block]
             if wanted.any():
