@@ -17,7 +17,8 @@ a paper saying "neural network" can match a profile that says "deep learning".
 
 A paper's raw score is its cosine with the profile, plus a small dense part: the cosine of
 the two averaged term vectors (weighted by smooth inverse frequency), which meets papers
-that say the same thing in other words. The score a pick carries is calibrated
+that say the same thing in other words, less a small penalty for a paper close to the
+corpus' centroid (made of its common words). The score a pick carries is calibrated
 against the stored corpus: how many standard deviations the paper stands above the
 subscriber's average stored paper, mapped into (0, 1), so that `min_score` means the same
 for a subscriber with one rare keyword as for one with five broad ones.
@@ -81,6 +82,13 @@ EXPANSION_SHARE = 0.1
 # did worse with seeds, and without the common direction's removal seeds lost 0.005.
 DENSE_WEIGHT = 0.1
 SIF_SMOOTHING = 1e-3
+# Generic papers: a paper's raw score loses GENERIC_PENALTY times its cosine with the stored
+# papers' centroid, as if that much of the unit centroid were taken from every profile. A
+# paper made of the corpus' common words (a title like "a new method for data analysis")
+# then needs more of a profile's own terms to rank high. On the bench, 0.3 gained 0.007 and
+# 0.011 nDCG@10 on titles with seeds (and seeds and keywords) and left abstracts alone; at
+# 0.5 and above abstracts with seeds began to lose.
+GENERIC_PENALTY = 0.3
 # The dense part needs at least this many words with a term vector: with fewer, the SVD keeps
 # (nearly) every dimension of their co-occurrences, and the vectors are what a handful of
 # titles happened to pair, not learnt likeness.
@@ -326,7 +334,8 @@ class _DensePapers:
 
 class _Scorer:
     """Raw scores of profiles (`direct + mix @ corpus`, and a dense vector) against a set of
-    papers (their TF-IDF rows and their dense vectors, `embedding`).
+    papers (their TF-IDF rows, their dense vectors `embedding`, and their penalties as
+    generic papers, `generic`).
 
     A profile's stored-paper part is scored through the similarities of those stored papers
     with the scored ones, computed once for all profiles: a few weights per profile, where
@@ -340,9 +349,11 @@ class _Scorer:
         direct: sp.csr_matrix,
         mix: sp.csr_matrix,
         embedding: np.ndarray,
+        generic: np.ndarray,
     ) -> None:
         self._papers = _DensePapers(papers, direct)
         self._embedding = np.ascontiguousarray(embedding.T)
+        self._generic = generic
         self._used = np.unique(mix.indices)
         self._position = np.full(corpus.shape[0], -1)
         self._position[self._used] = np.arange(self._used.size)
@@ -352,6 +363,7 @@ class _Scorer:
         """A dense (profiles x papers) block of raw scores."""
         raw = self._papers.product(direct)
         raw += dense @ self._embedding
+        raw -= self._generic
         if mix.nnz:
             local = sp.csr_matrix(
                 (mix.data, self._position[mix.indices], mix.indptr),
@@ -396,6 +408,7 @@ class InterestModel:
         self._step = math.ceil(len(corpus) / REFERENCE_PAPERS)
         self._reference = self._corpus[:: self._step]
         self._transposed()
+        self._centred()
         self._term_columns, self._term_vectors = self._fit_term_vectors()
         self._dense_columns, self._sif, self._common = self._fit_embedding(frequency)
         self._embedded()
@@ -503,6 +516,20 @@ class InterestModel:
         sums = vectors.direct[:, self._dense_columns] @ self._sif + vectors.mix @ self._corpus_sums
         return DENSE_WEIGHT * self._dense_unit(sums)
 
+    def _centred(self) -> None:
+        """The unit centroid of the stored papers' vectors, which `generic` measures by."""
+        centroid = np.asarray(self._corpus.mean(axis=0)).ravel()
+        norm = np.linalg.norm(centroid)
+        self._centroid = centroid / norm if norm > 0 else centroid
+
+    def generic(self, matrix: sp.csr_matrix) -> np.ndarray:
+        """What each of the TF-IDF rows (`transform`'s papers) loses from its raw score as a
+        generic paper: GENERIC_PENALTY times its cosine with the stored papers' centroid.
+
+        One product with one vector per set of papers, the same for every profile.
+        """
+        return GENERIC_PENALTY * np.asarray(sp.csr_matrix(matrix) @ self._centroid).ravel()
+
     def _transposed(self) -> None:
         """The corpus matrix as (terms x papers), for feedback's profile-major products."""
         self._corpus_t = sp.csr_matrix(self._corpus.T)
@@ -580,6 +607,7 @@ class InterestModel:
         self._corpus = sp.csr_matrix(sp.diags(keep) @ corpus + place @ fresh)
         self._reference = self._corpus[:: self._step]
         self._transposed()
+        self._centred()
         self._embedded()
 
     def _segments(self, doc: Document) -> tuple[str, ...]:
@@ -879,7 +907,14 @@ class InterestModel:
     def _calibration(self, vectors: _Mixed, dense: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each profile's mean and spread of raw scores over the reference papers."""
         reference = self._dense_unit(self._corpus_sums[:: self._step])
-        scorer = _Scorer(self._corpus, self._reference, vectors.direct, vectors.mix, reference)
+        scorer = _Scorer(
+            self._corpus,
+            self._reference,
+            vectors.direct,
+            vectors.mix,
+            reference,
+            self.generic(self._reference),
+        )
         step = _chunk(self._reference.shape[0])
 
         def moments(start: int) -> tuple[np.ndarray, np.ndarray]:
@@ -909,7 +944,12 @@ class InterestModel:
         matrix = self.transform(candidates) if matrix is None else matrix
         profiles = self.profiles([interest])
         scorer = _Scorer(
-            self._corpus, matrix, profiles.direct, profiles.mix, self.embedding(matrix)
+            self._corpus,
+            matrix,
+            profiles.direct,
+            profiles.mix,
+            self.embedding(matrix),
+            self.generic(matrix),
         )
         raw = scorer.scores(profiles.direct, profiles.mix, profiles.dense)
         return (raw.ravel() - profiles.mean[0]) / profiles.spread[0]
@@ -922,12 +962,12 @@ class InterestModel:
     ) -> list[Pick]:
         """The best candidates for `interest`, best first.
 
-        A paper is picked when its raw score is positive (it shares terms with the profile,
-        or words like its words), contains none of the excluded terms, and has a calibrated
-        score of at least `min_score`. A profile of keywords only also needs the paper to
-        contain at least one keyword whole; a profile with seeds or positives needs it to
-        score above the subscriber's average stored paper instead (keywords then weigh in
-        without being required). Ties go to the
+        A paper is picked when its raw score before the penalty for generic papers is
+        positive (it shares terms with the profile, or words like its words), contains none
+        of the excluded terms, and has a calibrated score of at least `min_score`. A profile of
+        keywords only also needs the paper to contain at least one keyword whole; a profile
+        with seeds or positives needs it to score above the subscriber's average stored
+        paper instead (keywords then weigh in without being required). Ties go to the
         paper stored first. `matrix` is `transform(candidates)`, passed in when several
         interests share it.
         """
@@ -966,8 +1006,9 @@ class InterestModel:
         `ids` are the rows' paper ids: among equal scores the smaller id comes first.
         """
         papers = matrix.shape[0]
+        generic = self.generic(matrix)
         scorer = _Scorer(
-            self._corpus, matrix, profiles.direct, profiles.mix, self.embedding(matrix)
+            self._corpus, matrix, profiles.direct, profiles.mix, self.embedding(matrix), generic
         )
         present = sp.csr_matrix(matrix.T, dtype=np.float32, copy=True)
         present.data[:] = 1
@@ -976,9 +1017,9 @@ class InterestModel:
         order = np.empty(papers, dtype=float)
         order[np.argsort(ids, kind="stable")] = np.arange(papers)
         penalty = order * _TIE_STEP
-        # The lowest raw score each profile may pick: positive, at least its min_score
-        # (calibrated), and above its mean where no keyword is required.
-        floor = np.maximum(profiles.mean + profiles.spread * _standard(profiles.min_score), 0.0)
+        # The lowest raw score each profile may pick: at least its min_score (calibrated),
+        # and above its mean where no keyword is required.
+        floor = profiles.mean + profiles.spread * _standard(profiles.min_score)
         floor = np.where(profiles.needs_keyword, floor, np.maximum(floor, profiles.mean))
         restricted: dict[int, list[tuple[int, Sequence[int]]]] = {}
         step = _chunk(papers)
@@ -992,7 +1033,11 @@ class InterestModel:
             if take == 0:
                 return [(np.zeros(0, dtype=int), np.zeros(0))] * (block.stop - block.start)
             raw = scorer.scores(profiles.direct[block], profiles.mix[block], profiles.dense[block])
-            keep = raw > floor[block, None]
+            # And positive before the penalty for generic papers: the paper shares terms with
+            # the profile, or words like its words. The penalty orders such papers without
+            # dropping them, so a keyword alert still sends every paper that holds a keyword
+            # whole (min_score aside).
+            keep = (raw > floor[block, None]) & (raw > -generic)
             wanted = profiles.needs_keyword[block]
             if wanted.any():
                 hits = (profiles.keyword_columns[block] @ present).toarray() > 0

@@ -36,8 +36,10 @@ def topic_of(doc: Document) -> str:
 
 @pytest.fixture
 def no_expansion(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Only the dense part can relate words that papers do not share."""
+    """Only the dense part can relate words that papers do not share (and no penalty for
+    generic papers tells apart the papers that share none)."""
     monkeypatch.setattr(ranking, "EXPANSION_WEIGHT", 0.0)
+    monkeypatch.setattr(ranking, "GENERIC_PENALTY", 0.0)
 
 
 def test_papers_of_the_seeds_topic_without_its_words_come_first(
@@ -103,6 +105,7 @@ def test_a_stored_seed_scores_as_its_text_does() -> None:
     vector = model.vectors(profiles, np.zeros(1, dtype=int))
     reference = (model._reference @ vector.T).toarray().ravel()
     reference += model.embedding(model._reference) @ profiles.dense[0]
+    reference -= model.generic(model._reference)
     assert profiles.mean[0] == pytest.approx(reference.mean(), abs=1e-6)
 
 
