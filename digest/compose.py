@@ -21,6 +21,8 @@ from digest.ranking import fold_plural
 from digest.unsubscribe import make_token
 
 SUMMARY_CHARS = 600
+# The stylesheet of the HTML templates, in the templates folder.
+STYLESHEET = "digest.css"
 
 
 @dataclass(frozen=True)
@@ -74,20 +76,36 @@ def new_message_id(sender: Address) -> str:
 
 
 class _InliningLoader(FileSystemLoader):
-    """Inlines an HTML template's CSS as it is loaded, so once per process, not per message.
+    """Inlines the stylesheet into each HTML template as it is loaded, so once per process,
+    not per message.
 
     Mail clients drop <style> blocks; @media rules are kept for the ones that honour them.
+    A document (digest.html) names the stylesheet with a <link>, which inlining removes; a
+    fragment (a file of macros) gets the same rules, so that parts rendered on their own
+    are styled as they would be in place.
     """
 
-    _inliner = css_inline.CSSInliner(keep_at_rules=True)
+    def __init__(self, searchpath: Path) -> None:
+        super().__init__(searchpath)
+        self._css = (searchpath / STYLESHEET).read_text(encoding="utf-8")
+        self._document = css_inline.CSSInliner(
+            keep_at_rules=True, load_remote_stylesheets=False, extra_css=self._css
+        )
+        self._fragment = css_inline.CSSInliner(keep_at_rules=True)
 
     def get_source(
         self, environment: Environment, template: str
     ) -> tuple[str, str | None, Callable[[], bool] | None]:
         source, filename, uptodate = super().get_source(environment, template)
         if template.endswith(".html"):
-            source = self._inliner.inline(source)
+            if _DOCUMENT.match(source):
+                source = self._document.inline(source)
+            else:
+                source = self._fragment.inline_fragment(source, self._css)
         return source, filename, uptodate
+
+
+_DOCUMENT = re.compile(r"\s*(<!doctype|<html)", re.IGNORECASE)
 
 
 class Composer:
