@@ -15,6 +15,8 @@ from urllib.parse import quote, quote_plus
 
 import css_inline
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2.environment import TemplateModule
+from markupsafe import Markup
 
 from digest.mime import Email, address, alternative
 from digest.ranking import fold_plural
@@ -23,6 +25,11 @@ from digest.unsubscribe import make_token
 SUMMARY_CHARS = 600
 # The stylesheet of the HTML templates, in the templates folder.
 STYLESHEET = "digest.css"
+# A day brings about a thousand new papers; each one's parts are rendered once a run.
+PAPERS_CACHED = 4096
+# Rendered summaries, by their marked words: one per paper without marks, and one for each
+# different set of marks that subscribers' terms make in it.
+ABSTRACTS_CACHED = 16384
 
 
 @dataclass(frozen=True)
@@ -132,21 +139,59 @@ class Composer:
         )
         self._text = environment.get_template("digest.txt")
         self._html = environment.get_template("digest.html")
+        # Per composer, not per module: the parts come from this composer's templates.
+        html_parts = environment.get_template("paper.html").module
+        text_parts = environment.get_template("paper.txt").module
+        self._paper = functools.lru_cache(maxsize=PAPERS_CACHED)(
+            functools.partial(_paper_parts, html_parts, text_parts)
+        )
+        # Keyed by the marked pieces, not by the terms: whatever the terms, most summaries
+        # have no match and share one rendering.
+        self._abstract = functools.lru_cache(maxsize=ABSTRACTS_CACHED)(html_parts.abstract)
 
     def render(self, digest: Digest) -> tuple[str, str]:
         """The plain-text and the HTML body of `digest`."""
-        return self._render(digest, self._unsubscribe(digest.recipient.email))
+        return self._render(digest, digest.subject, self._unsubscribe(digest.recipient.email))
 
-    def _render(self, digest: Digest, links: dict[str, str | None]) -> tuple[str, str]:
+    def _render(
+        self, digest: Digest, subject: str, links: dict[str, str | None]
+    ) -> tuple[str, str]:
         context = {
             "recipient": digest.recipient,
-            "subject": digest.subject,
-            "date_label": f"{digest.digest_date:%A, %d %B %Y}",
-            "entries": [_entry_view(entry) for entry in digest.entries],
+            "subject": subject,
+            "date_label": _date_label(digest.digest_date),
+            "entries": [self._entry_view(entry) for entry in digest.entries],
             "keywords": digest.keywords,
             **links,
         }
         return self._text.render(context), self._html.render(context)
+
+    def _entry_view(self, entry: Entry) -> _EntryView:
+        paper = self._paper(
+            entry.title,
+            entry.abstract,
+            entry.arxiv_id,
+            entry.authors,
+            entry.upvotes,
+            entry.code_url,
+            entry.project_url,
+        )
+        matched = {m.casefold() for m in entry.matched}
+        return _EntryView(
+            title=entry.title,
+            score=entry.score,
+            matched=entry.matched,
+            because=entry.because,
+            terms=[t for t in entry.terms if t not in matched],
+            title_link=paper.title_link,
+            meta_html=paper.meta_html,
+            abstract_html=self._abstract(
+                tuple(highlight(paper.paper.summary, entry.matched or entry.terms))
+            ),
+            links_html=paper.links_html,
+            about_text=paper.about_text,
+            details_text=paper.details_text,
+        )
 
     def compose(self, digest: Digest, now: datetime) -> Email:
         """The complete message: headers, then text and HTML as multipart/alternative.
@@ -155,11 +200,12 @@ class Composer:
         """
         recipient = digest.recipient
         links = self._unsubscribe(recipient.email)
-        text, html = self._render(digest, links)
+        subject = digest.subject
+        text, html = self._render(digest, subject, links)
         headers = [
             ("From", self._from),
             ("To", address(recipient.name, recipient.email)),
-            ("Subject", digest.subject),
+            ("Subject", subject),
             ("Date", format_datetime(now)),
             ("Message-ID", digest.message_id),
             (
@@ -202,12 +248,13 @@ class Composer:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class _EntryView:
-    """What the templates show of one entry.
+class _EntryView(NamedTuple):
+    """What the templates show of one entry: the subscriber's own parts, and the paper's
+    parts rendered once per paper by the macros of paper.html and paper.txt.
 
     Attributes, not a dict: Jinja looks a name up as an attribute first, and failing that
-    for each of a message's few hundred lookups was a tenth of rendering it.
+    for each of a message's few hundred lookups was a tenth of rendering it. A named tuple,
+    not a frozen dataclass: building one per entry costs a tuple, not a setattr per field.
     """
 
     title: str
@@ -215,9 +262,20 @@ class _EntryView:
     matched: list[str]
     because: list[str]
     terms: list[str]
+    title_link: Markup
+    meta_html: Markup
+    abstract_html: Markup
+    links_html: Markup
+    about_text: str
+    details_text: str
+
+
+class _Paper(NamedTuple):
+    """What the macros of paper.html and paper.txt show of one paper."""
+
+    title: str
     summary: str
     summary_lines: tuple[str, ...]
-    segments: list[tuple[str, bool]]
     authors: str
     upvotes: int | None
     code_url: str | None
@@ -228,38 +286,58 @@ class _EntryView:
     hf_url: str
 
 
-def _entry_view(entry: Entry) -> _EntryView:
-    summary, lines = _summary(entry.abstract)
-    links = _paper_links(entry.arxiv_id, entry.title)
-    matched = {m.casefold() for m in entry.matched}
-    return _EntryView(
-        title=entry.title,
-        score=entry.score,
-        matched=entry.matched,
-        because=entry.because,
-        terms=[t for t in entry.terms if t not in matched],
+class _PaperParts(NamedTuple):
+    """A paper's parts of an entry, the same in every digest it is in."""
+
+    paper: _Paper
+    title_link: Markup
+    meta_html: Markup
+    links_html: Markup
+    about_text: str
+    details_text: str
+
+
+def _paper_parts(
+    html: TemplateModule,
+    text: TemplateModule,
+    title: str,
+    abstract: str,
+    arxiv_id: str | None,
+    authors: tuple[str, ...],
+    upvotes: int | None,
+    code_url: str | None,
+    project_url: str | None,
+) -> _PaperParts:
+    """A paper's parts rendered by the `html` and `text` macros (cached by the Composer)."""
+    summary = shorten(abstract)
+    links = _paper_links(arxiv_id, title)
+    paper = _Paper(
+        title=title,
         summary=summary,
-        summary_lines=lines,
-        segments=highlight(summary, entry.matched or entry.terms),
-        authors=_authors(entry.authors),
-        upvotes=entry.upvotes,
-        code_url=entry.code_url if _is_web_link(entry.code_url) else None,
-        project_url=entry.project_url if _is_web_link(entry.project_url) else None,
+        summary_lines=tuple(wrap(summary)),
+        authors=_authors(authors),
+        upvotes=upvotes,
+        code_url=code_url if _is_web_link(code_url) else None,
+        project_url=project_url if _is_web_link(project_url) else None,
         title_url=links.title_url,
         arxiv_url=links.arxiv_url,
         pdf_url=links.pdf_url,
         hf_url=links.hf_url,
     )
+    return _PaperParts(
+        paper=paper,
+        title_link=html.title_link(paper),
+        meta_html=html.meta(paper),
+        links_html=html.links(paper),
+        about_text=text.about(paper),
+        details_text=text.details(paper),
+    )
 
 
-@functools.lru_cache(maxsize=8192)
-def _summary(abstract: str) -> tuple[str, tuple[str, ...]]:
-    """The shortened abstract and its lines for the text part.
-
-    Cached: in a large run each of the day's papers is in the digests of many subscribers.
-    """
-    summary = shorten(abstract)
-    return summary, tuple(wrap(summary))
+@functools.lru_cache(maxsize=64)
+def _date_label(day: date) -> str:
+    # All of a run's digests are for the same day.
+    return f"{day:%A, %d %B %Y}"
 
 
 def shorten(text: str, width: int = SUMMARY_CHARS, placeholder: str = " …") -> str:
@@ -298,7 +376,6 @@ class _Links(NamedTuple):
     hf_url: str
 
 
-@functools.lru_cache(maxsize=8192)
 def _paper_links(arxiv_id: str | None, title: str) -> _Links:
     """Where the paper is: its arXiv pages when the id is known, else a title search."""
     if arxiv_id:
