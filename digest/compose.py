@@ -439,31 +439,37 @@ def highlight(text: str, terms: list[str]) -> list[tuple[str, bool]]:
 @dataclass(frozen=True)
 class _Words:
     """A text's words (runs of letters and digits): where each is, lowercased, and whether
-    it starts or ends a whole word (`\\w` run: an underscore joins words into one)."""
+    it starts or ends a whole word (`\\w` run: an underscore joins words into one); and, by
+    each word and each word less an -s or -es ending, where it and its plurals are."""
 
     spans: list[tuple[int, int]]
     lowered: list[str]
     opens: list[bool]
     closes: list[bool]
-    where: dict[str, list[int]]
+    forms: dict[str, list[int]]
 
 
 @functools.lru_cache(maxsize=8192)
 def _words(text: str) -> _Words:
-    spans: list[tuple[int, int]] = []
-    lowered: list[str] = []
-    opens: list[bool] = []
-    closes: list[bool] = []
-    where: dict[str, list[int]] = {}
-    for match in _ALPHANUMERIC.finditer(text):
-        start, end = match.span()
-        word = match.group().lower()
-        where.setdefault(word, []).append(len(spans))
-        spans.append((start, end))
-        lowered.append(word)
-        opens.append(start == 0 or text[start - 1] != "_")
-        closes.append(end == len(text) or text[end] != "_")
-    return _Words(spans, lowered, opens, closes, where)
+    matches = list(_ALPHANUMERIC.finditer(text))
+    spans = [match.span() for match in matches]
+    lowered = [match.group().lower() for match in matches]
+    if "_" in text:
+        opens = [start == 0 or text[start - 1] != "_" for start, _ in spans]
+        closes = [end == len(text) or text[end] != "_" for _, end in spans]
+    else:
+        # Without an underscore every word is whole: the usual case, and much cheaper.
+        opens = closes = [True] * len(spans)
+    # Found once per summary, so that a term's first word is looked up once, not as three
+    # spellings for every subscriber's every term.
+    forms: dict[str, list[int]] = {}
+    for index, word in enumerate(lowered):
+        forms.setdefault(word, []).append(index)
+        if word[-1] == "s":
+            forms.setdefault(word[:-1], []).append(index)
+            if word[-2:] == "es":
+                forms.setdefault(word[:-2], []).append(index)
+    return _Words(spans, lowered, opens, closes, forms)
 
 
 _ALPHANUMERIC = re.compile(r"[^\W_]+")
@@ -489,10 +495,9 @@ def _occurrences(words: _Words, term: tuple[str, ...]) -> list[tuple[int, int]]:
     """Where `term` occurs in `words`: (first, last) word indices of each occurrence."""
     if not term:
         return []
-    head, tail = term[0], term[1:]
-    starts = [i for form in (head, f"{head}s", f"{head}es") for i in words.where.get(form, ())]
+    tail = term[1:]
     found: list[tuple[int, int]] = []
-    for first in starts:
+    for first in words.forms.get(term[0], ()):
         last = first + len(tail)
         if not words.opens[first] or last >= len(words.lowered) or not words.closes[last]:
             continue
