@@ -15,12 +15,21 @@ from urllib.parse import quote, quote_plus
 
 import css_inline
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2.environment import TemplateModule
+from markupsafe import Markup
 
 from digest.mime import Email, address, alternative
 from digest.ranking import fold_plural
 from digest.unsubscribe import make_token
 
 SUMMARY_CHARS = 600
+# The stylesheet of the HTML templates, in the templates folder.
+STYLESHEET = "digest.css"
+# A day brings about a thousand new papers; each one's parts are rendered once a run.
+PAPERS_CACHED = 4096
+# Rendered summaries, by their marked words: one per paper without marks, and one for each
+# different set of marks that subscribers' terms make in it.
+ABSTRACTS_CACHED = 16384
 
 
 @dataclass(frozen=True)
@@ -74,20 +83,36 @@ def new_message_id(sender: Address) -> str:
 
 
 class _InliningLoader(FileSystemLoader):
-    """Inlines an HTML template's CSS as it is loaded, so once per process, not per message.
+    """Inlines the stylesheet into each HTML template as it is loaded, so once per process,
+    not per message.
 
     Mail clients drop <style> blocks; @media rules are kept for the ones that honour them.
+    A document (digest.html) names the stylesheet with a <link>, which inlining removes; a
+    fragment (a file of macros) gets the same rules, so that parts rendered on their own
+    are styled as they would be in place.
     """
 
-    _inliner = css_inline.CSSInliner(keep_at_rules=True)
+    def __init__(self, searchpath: Path) -> None:
+        super().__init__(searchpath)
+        self._css = (searchpath / STYLESHEET).read_text(encoding="utf-8")
+        self._document = css_inline.CSSInliner(
+            keep_at_rules=True, load_remote_stylesheets=False, extra_css=self._css
+        )
+        self._fragment = css_inline.CSSInliner(keep_at_rules=True)
 
     def get_source(
         self, environment: Environment, template: str
     ) -> tuple[str, str | None, Callable[[], bool] | None]:
         source, filename, uptodate = super().get_source(environment, template)
         if template.endswith(".html"):
-            source = self._inliner.inline(source)
+            if _DOCUMENT.match(source):
+                source = self._document.inline(source)
+            else:
+                source = self._fragment.inline_fragment(source, self._css)
         return source, filename, uptodate
+
+
+_DOCUMENT = re.compile(r"\s*(<!doctype|<html)", re.IGNORECASE)
 
 
 class Composer:
@@ -114,21 +139,59 @@ class Composer:
         )
         self._text = environment.get_template("digest.txt")
         self._html = environment.get_template("digest.html")
+        # Per composer, not per module: the parts come from this composer's templates.
+        html_parts = environment.get_template("paper.html").module
+        text_parts = environment.get_template("paper.txt").module
+        self._paper = functools.lru_cache(maxsize=PAPERS_CACHED)(
+            functools.partial(_paper_parts, html_parts, text_parts)
+        )
+        # Keyed by the marked pieces, not by the terms: whatever the terms, most summaries
+        # have no match and share one rendering.
+        self._abstract = functools.lru_cache(maxsize=ABSTRACTS_CACHED)(html_parts.abstract)
 
     def render(self, digest: Digest) -> tuple[str, str]:
         """The plain-text and the HTML body of `digest`."""
-        return self._render(digest, self._unsubscribe(digest.recipient.email))
+        return self._render(digest, digest.subject, self._unsubscribe(digest.recipient.email))
 
-    def _render(self, digest: Digest, links: dict[str, str | None]) -> tuple[str, str]:
+    def _render(
+        self, digest: Digest, subject: str, links: dict[str, str | None]
+    ) -> tuple[str, str]:
         context = {
             "recipient": digest.recipient,
-            "subject": digest.subject,
-            "date_label": f"{digest.digest_date:%A, %d %B %Y}",
-            "entries": [_entry_view(entry) for entry in digest.entries],
+            "subject": subject,
+            "date_label": _date_label(digest.digest_date),
+            "entries": [self._entry_view(entry) for entry in digest.entries],
             "keywords": digest.keywords,
             **links,
         }
         return self._text.render(context), self._html.render(context)
+
+    def _entry_view(self, entry: Entry) -> _EntryView:
+        paper = self._paper(
+            entry.title,
+            entry.abstract,
+            entry.arxiv_id,
+            entry.authors,
+            entry.upvotes,
+            entry.code_url,
+            entry.project_url,
+        )
+        matched = {m.casefold() for m in entry.matched}
+        return _EntryView(
+            title=entry.title,
+            score=entry.score,
+            matched=entry.matched,
+            because=entry.because,
+            terms=[t for t in entry.terms if t not in matched],
+            title_link=paper.title_link,
+            meta_html=paper.meta_html,
+            abstract_html=self._abstract(
+                tuple(highlight(paper.paper.summary, entry.matched or entry.terms))
+            ),
+            links_html=paper.links_html,
+            about_text=paper.about_text,
+            details_text=paper.details_text,
+        )
 
     def compose(self, digest: Digest, now: datetime) -> Email:
         """The complete message: headers, then text and HTML as multipart/alternative.
@@ -137,11 +200,12 @@ class Composer:
         """
         recipient = digest.recipient
         links = self._unsubscribe(recipient.email)
-        text, html = self._render(digest, links)
+        subject = digest.subject
+        text, html = self._render(digest, subject, links)
         headers = [
             ("From", self._from),
             ("To", address(recipient.name, recipient.email)),
-            ("Subject", digest.subject),
+            ("Subject", subject),
             ("Date", format_datetime(now)),
             ("Message-ID", digest.message_id),
             (
@@ -184,12 +248,13 @@ class Composer:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class _EntryView:
-    """What the templates show of one entry.
+class _EntryView(NamedTuple):
+    """What the templates show of one entry: the subscriber's own parts, and the paper's
+    parts rendered once per paper by the macros of paper.html and paper.txt.
 
     Attributes, not a dict: Jinja looks a name up as an attribute first, and failing that
-    for each of a message's few hundred lookups was a tenth of rendering it.
+    for each of a message's few hundred lookups was a tenth of rendering it. A named tuple,
+    not a frozen dataclass: building one per entry costs a tuple, not a setattr per field.
     """
 
     title: str
@@ -197,9 +262,20 @@ class _EntryView:
     matched: list[str]
     because: list[str]
     terms: list[str]
+    title_link: Markup
+    meta_html: Markup
+    abstract_html: Markup
+    links_html: Markup
+    about_text: str
+    details_text: str
+
+
+class _Paper(NamedTuple):
+    """What the macros of paper.html and paper.txt show of one paper."""
+
+    title: str
     summary: str
     summary_lines: tuple[str, ...]
-    segments: list[tuple[str, bool]]
     authors: str
     upvotes: int | None
     code_url: str | None
@@ -210,38 +286,58 @@ class _EntryView:
     hf_url: str
 
 
-def _entry_view(entry: Entry) -> _EntryView:
-    summary, lines = _summary(entry.abstract)
-    links = _paper_links(entry.arxiv_id, entry.title)
-    matched = {m.casefold() for m in entry.matched}
-    return _EntryView(
-        title=entry.title,
-        score=entry.score,
-        matched=entry.matched,
-        because=entry.because,
-        terms=[t for t in entry.terms if t not in matched],
+class _PaperParts(NamedTuple):
+    """A paper's parts of an entry, the same in every digest it is in."""
+
+    paper: _Paper
+    title_link: Markup
+    meta_html: Markup
+    links_html: Markup
+    about_text: str
+    details_text: str
+
+
+def _paper_parts(
+    html: TemplateModule,
+    text: TemplateModule,
+    title: str,
+    abstract: str,
+    arxiv_id: str | None,
+    authors: tuple[str, ...],
+    upvotes: int | None,
+    code_url: str | None,
+    project_url: str | None,
+) -> _PaperParts:
+    """A paper's parts rendered by the `html` and `text` macros (cached by the Composer)."""
+    summary = shorten(abstract)
+    links = _paper_links(arxiv_id, title)
+    paper = _Paper(
+        title=title,
         summary=summary,
-        summary_lines=lines,
-        segments=highlight(summary, entry.matched or entry.terms),
-        authors=_authors(entry.authors),
-        upvotes=entry.upvotes,
-        code_url=entry.code_url if _is_web_link(entry.code_url) else None,
-        project_url=entry.project_url if _is_web_link(entry.project_url) else None,
+        summary_lines=tuple(wrap(summary)),
+        authors=_authors(authors),
+        upvotes=upvotes,
+        code_url=code_url if _is_web_link(code_url) else None,
+        project_url=project_url if _is_web_link(project_url) else None,
         title_url=links.title_url,
         arxiv_url=links.arxiv_url,
         pdf_url=links.pdf_url,
         hf_url=links.hf_url,
     )
+    return _PaperParts(
+        paper=paper,
+        title_link=html.title_link(paper),
+        meta_html=html.meta(paper),
+        links_html=html.links(paper),
+        about_text=text.about(paper),
+        details_text=text.details(paper),
+    )
 
 
-@functools.lru_cache(maxsize=8192)
-def _summary(abstract: str) -> tuple[str, tuple[str, ...]]:
-    """The shortened abstract and its lines for the text part.
-
-    Cached: in a large run each of the day's papers is in the digests of many subscribers.
-    """
-    summary = shorten(abstract)
-    return summary, tuple(wrap(summary))
+@functools.lru_cache(maxsize=64)
+def _date_label(day: date) -> str:
+    # All of a run's digests are for the same day.
+    return f"{day:%A, %d %B %Y}"
 
 
 def shorten(text: str, width: int = SUMMARY_CHARS, placeholder: str = " …") -> str:
@@ -280,7 +376,6 @@ class _Links(NamedTuple):
     hf_url: str
 
 
-@functools.lru_cache(maxsize=8192)
 def _paper_links(arxiv_id: str | None, title: str) -> _Links:
     """Where the paper is: its arXiv pages when the id is known, else a title search."""
     if arxiv_id:
@@ -344,31 +439,37 @@ def highlight(text: str, terms: list[str]) -> list[tuple[str, bool]]:
 @dataclass(frozen=True)
 class _Words:
     """A text's words (runs of letters and digits): where each is, lowercased, and whether
-    it starts or ends a whole word (`\\w` run: an underscore joins words into one)."""
+    it starts or ends a whole word (`\\w` run: an underscore joins words into one); and, by
+    each word and each word less an -s or -es ending, where it and its plurals are."""
 
     spans: list[tuple[int, int]]
     lowered: list[str]
     opens: list[bool]
     closes: list[bool]
-    where: dict[str, list[int]]
+    forms: dict[str, list[int]]
 
 
 @functools.lru_cache(maxsize=8192)
 def _words(text: str) -> _Words:
-    spans: list[tuple[int, int]] = []
-    lowered: list[str] = []
-    opens: list[bool] = []
-    closes: list[bool] = []
-    where: dict[str, list[int]] = {}
-    for match in _ALPHANUMERIC.finditer(text):
-        start, end = match.span()
-        word = match.group().lower()
-        where.setdefault(word, []).append(len(spans))
-        spans.append((start, end))
-        lowered.append(word)
-        opens.append(start == 0 or text[start - 1] != "_")
-        closes.append(end == len(text) or text[end] != "_")
-    return _Words(spans, lowered, opens, closes, where)
+    matches = list(_ALPHANUMERIC.finditer(text))
+    spans = [match.span() for match in matches]
+    lowered = [match.group().lower() for match in matches]
+    if "_" in text:
+        opens = [start == 0 or text[start - 1] != "_" for start, _ in spans]
+        closes = [end == len(text) or text[end] != "_" for _, end in spans]
+    else:
+        # Without an underscore every word is whole: the usual case, and much cheaper.
+        opens = closes = [True] * len(spans)
+    # Found once per summary, so that a term's first word is looked up once, not as three
+    # spellings for every subscriber's every term.
+    forms: dict[str, list[int]] = {}
+    for index, word in enumerate(lowered):
+        forms.setdefault(word, []).append(index)
+        if word[-1] == "s":
+            forms.setdefault(word[:-1], []).append(index)
+            if word[-2:] == "es":
+                forms.setdefault(word[:-2], []).append(index)
+    return _Words(spans, lowered, opens, closes, forms)
 
 
 _ALPHANUMERIC = re.compile(r"[^\W_]+")
@@ -394,10 +495,9 @@ def _occurrences(words: _Words, term: tuple[str, ...]) -> list[tuple[int, int]]:
     """Where `term` occurs in `words`: (first, last) word indices of each occurrence."""
     if not term:
         return []
-    head, tail = term[0], term[1:]
-    starts = [i for form in (head, f"{head}s", f"{head}es") for i in words.where.get(form, ())]
+    tail = term[1:]
     found: list[tuple[int, int]] = []
-    for first in starts:
+    for first in words.forms.get(term[0], ()):
         last = first + len(tail)
         if not words.opens[first] or last >= len(words.lowered) or not words.closes[last]:
             continue

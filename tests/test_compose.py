@@ -473,6 +473,98 @@ def test_matched_terms_are_marked_in_the_abstract(composer: Composer) -> None:
     assert "Why: matches neural representation, video compression (score 0.50)" in text
 
 
+# --- a paper's parts, rendered once and shared by every digest it is in ------------------------
+
+
+def test_a_paper_shared_by_two_subscribers_is_marked_with_each_ones_terms(
+    composer: Composer,
+) -> None:
+    abstract = "Graph networks learn a neural representation of molecules."
+    first = make_digest([entry(abstract=abstract, matched=["neural representation"])])
+    second = make_digest(
+        [entry(abstract=abstract, matched=["graph network"])],
+        recipient=Recipient("yan@example.org", "Yan"),
+    )
+    unmarked = make_digest(
+        [entry(abstract=abstract, matched=["protein"])],
+        recipient=Recipient("xu@example.org", "Xu"),
+    )
+
+    def marks(digest: Digest) -> list[str]:
+        _, html = bodies(composer, digest)
+        assert summary_of(html) == abstract
+        return [m.text for m in parse_html(html).find_all("mark")]
+
+    assert marks(first) == ["neural representation"]
+    assert marks(second) == ["Graph networks"]
+    assert marks(unmarked) == []
+    assert marks(first) == ["neural representation"]
+
+
+@pytest.mark.parametrize("title", NASTY_TITLES)
+def test_a_hostile_paper_in_two_digests_is_escaped_in_each_with_each_ones_own_parts(
+    composer: Composer, title: str
+) -> None:
+    hostile = entry(title=title, abstract=f"About {title}.", matched=["about"])
+    other = entry(title="Another Paper", abstract="Other things.")
+    first = make_digest(
+        [hostile], recipient=Recipient("eve@example.org", "<b>Eve</b>"), keywords=["about"]
+    )
+    second = make_digest(
+        [other, dataclasses.replace(hostile, score=0.25, matched=[])],
+        recipient=Recipient("bob@example.org", "Bob"),
+        keywords=["things"],
+    )
+
+    first_text, first_html = bodies(composer, first)
+    second_text, second_html = bodies(composer, second)
+
+    for html in (first_html, second_html):
+        tree = parse_html(html)
+        assert not tree.find_all("script")
+        assert not tree.find_all("b")
+        assert title_link(papers(html)[-1]).text == title
+        assert summary_of_last(html) == f"About {title}."
+    assert "Hello <b>Eve</b>," in parse_html(first_html).find_all("p", "intro")[0].text
+    assert "Bob" not in first_html
+    assert "Eve" not in second_html
+    assert f"1. {title}\n" in first_text
+    assert f"2. {title}\n" in second_text
+    assert "Why: matches about (score 0.50)" in first_text
+    assert "Why: close to your interests (score 0.25)" in second_text
+    assert [m.text for m in parse_html(second_html).find_all("mark")] == []
+
+
+def test_a_papers_parts_are_styled_and_numbered_wherever_it_stands(composer: Composer) -> None:
+    paper = Entry(
+        title="Shared Paper",
+        abstract="We share.",
+        score=0.5,
+        matched=[],
+        arxiv_id="2501.00001",
+        authors=("A. Author",),
+        upvotes=3,
+    )
+    for position in (1, 2, 3):
+        others = [entry(title=f"Other {n}") for n in range(1, position)]
+        _, html = bodies(composer, make_digest([*others, paper]))
+        shared = papers(html)[-1]
+        (heading,) = shared.find_all("p", "title")
+        assert heading.text == f"{position}. Shared Paper"
+        assert "color: #1d4ed8" in title_link(shared).attrs["style"]
+        (meta,) = shared.find_all("p", "meta")
+        assert meta.text == "A. Author · 3 upvotes"
+        assert "font-size: 13px" in meta.attrs["style"]
+        (row,) = shared.find_all("p", "links")
+        assert all("margin-right: 12px" in a.attrs["style"] for a in row.find_all("a"))
+        assert links(shared)["PDF"] == "https://arxiv.org/pdf/2501.00001"
+
+
+def summary_of_last(html: str) -> str:
+    (abstract,) = papers(html)[-1].find_all("p", "abstract")
+    return abstract.text
+
+
 # --- shortening -------------------------------------------------------------------------------
 
 
