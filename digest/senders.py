@@ -110,11 +110,10 @@ def send_from_processes(
             passed(0)
     reports = [mine, *(_result(future, sending.problems) for future in others)]
     if sending.problems:
-        reports.append(
-            send_due(
-                engine, settings, transport, composer, up_to, settings.batch_size, progress=passed
-            )
+        leftover = send_due(
+            engine, settings, transport, composer, up_to, settings.batch_size, progress=passed
         )
+        _merge(mine, leftover)
     for report in reports:
         _merge(sending.report, report)
     sending.shares = [len(report.sent) for report in reports]

@@ -74,6 +74,7 @@ def test_a_sending_process_that_fails_leaves_its_share_to_this_one(engine, setti
     assert "a sending process failed" in sending.problems[0]
     assert "DIGEST_SECRET" in sending.problems[0]
     assert sorted(sending.report.sent) == emails
+    assert sending.shares == [12, 0]
     assert sorted(a.rcpt_tos[0] for a in handler.log.accepted) == emails
     assert status(engine, DAY).counts["sent"] == 12
 
