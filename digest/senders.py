@@ -70,7 +70,6 @@ class Sending:
     """What the sending processes of one run did together."""
 
     report: SendReport = field(default_factory=SendReport)
-    processes: int = 1
     # Per process, this one's first: how many digests each sent.
     shares: list[int] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
@@ -96,7 +95,7 @@ def send_from_processes(
     tried = context.Value("q", 0)
     ready = context.Barrier(processes)
     passed = _Passed(tried, progress)
-    sending = Sending(processes=processes)
+    sending = Sending()
     with ProcessPoolExecutor(
         processes - 1, mp_context=context, initializer=_join, initargs=(tried, ready)
     ) as pool:
