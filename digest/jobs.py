@@ -122,22 +122,11 @@ def run_daily(
     if due is not None:
         due(waiting)
     processes = sending_processes(settings, waiting) if parallel else 1
-    if processes > 1:
-        sending = send_from_processes(
-            engine, settings, transport, composer, digest_date, processes, progress
-        )
-        report.sending = sending.report
-        report.problems += sending.problems
-    else:
-        report.sending = send_due(
-            engine,
-            settings,
-            transport,
-            composer,
-            digest_date,
-            settings.batch_size,
-            progress=progress,
-        )
+    sending = send_from_processes(
+        engine, settings, transport, composer, digest_date, processes, progress
+    )
+    report.sending = sending.report
+    report.problems += sending.problems
     return report
 
 

@@ -87,10 +87,15 @@ def send_from_processes(
     """Send the due digests of days up to `up_to` from this and `processes - 1` more.
 
     The others make their own engine, composer and transport from `settings`, so
-    `transport` must be the one `make_transport(settings)` makes. `progress` hears of
-    every digest tried by any of them. A process that fails is reported in `problems`,
+    `transport` must then be the one `make_transport(settings)` makes. `progress` hears
+    of every digest tried by any of them. A process that fails is reported in `problems`,
     and this one then sends what it left.
     """
+    if processes == 1:
+        alone = send_due(
+            engine, settings, transport, composer, up_to, settings.batch_size, progress=progress
+        )
+        return Sending(report=alone, shares=[len(alone.sent)])
     context = multiprocessing.get_context("spawn")
     tried = context.Value("q", 0)
     ready = context.Barrier(processes)
