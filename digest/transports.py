@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -197,7 +198,7 @@ class SmtpTransport(Transport):
         self.open()
         assert self._connection is not None
         try:
-            self._connection.sendmail(email.sender, [email.recipient], email.data)
+            _transact(self._connection, email)
         except smtplib.SMTPRecipientsRefused as exc:
             reasons = "; ".join(
                 f"{rcpt}: {code} {_text(text)}" for rcpt, (code, text) in exc.recipients.items()
@@ -219,6 +220,66 @@ class SmtpTransport(Transport):
             self._connection.close()
             self._connection = None
             raise TransportError(f"lost the connection to {self._where}: {_reason(exc)}") from None
+
+
+def _transact(connection: smtplib.SMTP, email: Email) -> None:
+    """`connection.sendmail(email.sender, [email.recipient], email.data)`, for less CPU.
+
+    The same commands, replies and exceptions, but smtplib escapes leading dots with a
+    regular expression over the whole message and parses both addresses again for every
+    message: at about 40 KB a digest those took half of a loopback send's time, where one
+    bytes replace and a pattern check for plain addresses do the same.
+    """
+    connection.ehlo_or_helo_if_needed()
+    size = f" SIZE={len(email.data)}" if connection.has_extn("size") else ""
+    code, reply = connection.docmd("MAIL", f"FROM:{_quoted(email.sender)}{size}")
+    if code != 250:
+        _abandon(connection, code)
+        raise smtplib.SMTPSenderRefused(code, reply, email.sender)
+    code, reply = connection.docmd("RCPT", f"TO:{_quoted(email.recipient)}")
+    if code not in (250, 251):
+        _abandon(connection, code)
+        raise smtplib.SMTPRecipientsRefused({email.recipient: (code, reply)})
+    code, reply = connection.docmd("DATA")
+    if code != 354:
+        _abandon(connection, code)
+        raise smtplib.SMTPDataError(code, reply)
+    connection.send(_dot_stuffed(email.data))
+    code, reply = connection.getreply()
+    if code != 250:
+        _abandon(connection, code)
+        raise smtplib.SMTPDataError(code, reply)
+
+
+# A dot-atom address (RFC 5322, 3.4.1), which smtplib.quoteaddr gives back as it is.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_PLAIN_ADDRESS = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@{_ATOM}(?:\.{_ATOM})*")
+
+
+def _quoted(address: str) -> str:
+    if _PLAIN_ADDRESS.fullmatch(address):
+        return f"<{address}>"
+    return smtplib.quoteaddr(address)
+
+
+def _dot_stuffed(data: bytes) -> bytes:
+    """The message as DATA sends it (RFC 5321, 4.5.2): a dot starting a line doubled, the
+    terminating dot line added; what smtplib's `(?m)^\\.` substitution gives."""
+    stuffed = data.replace(b"\n.", b"\n..")
+    if stuffed.startswith(b"."):
+        stuffed = b"." + stuffed
+    if not stuffed.endswith(b"\r\n"):
+        stuffed += b"\r\n"
+    return stuffed + b".\r\n"
+
+
+def _abandon(connection: smtplib.SMTP, code: int) -> None:
+    """After a refusal, as sendmail does: hang up on a 421, else reset the transaction."""
+    if code == 421:
+        connection.close()
+        return
+    with contextlib.suppress(smtplib.SMTPServerDisconnected):
+        connection.rset()
 
 
 def _is_temporary(code: int) -> bool:

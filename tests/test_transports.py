@@ -10,6 +10,9 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from hypothesis import given
+from hypothesis import strategies as st
 
 from digest.compose import Composer, Digest, Entry, Recipient, new_message_id
 from digest.config import Settings
@@ -17,13 +20,17 @@ from digest.errors import TransportError
 from digest.mime import Email
 from digest.resources import resource_dir
 from digest.transports import (
+    _PLAIN_ADDRESS,
     FileTransport,
     MemoryTransport,
     SmtpTransport,
     Transport,
+    _dot_stuffed,
+    _quoted,
     make_transport,
 )
 from tests.conftest import SmtpServer, free_port
+from tests.smtp_servers import RecordingHandler, serving
 
 PASSWORD = "s3cret-PASS"
 NOW = datetime(2025, 3, 1, 7, 0, tzinfo=UTC)
@@ -338,3 +345,89 @@ def test_smtp_login_not_offered_is_not_reported_as_missing_starttls(
     assert PASSWORD not in message
     assert "STARTTLS" not in message
     assert "AUTH" in message or "login" in message.lower()
+
+
+# --- the SMTP transaction, smtplib's sendmail without its per-message parsing ----------------
+
+
+@given(st.binary(max_size=64).map(lambda raw: raw.replace(b"x", b".").replace(b"y", b"\n")))
+def test_dot_stuffing_sends_what_smtplib_sends(data: bytes) -> None:
+    quoted = smtplib._quote_periods(data)  # what SMTP.data sends before its CRLF and dot
+    if quoted[-2:] != b"\r\n":
+        quoted += b"\r\n"
+
+    assert _dot_stuffed(data) == quoted + b".\r\n"
+
+
+@given(st.from_regex(_PLAIN_ADDRESS, fullmatch=True) | st.text(max_size=30))
+def test_envelope_addresses_are_quoted_as_smtplib_quotes_them(address: str) -> None:
+    assert _quoted(address) == smtplib.quoteaddr(address)
+
+
+def test_smtp_lines_starting_with_a_dot_arrive_whole(
+    settings: Settings, smtp_server: SmtpServer
+) -> None:
+    body = b"Subject: dots\r\n\r\n.leading\r\n..two\r\nmid . dot\r\n.\r\nlast line"
+    email = Email("digest@example.org", "ada@example.org", "<dots@example.org>", body)
+
+    with SmtpTransport(smtp_server.settings(settings)) as transport:
+        transport.send(email)
+
+    (envelope,) = smtp_server.received.envelopes
+    assert envelope.original_content == body + b"\r\n"
+
+
+class _Refusing(RecordingHandler):
+    """Answers the first MAIL with `mail`, and the end of the first DATA with `data`."""
+
+    def __init__(self, mail: str | None = None, data: str | None = None) -> None:
+        super().__init__()
+        self.mail, self.data = mail, data
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list
+    ) -> str:
+        reply, self.mail = self.mail, None
+        if reply is not None:
+            return reply
+        envelope.mail_from = address
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        reply, self.data = self.data, None
+        return reply if reply is not None else await super().handle_DATA(server, session, envelope)
+
+
+def test_smtp_sender_refused_resets_and_the_next_message_goes_through(
+    settings: Settings, connects: list[tuple[str, int]]
+) -> None:
+    with (
+        serving(_Refusing(mail="451 4.3.0 sender check failed")) as server,
+        SmtpTransport(server.settings(settings)) as transport,
+    ):
+        with pytest.raises(TransportError) as caught:
+            transport.send(compose(settings, "ada@example.org"))
+        transport.send(compose(settings, "grace@example.org"))
+
+    assert caught.value.temporary
+    assert "451 4.3.0 sender check failed" in str(caught.value)
+    assert [a.rcpt_tos for a in server.log.accepted] == [("grace@example.org",)]
+    assert len(connects) == 1
+
+
+def test_smtp_421_after_data_hangs_up_and_the_next_send_reconnects(
+    settings: Settings, connects: list[tuple[str, int]]
+) -> None:
+    with (
+        serving(_Refusing(data="421 4.3.2 shutting down")) as server,
+        SmtpTransport(server.settings(settings)) as transport,
+    ):
+        with pytest.raises(TransportError) as caught:
+            transport.send(compose(settings, "ada@example.org"))
+        assert transport._connection is None
+        transport.send(compose(settings, "grace@example.org"))
+
+    assert caught.value.temporary
+    assert "421 4.3.2 shutting down" in str(caught.value)
+    assert [a.rcpt_tos for a in server.log.accepted] == [("grace@example.org",)]
+    assert len(connects) == 2
