@@ -71,10 +71,14 @@ def points(stage: str, args: argparse.Namespace) -> list[Point]:
 
 
 def summary(measurements: list[Measurement]) -> dict[str, Any]:
-    """The JSON line: per stage, the product's figures at its largest scale point."""
+    """The JSON line: per stage, the product's figures at its largest scale point.
+
+    A line that measures only a part of the stage (`headline` false), or the product in a
+    setting other than its default (`summary` false), is left to the table.
+    """
     out: dict[str, Any] = {}
     for m in measurements:
-        if not m.baseline and m.extra.get("headline", True):
+        if not m.baseline and m.extra.get("headline", True) and m.extra.get("summary", True):
             out[f"{m.stage}_seconds"] = round(m.seconds, 3)
             out[f"{m.stage}_throughput"] = round(m.throughput, 1)
             out[f"{m.stage}_peak_rss_mb"] = m.peak_rss_mb
