@@ -1443,23 +1443,6 @@ def _in_order(rows: np.ndarray, keys: np.ndarray, count: int) -> tuple[np.ndarra
     return (starts[:, None] + order)[order < counts[:, None]], rank
 
 
-def _above(
-    scores: np.ndarray, floor: np.ndarray, least: np.ndarray, margin: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Which float32 scores, each within `margin` of its float64 score, have a float64 score
-    above both `floor` and `least` (each broadcast against `scores`) for sure, and which
-    may have (the border cases, not sure)."""
-    sure = scores > _float32_above(least + margin)
-    may = scores > _float32_below(least - margin)
-    high = _float32_above(floor + margin)
-    # Where every score clears every floor (a keyword profile's, mostly), the floor decides
-    # nothing.
-    if scores.min(initial=np.inf) <= high.max(initial=-np.inf):
-        sure &= scores > high
-        may &= scores > _float32_below(floor - margin)
-    return sure, np.greater(may, sure, out=may)
-
-
 def _screen_all(
     scores: np.ndarray, floor: np.ndarray, least: np.ndarray, margin: float, keep: np.ndarray | None
 ) -> np.ndarray:
@@ -1467,12 +1450,19 @@ def _screen_all(
     one) but where `keep` (None: everywhere) and the float64 score is surely above its
     row's `floor` and its column's `least`; the cells (flat, in order) of `keep` where it
     may be, not surely."""
-    sure, border = _above(scores, floor[:, None], least, margin)
+    least_high, least_low = _thresholds(least, margin)
+    sure, may = scores > least_high, scores > least_low
+    floor_high, floor_low = _thresholds(floor, margin)
+    # Where every score clears every floor (a keyword profile's, mostly), the floor decides
+    # nothing.
+    if scores.min(initial=np.inf) <= floor_high.max(initial=-np.inf):
+        sure &= scores > floor_high[:, None]
+        may &= scores > floor_low[:, None]
     if keep is not None:
         sure &= keep
-        border &= keep
+        may &= keep
     _keep(scores, sure)
-    return np.flatnonzero(border)
+    return np.flatnonzero(np.greater(may, sure, out=may))
 
 
 def _screen_cells(
@@ -1481,11 +1471,24 @@ def _screen_cells(
     """`_screen_all` where only `cells` (flat, some twice) may be kept: the few cells'
     scores compared, instead of the block's."""
     values = scores.ravel()[cells]
-    rows, columns = np.divmod(cells, scores.shape[1])
-    sure, border = _above(values, floor[rows], least[columns], margin)
+    least_high, least_low = _thresholds(least, margin)
+    columns = cells % scores.shape[1]
+    sure, may = values > least_high[columns], values > least_low[columns]
+    floor_high, floor_low = _thresholds(floor, margin)
+    if values.min(initial=np.inf) <= floor_high.max(initial=-np.inf):
+        rows = cells // scores.shape[1]
+        sure &= values > floor_high[rows]
+        may &= values > floor_low[rows]
     scores.fill(-np.inf)
     scores.ravel()[cells[sure]] = values[sure]
-    return np.unique(cells[border])
+    return np.unique(cells[may > sure])
+
+
+def _thresholds(values: np.ndarray, margin: float) -> tuple[np.ndarray, np.ndarray]:
+    """The float32 thresholds for float32 scores within `margin` of their float64 ones: a
+    score above the first has its float64 score surely above the value, one at or below the
+    second surely not."""
+    return _float32_above(values + margin), _float32_below(values - margin)
 
 
 def _keep(scores: np.ndarray, keep: np.ndarray) -> None:
