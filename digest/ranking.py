@@ -1403,7 +1403,7 @@ def _candidates(
         bound = np.partition(maxima, groups - take, axis=1)[:, groups - take].astype(float)
     # A key is at most its score, and the take-th largest key at least the bound less the
     # largest penalty; the scores of papers a profile may not pick (minus infinity) never
-    # reach it.
+    # reach it, however low the slack takes it.
     bound = np.maximum(bound - penalty.max(initial=0) - slack, -np.finfo(float).max)
     rows, group = np.divmod(np.flatnonzero(maxima >= bound[:, None]), groups)
     inside = group < stride
