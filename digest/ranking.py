@@ -118,6 +118,8 @@ _EXPLAIN_PICKS = 5_000
 # Equal scores are ordered by paper id through a penalty of this much per rank: far below
 # the difference between two distinct cosines, far above float64's resolution near 1.
 _TIE_STEP = 1e-15
+# Float32's unit roundoff: the bound on a float32 rounding's relative error.
+_UNIT32 = 2.0**-24
 # Below this spread (in cosine units) the corpus says nothing about a profile's scale.
 _MIN_SPREAD = 1e-3
 # Explanations: at most this many seed papers and terms per pick; a seed paper is named when
@@ -318,18 +320,21 @@ class _DensePapers:
         self._terms = np.flatnonzero(used & (np.diff(transposed.indptr) > 0))
         self._position = np.full(papers.shape[1], -1)
         self._position[self._terms] = np.arange(self._terms.size)
-        self._dense = transposed[self._terms].toarray()
+        self.dense = transposed[self._terms].toarray()
 
-    def product(self, rows: sp.csr_matrix) -> np.ndarray:
-        """`rows @ papers.T` as a dense (rows x papers) array."""
+    def local(self, rows: sp.csr_matrix) -> sp.csr_matrix:
+        """`rows` over the dense array's terms (its rows), each row's entries in their order."""
         position = self._position[rows.indices]
         kept = position >= 0
         data, indptr = rows.data, rows.indptr
         if not kept.all():
             data, position = data[kept], position[kept]
             indptr = np.concatenate(([0], np.cumsum(kept)))[indptr]
-        local = sp.csr_matrix((data, position, indptr), shape=(rows.shape[0], self._terms.size))
-        return local @ self._dense
+        return sp.csr_matrix((data, position, indptr), shape=(rows.shape[0], self._terms.size))
+
+    def product(self, rows: sp.csr_matrix) -> np.ndarray:
+        """`rows @ papers.T` as a dense (rows x papers) array."""
+        return self.local(rows) @ self.dense
 
 
 class _Scorer:
@@ -365,11 +370,107 @@ class _Scorer:
         raw += dense @ self._embedding
         raw -= self._generic
         if mix.nnz:
-            local = sp.csr_matrix(
-                (mix.data, self._position[mix.indices], mix.indptr),
-                shape=(mix.shape[0], self._used.size),
-            )
-            raw += local @ self._similar
+            raw += self._local(mix) @ self._similar
+        return raw
+
+    def _local(self, mix: sp.csr_matrix) -> sp.csr_matrix:
+        """`mix` over the stored papers used (the rows of `_similar`)."""
+        return sp.csr_matrix(
+            (mix.data, self._position[mix.indices], mix.indptr),
+            shape=(mix.shape[0], self._used.size),
+        )
+
+
+@dataclass(frozen=True)
+class _Screened:
+    """A block's float32 scores, and the parts its float64 scores are made of."""
+
+    scores: np.ndarray  # profiles x papers, float32
+    direct: sp.csr_matrix  # the profiles' own terms over the dense papers' terms
+    mix: sp.csr_matrix  # their stored papers over those `_similar` holds
+    dense: np.ndarray  # the dense part of their scores, float32 as `_Scorer.scores` adds it
+
+
+class _Screen(_Scorer):
+    """A `_Scorer` that scores blocks in float32, each score within a bound of its float64
+    one, and gives the float64 scores of chosen (profile, paper) pairs bit for bit.
+
+    A block's products stream the papers' arrays once per term of each profile: in float32
+    they move half the bytes. Its float64 scores are then needed only where they decide a
+    pick, a few per profile.
+    """
+
+    def __init__(
+        self,
+        corpus: sp.csr_matrix,
+        papers: sp.csr_matrix,
+        direct: sp.csr_matrix,
+        mix: sp.csr_matrix,
+        embedding: np.ndarray,
+        generic: np.ndarray,
+    ) -> None:
+        super().__init__(corpus, papers, direct, mix, embedding, generic)
+        terms = self._papers.dense
+        # One float32 product per block: the papers' terms, the stored papers'
+        # similarities, and the penalty for generic papers as a row every profile takes once.
+        rows = terms.shape[0] + self._used.size + 1
+        self._stacked = np.empty((rows, papers.shape[0]), dtype=np.float32)
+        self._stacked[: terms.shape[0]] = terms
+        self._stacked[terms.shape[0] : -1] = self._similar
+        self._stacked[-1] = -generic
+        longest = float(_lengths(papers).max(initial=0))
+        # A paper's column of the dense array is at most its row's length, a similarity at
+        # most the product of the two rows' lengths.
+        self._sizes = (
+            longest,
+            longest * float(_lengths(corpus[self._used]).max(initial=0)),
+            float(np.linalg.norm(self._embedding, axis=0).max(initial=0)),
+            float(np.abs(generic).max(initial=0)),
+        )
+
+    def margin(self, direct: sp.csr_matrix, mix: sp.csr_matrix, dense: np.ndarray) -> float:
+        """A bound on the distance between any float32 score of the profiles (`screened`)
+        and its float64 one (`scores`)."""
+        terms, similar, embedding, generic = self._sizes
+        # A float32 sum of n addends, each a product of two float32-rounded factors, is
+        # within gamma(n + 2) = (n + 2) u / (1 - (n + 2) u) of the exact sum times the sum
+        # of the addends' magnitudes (u = 2**-24; Higham, Accuracy and Stability of
+        # Numerical Algorithms, 3.1 and 3.3); float64's error is 2**29 times smaller.
+        # Twice (n + 4) u covers both for any n below 2**22, and the float32 lengths'
+        # rounding. The magnitudes add up to at most `size`: Cauchy-Schwarz for the terms
+        # and the dense part, the stored papers' weights times the largest similarity, and
+        # the penalty.
+        addends = np.diff(direct.indptr) + np.diff(mix.indptr) + 2
+        size = (
+            _lengths(direct) * terms
+            + _row_sums(direct.shape[0], mix.indptr, np.abs(mix.data)) * similar
+            + np.linalg.norm(dense, axis=1) * embedding
+            + generic
+        )
+        return float((2 * (addends + 4) * _UNIT32 * size).max(initial=0))
+
+    def screened(self, direct: sp.csr_matrix, mix: sp.csr_matrix, dense: np.ndarray) -> _Screened:
+        """A block of float32 scores, each within `margin` of its float64 one."""
+        own, stored = self._papers.local(direct), self._local(mix)
+        count = direct.shape[0]
+        penalty = sp.csr_matrix(
+            (np.ones(count), np.zeros(count, dtype=np.int32), np.arange(count + 1)),
+            shape=(count, 1),
+        )
+        operand = sp.hstack([own, stored, penalty], format="csr", dtype=np.float32)
+        scores = operand @ self._stacked
+        part = dense @ self._embedding
+        scores += part
+        return _Screened(scores, own, stored, part)
+
+    def exact(self, block: _Screened, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        """The float64 scores of the block's pairs (`rows`, `columns`), as `scores` gives
+        them: the same products added in the same order."""
+        raw = _pair_sums(block.direct, self._papers.dense, rows, columns)
+        raw += block.dense[rows, columns]
+        raw -= self._generic[columns]
+        if block.mix.nnz:
+            raw += _pair_sums(block.mix, self._similar, rows, columns)
         return raw
 
 
@@ -1007,7 +1108,7 @@ class InterestModel:
         """
         papers = matrix.shape[0]
         generic = self.generic(matrix)
-        scorer = _Scorer(
+        scorer = _Screen(
             self._corpus, matrix, profiles.direct, profiles.mix, self.embedding(matrix), generic
         )
         present = sp.csr_matrix(matrix.T, dtype=np.float32, copy=True)
@@ -1026,35 +1127,66 @@ class InterestModel:
         for profile, rows in (allowed or {}).items():
             restricted.setdefault(profile // step, []).append((profile % step, rows))
 
+        def barred(block: slice) -> np.ndarray | None:
+            """Which papers the block's profiles may not pick whatever their scores (None:
+            none): those with an excluded term, and those not allowed."""
+            shape = (block.stop - block.start, papers)
+            out: np.ndarray | None = None
+            if profiles.exclude_columns[block].nnz:
+                out = _marked(_reached(profiles.exclude_columns[block], present), shape)
+            for row, rows in restricted.get(block.start // step, []):
+                if out is None:
+                    out = np.zeros(shape, dtype=bool)
+                mask = np.ones(papers, dtype=bool)
+                mask[np.asarray(rows, dtype=int)] = False
+                out[row] |= mask
+            return out
+
+        def screen(block: slice, scores: np.ndarray, margin: float) -> np.ndarray:
+            """Minus infinity in the block's float32 `scores` where its profile may not pick
+            the paper or may only on its float64 score; the cells (flat, in order) of the
+            latter, the border cases."""
+            # And positive before the penalty for generic papers: the paper shares terms with
+            # the profile, or words like its words. The penalty orders such papers without
+            # dropping them, so a keyword alert still sends every paper that holds a keyword
+            # whole (min_score aside).
+            wanted = profiles.needs_keyword[block]
+            no = barred(block)
+            if wanted.all():
+                # Only the papers holding a keyword whole, a few per profile: their cells.
+                cells = _reached(profiles.keyword_columns[block], present)
+                if no is not None:
+                    cells = cells[~no.ravel()[cells]]
+                return _screen_cells(scores, floor[block], -generic, margin, cells)
+            keep = None if no is None else ~no
+            if wanted.any():
+                hits = _marked(_reached(profiles.keyword_columns[block], present), scores.shape)
+                hits |= ~wanted[:, None]
+                keep = hits if keep is None else np.logical_and(keep, hits, out=keep)
+            return _screen_all(scores, floor[block], -generic, margin, keep)
+
         def picks(start: int) -> list[tuple[np.ndarray, np.ndarray]]:
             block = slice(start, min(start + step, len(profiles)))
             limits = profiles.max_papers[block]
             take = min(int(limits.max(initial=0)), papers)
             if take == 0:
                 return [(np.zeros(0, dtype=int), np.zeros(0))] * (block.stop - block.start)
-            raw = scorer.scores(profiles.direct[block], profiles.mix[block], profiles.dense[block])
-            # And positive before the penalty for generic papers: the paper shares terms with
-            # the profile, or words like its words. The penalty orders such papers without
-            # dropping them, so a keyword alert still sends every paper that holds a keyword
-            # whole (min_score aside).
-            keep = (raw > floor[block, None]) & (raw > -generic)
-            wanted = profiles.needs_keyword[block]
-            if wanted.any():
-                hits = (profiles.keyword_columns[block] @ present).toarray() > 0
-                keep &= hits | ~wanted[:, None]
-            if profiles.exclude_columns[block].nnz:
-                keep &= ~((profiles.exclude_columns[block] @ present).toarray() > 0)
-            for row, rows in restricted.get(start // step, []):
-                mask = np.zeros(papers, dtype=bool)
-                mask[np.asarray(rows, dtype=int)] = True
-                keep[row] &= mask
-            # What a profile may not pick leaves its partial sort; the rest keeps its score,
-            # which its pick carries.
-            np.putmask(raw, ~keep, -np.inf)
-            rows, columns, rank = _largest(raw, take, penalty)
+            parts = profiles.direct[block], profiles.mix[block], profiles.dense[block]
+            screened = scorer.screened(*parts)
+            margin = scorer.margin(*parts)
+            # What a profile may not pick (or may only on its float64 score) leaves the
+            # partial sort; the float64 scores of its candidates and of the border cases
+            # decide, and its picks carry them.
+            border = screen(block, screened.scores, margin)
+            rows, columns = _candidates(screened.scores, take, penalty, 2 * margin)
+            rows, columns = _with(rows, columns, *np.divmod(border, papers))
+            raw = scorer.exact(screened, rows, columns)
+            kept = (raw > floor[block][rows]) & (raw > -generic[columns])
+            rows, columns, raw = rows[kept], columns[kept], raw[kept]
+            order, rank = _in_order(rows, penalty[columns] - raw, block.stop - block.start)
+            rows, columns, raw = rows[order], columns[order], raw[order]
             chosen = rank < limits[rows]
-            rows, columns = rows[chosen], columns[chosen]
-            scores = raw[rows, columns]
+            rows, columns, scores = rows[chosen], columns[chosen], raw[chosen]
             bounds = np.searchsorted(rows, np.arange(block.stop - block.start + 1)).tolist()
             return [
                 (columns[first:last], scores[first:last])
@@ -1245,13 +1377,12 @@ def _because(similarity: np.ndarray, titles: list[str]) -> list[str]:
     return list(dict.fromkeys(titles[i] for i in order if similarity[i] >= floor))[:BECAUSE_MAX]
 
 
-def _largest(
-    scores: np.ndarray, take: int, penalty: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The candidates for each row's `take` largest keys (`scores - penalty`) among its
-    finite scores: their rows, columns and ranks in their row (from 0), row by row, largest
-    key first. A row's first `take` are its `take` largest; a few smaller ones may follow.
-    """
+def _candidates(
+    scores: np.ndarray, take: int, penalty: np.ndarray, slack: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The rows and columns, row by row, of the finite scores within `slack` of each row's
+    `take` largest keys (`scores - penalty`) or above: every cell whose key is at least its
+    row's take-th largest less `slack`, and a few more."""
     count, width = scores.shape
     # A lower bound for each row's cut from the maxima of groups of columns: the take-th
     # largest maximum has `take` scores at or above it. A partial sort of a few maxima per
@@ -1262,7 +1393,7 @@ def _largest(
     split = stride * size
     # Group g holds columns g, g + stride, g + 2 * stride...; each column past `split` is a
     # group of its own.
-    maxima = np.empty((count, stride + width - split))
+    maxima = np.empty((count, stride + width - split), dtype=scores.dtype)
     grouped = scores[:, :split].reshape(count, size, stride)
     np.copyto(maxima[:, :stride], grouped[:, 0])
     for part in range(1, size):
@@ -1271,33 +1402,179 @@ def _largest(
     groups = maxima.shape[1]
     bound = np.full(count, -np.inf)
     if take < groups:
-        bound = np.partition(maxima, groups - take, axis=1)[:, groups - take]
+        bound = np.partition(maxima, groups - take, axis=1)[:, groups - take].astype(float)
     # A key is at most its score, and the take-th largest key at least the bound less the
     # largest penalty; the scores of papers a profile may not pick (minus infinity) never
-    # reach it.
-    bound = np.maximum(bound - penalty.max(initial=0), -np.finfo(float).max)
-    rows, group = np.nonzero(maxima >= bound[:, None])
+    # reach it, however low the slack takes it.
+    bound = np.maximum(bound - penalty.max(initial=0) - slack, -np.finfo(float).max)
+    rows, group = np.divmod(np.flatnonzero(maxima >= bound[:, None]), groups)
     inside = group < stride
     members = np.where(
         inside[:, None],
         group[:, None] + stride * np.arange(size),
         (group + split - stride)[:, None],
     )
-    flat = (rows * width)[:, None] + members
-    flat = flat.ravel() if inside.all() else flat[inside[:, None] | (np.arange(size) == 0)]
-    values = np.take(scores, flat)
-    reach = values >= bound[flat // width]
-    rows, columns = np.divmod(flat[reach], width)
-    # Sorted row by row in a (rows x most candidates) array: a few keys per row.
-    keys = penalty[columns] - values[reach]
+    reach = np.take(scores, (rows * width)[:, None] + members) >= bound[rows, None]
+    if not inside.all():
+        reach &= inside[:, None] | (np.arange(size) == 0)
+    return np.broadcast_to(rows[:, None], members.shape)[reach], members[reach]
+
+
+def _with(
+    rows: np.ndarray, columns: np.ndarray, more_rows: np.ndarray, more_columns: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two lists of cells, each row by row, as one: a row's cells of the first list, then
+    its cells of the second."""
+    if not more_rows.size:
+        return rows, columns
+    rows = np.concatenate([rows, more_rows])
+    order = np.argsort(rows, kind="stable")
+    return rows[order], np.concatenate([columns, more_columns])[order]
+
+
+def _in_order(rows: np.ndarray, keys: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """The order that sorts entries (their rows ascending, from 0 to `count`) row by row,
+    smallest key first, equal keys as they come; and each sorted entry's rank in its row."""
+    # Sorted row by row in a (rows x most entries) array: a few keys per row.
     counts = np.bincount(rows, minlength=count)
     starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
     rank = np.arange(rows.size) - starts[rows]
     table = np.full((count, int(counts.max(initial=0))), np.inf)
     table[rows, rank] = keys
     order = np.argsort(table, axis=1, kind="stable")
-    order = (starts[:, None] + order)[order < counts[:, None]]
-    return rows[order], columns[order], rank
+    return (starts[:, None] + order)[order < counts[:, None]], rank
+
+
+def _screen_all(
+    scores: np.ndarray, floor: np.ndarray, least: np.ndarray, margin: float, keep: np.ndarray | None
+) -> np.ndarray:
+    """Minus infinity in a block of float32 `scores` (each within `margin` of its float64
+    one) but where `keep` (None: everywhere) and the float64 score is surely above its
+    row's `floor` and its column's `least`; the cells (flat, in order) of `keep` where it
+    may be, not surely."""
+    least_high, least_low = _thresholds(least, margin)
+    sure, may = scores > least_high, scores > least_low
+    floor_high, floor_low = _thresholds(floor, margin)
+    # Where every score clears every floor (a keyword profile's, mostly), the floor decides
+    # nothing.
+    if scores.min(initial=np.inf) <= floor_high.max(initial=-np.inf):
+        sure &= scores > floor_high[:, None]
+        may &= scores > floor_low[:, None]
+    if keep is not None:
+        sure &= keep
+        may &= keep
+    _keep(scores, sure)
+    return np.flatnonzero(np.greater(may, sure, out=may))
+
+
+def _screen_cells(
+    scores: np.ndarray, floor: np.ndarray, least: np.ndarray, margin: float, cells: np.ndarray
+) -> np.ndarray:
+    """`_screen_all` where only `cells` (flat, some twice) may be kept: the few cells'
+    scores compared, instead of the block's."""
+    values = scores.ravel()[cells]
+    least_high, least_low = _thresholds(least, margin)
+    columns = cells % scores.shape[1]
+    sure, may = values > least_high[columns], values > least_low[columns]
+    floor_high, floor_low = _thresholds(floor, margin)
+    if values.min(initial=np.inf) <= floor_high.max(initial=-np.inf):
+        rows = cells // scores.shape[1]
+        sure &= values > floor_high[rows]
+        may &= values > floor_low[rows]
+    scores.fill(-np.inf)
+    scores.ravel()[cells[sure]] = values[sure]
+    return np.unique(cells[may > sure])
+
+
+def _thresholds(values: np.ndarray, margin: float) -> tuple[np.ndarray, np.ndarray]:
+    """The float32 thresholds for float32 scores within `margin` of their float64 ones: a
+    score above the first has its float64 score surely above the value, one at or below the
+    second surely not."""
+    return _float32_above(values + margin), _float32_below(values - margin)
+
+
+def _keep(scores: np.ndarray, keep: np.ndarray) -> None:
+    """Minus infinity in `scores` (float32) where not `keep`."""
+    # A minimum with plus or minus infinity costs the same whatever the mask, where
+    # np.putmask slows down several times on a mask of mixed values.
+    cap = keep.astype(np.float32)
+    cap -= 0.5
+    cap *= np.inf
+    np.minimum(scores, cap, out=scores)
+
+
+def _reached(selection: sp.csr_matrix, holders: sp.csr_matrix) -> np.ndarray:
+    """The cells (flat, row by row, some twice) where `(selection @ holders) > 0` for
+    nonnegative matrices: some term a row selects has an entry for the column.
+
+    The cells are written out, without the sparse product's two passes and sums.
+    """
+    positive = selection.data > 0
+    rows = np.repeat(np.arange(selection.shape[0], dtype=np.int64), np.diff(selection.indptr))
+    rows, terms = rows[positive], selection.indices[positive]
+    lengths = np.diff(holders.indptr)[terms]
+    entries = _spans(holders.indptr[terms], lengths)
+    cells = np.repeat(rows * holders.shape[1], lengths) + holders.indices[entries]
+    return cells[holders.data[entries] > 0]
+
+
+def _marked(cells: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A boolean array of `shape`, true at the `cells` (flat)."""
+    marked = np.zeros(shape, dtype=bool)
+    marked.ravel()[cells] = True
+    return marked
+
+
+def _spans(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The positions from each of `starts` on, `lengths` of them, one span after another."""
+    ends = np.cumsum(lengths)
+    positions = np.repeat(starts + lengths - ends, lengths)
+    positions += np.arange(positions.size)
+    return positions
+
+
+def _lengths(matrix: sp.csr_matrix) -> np.ndarray:
+    """The rows' Euclidean lengths."""
+    return np.sqrt(_row_sums(matrix.shape[0], matrix.indptr, matrix.data**2))
+
+
+def _row_sums(count: int, indptr: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """The sums of a sparse matrix's `values` (in the order of its data) by row."""
+    # From the raw arrays: scipy's own sums may put a matrix's entries in order in place,
+    # and its data may be shared with a matrix that keeps its entries' order.
+    rows = np.repeat(np.arange(count), np.diff(indptr))
+    return np.bincount(rows, weights=values, minlength=count)
+
+
+def _float32_above(values: np.ndarray) -> np.ndarray:
+    """The smallest float32 at or above each value."""
+    rounded = values.astype(np.float32)
+    return np.where(rounded < values, np.nextafter(rounded, np.float32(np.inf)), rounded)
+
+
+def _float32_below(values: np.ndarray) -> np.ndarray:
+    """The largest float32 at or below each value."""
+    rounded = values.astype(np.float32)
+    return np.where(rounded > values, np.nextafter(rounded, np.float32(-np.inf)), rounded)
+
+
+def _pair_sums(
+    local: sp.csr_matrix, table: np.ndarray, rows: np.ndarray, columns: np.ndarray
+) -> np.ndarray:
+    """For each pair, row `rows[n]` of `local` times column `columns[n]` of `table`, its
+    products added one by one from zero in the row's order, as `local @ table` adds them."""
+    lengths = np.diff(local.indptr)[rows]
+    entries = _spans(local.indptr[rows], lengths)
+    terms = local.indices[entries]
+    cells = terms.astype(np.int64) * table.shape[1] + np.repeat(columns, lengths)
+    products = local.data[entries] * table.ravel()[cells]
+    # scipy's product of a sparse matrix and a vector adds each row's entries in order,
+    # as its product with a dense matrix does; times ones, each entry is its product.
+    summed = sp.csr_matrix(
+        (products, terms, np.concatenate(([0], np.cumsum(lengths)))),
+        shape=(rows.size, table.shape[0]),
+    )
+    return summed @ np.ones(table.shape[0])
 
 
 def _top_entries(matrix: sp.csr_matrix, most: int) -> np.ndarray:
