@@ -467,31 +467,33 @@ class _Loader:
                 self.papers[paper.id] = paper
 
 
-def claim_query(
-    up_to: date | None, not_before: datetime | None, tried: set[str], limit: int | None
-) -> Select[tuple[int]]:
-    """The due deliveries of receiving subscribers, oldest first.
+def due_queries(
+    up_to: date | None, not_before: datetime | None, tried: set[str]
+) -> tuple[Select[tuple[int]], ...]:
+    """The due deliveries of receiving subscribers: the pending ones, then the deferred
+    ones, each oldest first.
 
-    A deferred one waits for its backoff when `not_before` is given; one deferred in this
+    One query per state, so that each reads the index on (status, id) in order and stops
+    at its limit; one over both states would sort every due delivery at each claim. A
+    deferred one waits for its backoff when `not_before` is given; one deferred in this
     round (its subscriber in `tried`) waits for the next round in any case.
     """
+    pending = Delivery.status == PENDING
     deferred = Delivery.status == DEFERRED
     if not_before is not None:
         deferred = and_(
             deferred,
             or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= not_before),
         )
-    query = (
-        select(Delivery.id)
-        .join(Subscriber)
-        .where(or_(Delivery.status == PENDING, deferred), *receiving())
-        .order_by(Delivery.id)
-    )
     if tried:
-        query = query.where(or_(Delivery.status == PENDING, Subscriber.email.not_in(tried)))
-    if up_to is not None:
-        query = query.where(Delivery.digest_date <= up_to)
-    return query.limit(limit) if limit is not None else query
+        deferred = and_(deferred, Subscriber.email.not_in(tried))
+    queries = []
+    for state in (pending, deferred):
+        query = select(Delivery.id).join(Subscriber).where(state, *receiving())
+        if up_to is not None:
+            query = query.where(Delivery.digest_date <= up_to)
+        queries.append(query.order_by(Delivery.id))
+    return tuple(queries)
 
 
 def claim_batch(
@@ -502,14 +504,19 @@ def claim_batch(
     not_before: datetime | None = None,
     tried: set[str] | None = None,
 ) -> list[int]:
-    """Claim up to `size` due deliveries for this process; their ids."""
+    """Claim up to `size` due deliveries for this process, the oldest first; their ids."""
     with unit_of_work(engine) as session:
         # SKIP LOCKED lets concurrent senders each take other rows; SQLite has no row locks
         # and serializes writers (BEGIN IMMEDIATE) instead, so the clause is left out there.
-        due = claim_query(up_to, not_before, tried or set(), size).with_for_update(
-            skip_locked=True, of=Delivery
-        )
-        ids = list(session.scalars(due))
+        # Rows of one state that a batch has no room for stay due, for the next claim.
+        found = [
+            delivery_id
+            for query in due_queries(up_to, not_before, tried or set())
+            for delivery_id in session.scalars(
+                query.limit(size).with_for_update(skip_locked=True, of=Delivery)
+            )
+        ]
+        ids = sorted(found)[:size]
         if ids:
             session.execute(
                 update(Delivery)
