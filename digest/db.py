@@ -20,6 +20,9 @@ from digest.errors import ConfigError
 from digest.models import Base
 from digest.resources import resource_dir
 
+# The execution option `reading` sets: the connection only reads.
+_READ_ONLY = "digest_read_only"
+
 
 def make_engine(url: str) -> Engine:
     """An engine for `url`; SQLite gets foreign keys, WAL and a busy timeout."""
@@ -52,7 +55,11 @@ def _sqlite_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEn
 def _sqlite_begin(connection: Connection) -> None:
     # IMMEDIATE takes the write lock up front: two processes (two runs, or serve and a run)
     # then queue on the busy timeout instead of one failing when it upgrades a read to a
-    # write. Units of work are short, so the lock is held briefly.
+    # write. Units of work are short, so the lock is held briefly. A connection that only
+    # reads needs no lock: in WAL mode it reads a snapshot while others write.
+    if connection.get_execution_options().get(_READ_ONLY):
+        connection.exec_driver_sql("BEGIN")
+        return
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
@@ -80,6 +87,13 @@ def serialize(session: Session, name: str) -> None:
     if session.get_bind().dialect.name == "postgresql":
         key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    """A connection that only reads: on SQLite its transaction takes no write lock."""
+    with engine.connect() as connection:
+        yield connection.execution_options(**{_READ_ONLY: True})
 
 
 @contextmanager

@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session, selectinload
 from digest.candidates import in_chunks
 from digest.compose import Composer, Digest, Entry
 from digest.config import Settings
-from digest.db import insert_ignoring_conflicts, serialize, unit_of_work
+from digest.db import insert_ignoring_conflicts, reading, serialize, unit_of_work
 from digest.errors import TransportError
 from digest.mime import Email
 from digest.models import Delivery, DeliveryItem, Paper, Subscriber, as_utc, utcnow
@@ -396,7 +396,7 @@ class _Loader:
         """The claimed deliveries `ids` with their contents (three SELECTs a batch)."""
         if not ids:
             return []
-        with self.engine.connect() as connection:
+        with reading(self.engine) as connection:
             deliveries = connection.execute(
                 select(
                     Delivery.id,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
+import time
 from datetime import date
 
 from alembic import command
@@ -10,7 +12,13 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import insert, inspect, select
 
-from digest.db import alembic_config, current_revision, ensure_schema, make_engine
+from digest.db import (
+    alembic_config,
+    current_revision,
+    ensure_schema,
+    make_engine,
+    reading,
+)
 from digest.models import Base, Delivery, Subscriber, utcnow
 from tests.conftest import (
     create_database,
@@ -130,3 +138,39 @@ def test_sqlite_runs_in_wal_mode_without_a_flush_per_commit(engine):
         # 1 is NORMAL: synced at checkpoints, not at every commit.
         assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 1
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+class _Holder(threading.Thread):
+    """Another connection that takes the write lock and keeps it `seconds`."""
+
+    def __init__(self, database_url: str, seconds: float) -> None:
+        super().__init__()
+        self.database_url, self.seconds = database_url, seconds
+        self.locked = threading.Event()
+        self.released = 0.0
+
+    def run(self) -> None:
+        other = make_engine(self.database_url)
+        with other.begin() as connection:
+            connection.exec_driver_sql("SELECT 1")
+            self.locked.set()
+            time.sleep(self.seconds)
+        self.released = time.monotonic()
+        other.dispose()
+
+    def __enter__(self) -> _Holder:
+        self.start()
+        assert self.locked.wait(5)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.join()
+
+
+@sqlite_only
+def test_a_connection_that_only_reads_does_not_wait_for_the_write_lock(engine):
+    with _Holder(str(engine.url), 0.5):
+        started = time.monotonic()
+        with reading(engine) as connection:
+            assert connection.execute(select(Delivery.id)).all() == []
+        assert time.monotonic() - started < 0.25
