@@ -13,6 +13,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import insert, inspect, select
 
 from digest.db import (
+    BUSY_TIMEOUT_MS,
+    WRITE_LOCK_POLL_SECONDS,
     alembic_config,
     current_revision,
     ensure_schema,
@@ -165,6 +167,27 @@ class _Holder(threading.Thread):
 
     def __exit__(self, *exc: object) -> None:
         self.join()
+
+
+@sqlite_only
+def test_a_transaction_takes_the_write_lock_soon_after_another_releases_it(engine):
+    # SQLite's own wait would try again 13 ms after this release (at 33 ms), and later still
+    # for longer holds: a sender colliding with another's commit lost that much each time.
+    with _Holder(str(engine.url), 0.02) as holder, engine.begin() as connection:
+        began = time.monotonic()
+        timeout = connection.exec_driver_sql("PRAGMA busy_timeout").scalar()
+    assert began - holder.released < 0.008
+    assert timeout == BUSY_TIMEOUT_MS
+
+
+@sqlite_only
+def test_a_transaction_still_waits_for_a_lock_held_longer_than_its_own_polling(engine):
+    held = WRITE_LOCK_POLL_SECONDS * 2
+    started = time.monotonic()
+    with _Holder(str(engine.url), held), engine.begin() as connection:
+        began = time.monotonic()
+        connection.exec_driver_sql("SELECT 1")
+    assert began - started >= held
 
 
 @sqlite_only
