@@ -10,11 +10,12 @@ from datetime import date
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import insert, inspect, select
+from sqlalchemy import String, bindparam, cast, insert, inspect, select, update
 
 from digest.db import (
     BUSY_TIMEOUT_MS,
     WRITE_LOCK_POLL_SECONDS,
+    Prepared,
     alembic_config,
     current_revision,
     ensure_schema,
@@ -197,3 +198,32 @@ def test_a_connection_that_only_reads_does_not_wait_for_the_write_lock(engine):
         with reading(engine) as connection:
             assert connection.execute(select(Delivery.id)).all() == []
         assert time.monotonic() - started < 0.25
+
+
+def test_a_prepared_statement_stores_what_sqlalchemy_would(engine):
+    now = utcnow()
+    statement = (
+        update(Subscriber)
+        .where(Subscriber.id == bindparam("subscriber"))
+        .values(name=bindparam("name"), suspended_at=bindparam("now"), updated_at=bindparam("now"))
+    )
+    prepared = Prepared(statement, engine.dialect)
+    with engine.begin() as connection:
+        for number in (1, 2):
+            connection.execute(
+                insert(Subscriber.__table__).values(
+                    id=number, email=f"{number}@example.org", name="", keywords={}, exclude=[],
+                    max_papers=1, min_score=0.0, active=True, created_at=now, updated_at=now,
+                )
+            )  # fmt: skip
+        connection.execute(statement, {"subscriber": 1, "name": "Ada", "now": now})
+        prepared.execute(connection, subscriber=2, name="Ada", now=now)
+    columns = (Subscriber.name, Subscriber.suspended_at, Subscriber.updated_at)
+    with engine.connect() as connection:
+        # As stored, not as read back: SQLite keeps datetimes as text.
+        stored = connection.execute(
+            select(*(cast(c, String) for c in columns)).order_by(Subscriber.id)
+        ).all()
+        typed = connection.execute(select(*columns).order_by(Subscriber.id)).all()
+    assert stored[0] == stored[1]
+    assert typed[0] == typed[1] and typed[1][0] == "Ada"
