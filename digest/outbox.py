@@ -11,6 +11,7 @@ duplicate: a duplicate is better than a digest lost for good.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -29,8 +30,10 @@ from sqlalchemy import (
     Engine,
     Row,
     Select,
+    Text,
     and_,
     bindparam,
+    cast,
     func,
     insert,
     or_,
@@ -390,6 +393,20 @@ class _Round:
         self.renewed = time.monotonic()
 
 
+# An item's JSON lists, read as their text: see _decode_lists.
+_ITEM_LISTS = (DeliveryItem.matched, DeliveryItem.because, DeliveryItem.terms)
+
+
+def _decode_lists(items: Sequence[Row[tuple[Any, ...]]]) -> list[list[Any]]:
+    """Each item's three JSON lists, the last three columns of its row, as Python lists.
+
+    All of a batch's in one `json.loads`: decoding them one value at a time, as the JSON
+    type does, cost its per-call overhead three times per item, about 4% of a message.
+    """
+    texts = ",".join(f"[{m},{b},{t}]" for *_, m, b, t in items)
+    return list(json.loads(f"[{texts}]"))
+
+
 class _Loader:
     """Loads claimed deliveries as digests with plain SELECTs, each paper once a round.
 
@@ -429,24 +446,16 @@ class _Loader:
                     DeliveryItem.delivery_id,
                     DeliveryItem.paper_id,
                     DeliveryItem.score,
-                    DeliveryItem.matched,
-                    DeliveryItem.because,
-                    DeliveryItem.terms,
+                    *(cast(column, Text) for column in _ITEM_LISTS),
                 )
                 .where(DeliveryItem.delivery_id.in_(ids))
                 .order_by(DeliveryItem.delivery_id, DeliveryItem.rank)
             ).all()
             self._fetch_papers(connection, {item.paper_id for item in items})
         entries: dict[int, list[Entry]] = {}
-        for item in items:
+        for item, (matched, because, terms) in zip(items, _decode_lists(items), strict=True):
             entries.setdefault(item.delivery_id, []).append(
-                entry(
-                    self.papers[item.paper_id],
-                    item.score,
-                    item.matched,
-                    item.because,
-                    item.terms,
-                )
+                entry(self.papers[item.paper_id], item.score, matched, because, terms)
             )
         # One missing was taken over after our claim went stale: it is the other's now.
         return [
