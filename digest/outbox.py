@@ -522,21 +522,25 @@ def claim_batch(
     not_before: datetime | None = None,
     tried: set[str] | None = None,
 ) -> list[int]:
-    """Claim up to `size` due deliveries for this process, the oldest first; their ids."""
-    with unit_of_work(engine) as session:
+    """Claim up to `size` due deliveries for this process, the oldest first; their ids.
+
+    Core statements on a connection, not a session: the ORM's handling of them took as
+    long again, with SQLite's write lock held.
+    """
+    with engine.begin() as connection:
         # SKIP LOCKED lets concurrent senders each take other rows; SQLite has no row locks
         # and serializes writers (BEGIN IMMEDIATE) instead, so the clause is left out there.
         # Rows of one state that a batch has no room for stay due, for the next claim.
         found = [
             delivery_id
             for query in due_queries(up_to, not_before, tried or set())
-            for delivery_id in session.scalars(
+            for delivery_id in connection.scalars(
                 query.limit(size).with_for_update(skip_locked=True, of=Delivery)
             )
         ]
         ids = sorted(found)[:size]
         if ids:
-            session.execute(
+            connection.execute(
                 update(Delivery)
                 .where(Delivery.id.in_(ids))
                 .values(status=SENDING, claimed_by=me, claimed_at=utcnow())
