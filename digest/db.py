@@ -3,22 +3,37 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, Insert, create_engine, event, text
+from sqlalchemy import Connection, Engine, Executable, Insert, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.engine.interfaces import DBAPIConnection, Dialect
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from digest.errors import ConfigError
 from digest.models import Base
 from digest.resources import resource_dir
+
+# How long a SQLite connection waits for a lock another holds before it gives up.
+BUSY_TIMEOUT_MS = 30_000
+# SQLite's own wait for the write lock sleeps 1, 2, 5, 10 ms and more between tries, so
+# two sending processes, whose commits hold the lock for a tenth of a millisecond, lost a
+# millisecond or more at every collision. A transaction first tries again itself, every
+# 50 us at first, for up to this long; then SQLite waits.
+WRITE_LOCK_POLL_SECONDS = 0.1
+_FIRST_PAUSE, _LONGEST_PAUSE = 0.00005, 0.001
+# The execution option `reading` sets: the connection only reads.
+_READ_ONLY = "digest_read_only"
 
 
 def make_engine(url: str) -> Engine:
@@ -45,15 +60,47 @@ def _sqlite_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEn
     # file): a message recorded as sent just before it is sent again, with the same
     # Message-ID, as after any crash mid-send; nothing is lost.
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.close()
 
 
 def _sqlite_begin(connection: Connection) -> None:
     # IMMEDIATE takes the write lock up front: two processes (two runs, or serve and a run)
     # then queue on the busy timeout instead of one failing when it upgrades a read to a
-    # write. Units of work are short, so the lock is held briefly.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # write. Units of work are short, so the lock is held briefly. A connection that only
+    # reads needs no lock: in WAL mode it reads a snapshot while others write.
+    if connection.get_execution_options().get(_READ_ONLY):
+        connection.exec_driver_sql("BEGIN")
+        return
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, sqlite3.Connection)
+    if not _poll_for_write_lock(driver):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _poll_for_write_lock(driver: sqlite3.Connection) -> bool:
+    """Begin IMMEDIATE, trying again in short pauses while another holds the write lock.
+
+    False when it did not begin within WRITE_LOCK_POLL_SECONDS, or failed otherwise: the
+    caller then begins as usual, with SQLite's wait, and any error comes from there.
+    """
+    driver.execute("PRAGMA busy_timeout=0")
+    try:
+        deadline = time.monotonic() + WRITE_LOCK_POLL_SECONDS
+        pause = _FIRST_PAUSE
+        while True:
+            try:
+                driver.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as error:
+                busy = error.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
+                if not busy or time.monotonic() >= deadline:
+                    return False
+            else:
+                return True
+            time.sleep(pause)
+            pause = min(2 * pause, _LONGEST_PAUSE)
+    finally:
+        driver.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
 
 def insert_ignoring_conflicts(session: Session, table: type[Base]) -> Insert:
@@ -80,6 +127,44 @@ def serialize(session: Session, name: str) -> None:
     if session.get_bind().dialect.name == "postgresql":
         key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+class Prepared:
+    """A Core statement compiled once for a dialect, then run at the driver.
+
+    For a statement run once a message, SQLAlchemy's own work at each execution (the
+    statement's cache key, its parameters, the result) costs several times the database's.
+    The values go through the types' bind processors, as SQLAlchemy would pass them; the
+    statement must name every value it sets (a column's `onupdate` is not applied).
+    """
+
+    def __init__(self, statement: Executable, dialect: Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        assert isinstance(compiled, SQLCompiler)
+        self._compiled = compiled
+        self._processors: dict[str, Callable[[Any], Any]] = {}
+        for bind, name in compiled.bind_names.items():
+            processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if processor is not None:
+                self._processors[name] = processor
+
+    def execute(self, connection: Connection, **values: object) -> None:
+        """Run the statement on `connection` with `values` for its bound parameters."""
+        params = self._compiled.construct_params(values)
+        for name, processor in self._processors.items():
+            params[name] = processor(params[name])
+        if self._compiled.positional:
+            order = self._compiled.positiontup or []
+            connection.exec_driver_sql(self._compiled.string, tuple(params[n] for n in order))
+        else:
+            connection.exec_driver_sql(self._compiled.string, params)
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    """A connection that only reads: on SQLite its transaction takes no write lock."""
+    with engine.connect() as connection:
+        yield connection.execution_options(**{_READ_ONLY: True})
 
 
 @contextmanager

@@ -113,7 +113,8 @@ class Delivery(Base):
     __tablename__ = "deliveries"
     __table_args__ = (
         UniqueConstraint("subscriber_id", "digest_date"),
-        Index(None, "status", "digest_date"),
+        # The due ones in the order they are claimed, oldest first (see digest.outbox).
+        Index(None, "status", "id"),
         # Who got a digest on a given day: the previous-digest lookup, a day at a time.
         Index(None, "digest_date", "subscriber_id"),
     )

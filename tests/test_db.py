@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
+import time
 from datetime import date
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import insert, inspect, select
+from sqlalchemy import String, bindparam, cast, insert, inspect, select, update
 
-from digest.db import alembic_config, current_revision, ensure_schema, make_engine
+from digest.db import (
+    BUSY_TIMEOUT_MS,
+    WRITE_LOCK_POLL_SECONDS,
+    Prepared,
+    alembic_config,
+    current_revision,
+    ensure_schema,
+    make_engine,
+    reading,
+)
 from digest.models import Base, Delivery, Subscriber, utcnow
 from tests.conftest import (
     create_database,
@@ -130,3 +141,89 @@ def test_sqlite_runs_in_wal_mode_without_a_flush_per_commit(engine):
         # 1 is NORMAL: synced at checkpoints, not at every commit.
         assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 1
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+class _Holder(threading.Thread):
+    """Another connection that takes the write lock and keeps it `seconds`."""
+
+    def __init__(self, database_url: str, seconds: float) -> None:
+        super().__init__()
+        self.database_url, self.seconds = database_url, seconds
+        self.locked = threading.Event()
+        self.released = 0.0
+
+    def run(self) -> None:
+        other = make_engine(self.database_url)
+        with other.begin() as connection:
+            connection.exec_driver_sql("SELECT 1")
+            self.locked.set()
+            time.sleep(self.seconds)
+        self.released = time.monotonic()
+        other.dispose()
+
+    def __enter__(self) -> _Holder:
+        self.start()
+        assert self.locked.wait(5)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.join()
+
+
+@sqlite_only
+def test_a_transaction_takes_the_write_lock_soon_after_another_releases_it(engine):
+    # SQLite's own wait would try again 13 ms after this release (at 33 ms), and later still
+    # for longer holds: a sender colliding with another's commit lost that much each time.
+    with _Holder(str(engine.url), 0.02) as holder, engine.begin() as connection:
+        began = time.monotonic()
+        timeout = connection.exec_driver_sql("PRAGMA busy_timeout").scalar()
+    assert began - holder.released < 0.008
+    assert timeout == BUSY_TIMEOUT_MS
+
+
+@sqlite_only
+def test_a_transaction_still_waits_for_a_lock_held_longer_than_its_own_polling(engine):
+    held = WRITE_LOCK_POLL_SECONDS * 2
+    started = time.monotonic()
+    with _Holder(str(engine.url), held), engine.begin() as connection:
+        began = time.monotonic()
+        connection.exec_driver_sql("SELECT 1")
+    assert began - started >= held
+
+
+@sqlite_only
+def test_a_connection_that_only_reads_does_not_wait_for_the_write_lock(engine):
+    with _Holder(str(engine.url), 0.5):
+        started = time.monotonic()
+        with reading(engine) as connection:
+            assert connection.execute(select(Delivery.id)).all() == []
+        assert time.monotonic() - started < 0.25
+
+
+def test_a_prepared_statement_stores_what_sqlalchemy_would(engine):
+    now = utcnow()
+    statement = (
+        update(Subscriber)
+        .where(Subscriber.id == bindparam("subscriber"))
+        .values(name=bindparam("name"), suspended_at=bindparam("now"), updated_at=bindparam("now"))
+    )
+    prepared = Prepared(statement, engine.dialect)
+    with engine.begin() as connection:
+        for number in (1, 2):
+            connection.execute(
+                insert(Subscriber.__table__).values(
+                    id=number, email=f"{number}@example.org", name="", keywords={}, exclude=[],
+                    max_papers=1, min_score=0.0, active=True, created_at=now, updated_at=now,
+                )
+            )  # fmt: skip
+        connection.execute(statement, {"subscriber": 1, "name": "Ada", "now": now})
+        prepared.execute(connection, subscriber=2, name="Ada", now=now)
+    columns = (Subscriber.name, Subscriber.suspended_at, Subscriber.updated_at)
+    with engine.connect() as connection:
+        # As stored, not as read back: SQLite keeps datetimes as text.
+        stored = connection.execute(
+            select(*(cast(c, String) for c in columns)).order_by(Subscriber.id)
+        ).all()
+        typed = connection.execute(select(*columns).order_by(Subscriber.id)).all()
+    assert stored[0] == stored[1]
+    assert typed[0] == typed[1] and typed[1][0] == "Ada"
