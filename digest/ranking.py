@@ -1044,6 +1044,14 @@ class InterestModel:
             return np.zeros(0)
         matrix = self.transform(candidates) if matrix is None else matrix
         profiles = self.profiles([interest])
+        raw = self.raw_scores(profiles, matrix)
+        return (raw.ravel() - profiles.mean[0]) / profiles.spread[0]
+
+    def raw_scores(self, profiles: Profiles, matrix: sp.csr_matrix) -> np.ndarray:
+        """The float64 raw scores of every profile against every row of `matrix`, at once.
+
+        One dense (profiles x rows) array: for a few profiles; `top` scores many in blocks.
+        """
         scorer = _Scorer(
             self._corpus,
             matrix,
@@ -1052,8 +1060,7 @@ class InterestModel:
             self.embedding(matrix),
             self.generic(matrix),
         )
-        raw = scorer.scores(profiles.direct, profiles.mix, profiles.dense)
-        return (raw.ravel() - profiles.mean[0]) / profiles.spread[0]
+        return scorer.scores(profiles.direct, profiles.mix, profiles.dense)
 
     def rank(
         self,

@@ -23,15 +23,7 @@ def plain_top(
 ) -> Picks:
     """Every profile's picks by the float64 scores of the whole block and one sort each."""
     generic = model.generic(matrix)
-    scorer = ranking._Scorer(
-        model.corpus_matrix,
-        matrix,
-        profiles.direct,
-        profiles.mix,
-        model.embedding(matrix),
-        generic,
-    )
-    raw = scorer.scores(profiles.direct, profiles.mix, profiles.dense)
+    raw = model.raw_scores(profiles, matrix)
     floor = profiles.mean + profiles.spread * ranking._standard(profiles.min_score)
     floor = np.where(profiles.needs_keyword, floor, np.maximum(floor, profiles.mean))
     present = (matrix.toarray() != 0).T.astype(float)
@@ -150,12 +142,4 @@ def test_scores_closer_than_float32_come_in_float64_order(
 
 def raw_scores(model: InterestModel, profiles: Profiles, matrix: sp.csr_matrix) -> np.ndarray:
     """The float64 raw scores of a single profile over the rows of `matrix`."""
-    scorer = ranking._Scorer(
-        model.corpus_matrix,
-        matrix,
-        profiles.direct,
-        profiles.mix,
-        model.embedding(matrix),
-        model.generic(matrix),
-    )
-    return scorer.scores(profiles.direct, profiles.mix, profiles.dense)[0]
+    return model.raw_scores(profiles, matrix)[0]
