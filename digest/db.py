@@ -51,17 +51,22 @@ def make_engine(url: str) -> Engine:
 def _sqlite_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
     # Transactions are begun by _sqlite_begin, not by the driver, whose own handling breaks
     # savepoints (SQLAlchemy's documented recipe for pysqlite).
-    dbapi_connection.isolation_level = None  # type: ignore[attr-defined]
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA journal_mode=WAL")
+    assert isinstance(dbapi_connection, sqlite3.Connection)
+    dbapi_connection.isolation_level = None
+    dbapi_connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    dbapi_connection.execute("PRAGMA foreign_keys=ON")
+    # SQLite answers a change of journal mode with SQLITE_BUSY at once, without its busy
+    # wait, while another connection holds a lock on the file: two runs starting on a new
+    # database, one of them migrating it, failed with "database is locked".
+    if not _until_not_busy(
+        lambda: dbapi_connection.execute("PRAGMA journal_mode=WAL"), BUSY_TIMEOUT_MS / 1000
+    ):
+        dbapi_connection.execute("PRAGMA journal_mode=WAL")
     # In WAL mode NORMAL syncs at checkpoints, not at every commit: a commit per message
     # then costs no disk flush. A power cut may undo the last commits (never corrupt the
     # file): a message recorded as sent just before it is sent again, with the same
     # Message-ID, as after any crash mid-send; nothing is lost.
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-    cursor.close()
+    dbapi_connection.execute("PRAGMA synchronous=NORMAL")
 
 
 def _sqlite_begin(connection: Connection) -> None:
@@ -86,21 +91,32 @@ def _poll_for_write_lock(driver: sqlite3.Connection) -> bool:
     """
     driver.execute("PRAGMA busy_timeout=0")
     try:
-        deadline = time.monotonic() + WRITE_LOCK_POLL_SECONDS
-        pause = _FIRST_PAUSE
-        while True:
-            try:
-                driver.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as error:
-                busy = error.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
-                if not busy or time.monotonic() >= deadline:
-                    return False
-            else:
-                return True
-            time.sleep(pause)
-            pause = min(2 * pause, _LONGEST_PAUSE)
+        return _until_not_busy(lambda: driver.execute("BEGIN IMMEDIATE"), WRITE_LOCK_POLL_SECONDS)
+    except sqlite3.OperationalError:
+        return False
     finally:
         driver.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+
+
+def _until_not_busy(attempt: Callable[[], object], seconds: float) -> bool:
+    """Run `attempt`, again after short pauses while SQLite answers SQLITE_BUSY.
+
+    False when it was still busy after `seconds`; any other error is raised.
+    """
+    deadline = time.monotonic() + seconds
+    pause = _FIRST_PAUSE
+    while True:
+        try:
+            attempt()
+        except sqlite3.OperationalError as error:
+            if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
+                raise
+            if time.monotonic() >= deadline:
+                return False
+        else:
+            return True
+        time.sleep(pause)
+        pause = min(2 * pause, _LONGEST_PAUSE)
 
 
 def insert_ignoring_conflicts(session: Session, table: type[Base]) -> Insert:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
 import threading
 import time
 from datetime import date
@@ -141,6 +142,27 @@ def test_sqlite_runs_in_wal_mode_without_a_flush_per_commit(engine):
         # 1 is NORMAL: synced at checkpoints, not at every commit.
         assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 1
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+@sqlite_only
+def test_a_new_file_turns_to_wal_once_another_connection_lets_go_of_it(tmp_path):
+    # A run migrating a new file holds its write lock before the file is in WAL mode. SQLite
+    # answers a second run's switch to WAL with SQLITE_BUSY at once, skipping its busy wait.
+    path = tmp_path / "new.sqlite3"
+    first = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    first.execute("CREATE TABLE t (x)")
+    first.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(0.2, first.execute, ["COMMIT"])
+    release.start()
+    started = time.monotonic()
+    engine = make_engine(f"sqlite:///{path}")
+    with engine.connect() as connection:
+        mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
+    release.join()
+    engine.dispose()
+    first.close()
+    assert mode == "wal"
+    assert time.monotonic() - started >= 0.2
 
 
 class _Holder(threading.Thread):
