@@ -58,10 +58,9 @@ def _sqlite_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEn
     # SQLite answers a change of journal mode with SQLITE_BUSY at once, without its busy
     # wait, while another connection holds a lock on the file: two runs starting on a new
     # database, one of them migrating it, failed with "database is locked".
-    if not _until_not_busy(
+    _until_not_busy(
         lambda: dbapi_connection.execute("PRAGMA journal_mode=WAL"), BUSY_TIMEOUT_MS / 1000
-    ):
-        dbapi_connection.execute("PRAGMA journal_mode=WAL")
+    )
     # In WAL mode NORMAL syncs at checkpoints, not at every commit: a commit per message
     # then costs no disk flush. A power cut may undo the last commits (never corrupt the
     # file): a message recorded as sent just before it is sent again, with the same
@@ -91,17 +90,19 @@ def _poll_for_write_lock(driver: sqlite3.Connection) -> bool:
     """
     driver.execute("PRAGMA busy_timeout=0")
     try:
-        return _until_not_busy(lambda: driver.execute("BEGIN IMMEDIATE"), WRITE_LOCK_POLL_SECONDS)
+        _until_not_busy(lambda: driver.execute("BEGIN IMMEDIATE"), WRITE_LOCK_POLL_SECONDS)
     except sqlite3.OperationalError:
         return False
+    else:
+        return True
     finally:
         driver.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
 
-def _until_not_busy(attempt: Callable[[], object], seconds: float) -> bool:
+def _until_not_busy(attempt: Callable[[], object], seconds: float) -> None:
     """Run `attempt`, again after short pauses while SQLite answers SQLITE_BUSY.
 
-    False when it was still busy after `seconds`; any other error is raised.
+    Still busy after `seconds`, it raises SQLite's last answer, as it does any other error.
     """
     deadline = time.monotonic() + seconds
     pause = _FIRST_PAUSE
@@ -109,12 +110,11 @@ def _until_not_busy(attempt: Callable[[], object], seconds: float) -> bool:
         try:
             attempt()
         except sqlite3.OperationalError as error:
-            if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
+            busy = error.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
+            if not busy or time.monotonic() >= deadline:
                 raise
-            if time.monotonic() >= deadline:
-                return False
         else:
-            return True
+            return
         time.sleep(pause)
         pause = min(2 * pause, _LONGEST_PAUSE)
 
