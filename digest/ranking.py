@@ -1051,6 +1051,10 @@ class InterestModel:
         """The float64 raw scores of every profile against every row of `matrix`, at once.
 
         One dense (profiles x rows) array: for a few profiles; `top` scores many in blocks.
+        The profiles are scored in `top`'s blocks, so that the dense part's float32 products
+        are those `top` computes bit for bit: BLAS sums a cell's products in an order that
+        depends on the shape of the whole product (OpenBLAS has kernels of its own for small
+        ones).
         """
         scorer = _Scorer(
             self._corpus,
@@ -1060,7 +1064,12 @@ class InterestModel:
             self.embedding(matrix),
             self.generic(matrix),
         )
-        return scorer.scores(profiles.direct, profiles.mix, profiles.dense)
+        step = _chunk(matrix.shape[0])
+        blocks = [slice(start, start + step) for start in range(0, len(profiles), step)]
+        parts = [(profiles.direct[b], profiles.mix[b], profiles.dense[b]) for b in blocks]
+        if not parts:
+            return np.zeros((0, matrix.shape[0]))
+        return np.vstack([scorer.scores(*part) for part in parts])
 
     def rank(
         self,
