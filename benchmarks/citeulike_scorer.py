@@ -10,6 +10,9 @@ best standard score first (they only fill ranks past the picks).
 Usage, from the repository root (the data stays outside the repository):
 
     python ../shared/eval/quality_bench.py --scorer benchmarks.citeulike_scorer:score
+
+With the `embeddings` extra installed, `DIGEST_EMBEDDINGS=wordllama` in the environment
+scores with the model's semantic part, as it does for `digest run`.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from digest.config import load_settings
+from digest.embeddings import load_embedder
 from digest.ranking import Document, Interest, InterestModel
 
 # The bench reads nDCG@10, P@10, R@50 and MRR: the product's own order decides the first
@@ -38,7 +43,8 @@ def fit(corpus: Sequence[dict[str, Any]]) -> None:
     """Fit the interest model on every paper of the track, as `digest run` does."""
     documents = [_document(paper) for paper in corpus]
     _state.clear()
-    _state["model"] = InterestModel(documents, ())
+    # As `digest run` reads it: DIGEST_EMBEDDINGS, off unless set (loaded once per process).
+    _state["model"] = InterestModel(documents, (), load_embedder(load_settings().embeddings))
     _state["row"] = {doc.id: row for row, doc in enumerate(documents)}
     _state["by_id"] = {doc.id: doc for doc in documents}
 

@@ -5,8 +5,10 @@
 Runs the shared `quality_bench.py` (beside the data folder, or `--bench PATH`) with the
 product's scorer (`benchmarks.citeulike_scorer`: the model exactly as `digest run` uses
 it) and the bench's own references, prints the table of issue 5 with our rows added, and
-writes it to BENCHMARKS.md ("Ranking quality"). The data is read from the given path and
-never copied into the repository.
+writes it to BENCHMARKS.md ("Ranking quality"). With the `embeddings` extra installed it
+runs the scorer a second time with DIGEST_EMBEDDINGS=wordllama (the extra's own row;
+`--embeddings off` skips it). The data is read from the given path and never copied into
+the repository.
 """
 
 from __future__ import annotations
@@ -24,6 +26,13 @@ from types import ModuleType
 from typing import Any
 
 SCORER = "benchmarks.citeulike_scorer:score"
+# The same scorer with the semantic part on, as its results are filed in the summary.
+EMBEDDED = SCORER + " (DIGEST_EMBEDDINGS=wordllama)"
+RANKERS = (
+    ("tfidf", "bench tfidf"),
+    (SCORER, "digest"),
+    (EMBEDDED, "digest + wordllama"),
+)
 ROOT = Path(__file__).resolve().parent.parent
 TRACKS = ("abstracts", "titles")
 MODES = ("keywords", "seeds", "seeds+keywords")
@@ -102,6 +111,12 @@ def tables(summary: dict[str, Any]) -> str:
         + " | ".join(f"**{_cell(measured(SCORER, t, m))}**" for t, m in COLUMNS)
         + " |"
     )
+    if any(EMBEDDED in rankers for rankers in tracks.values()):
+        lines.append(
+            f"| **digest + wordllama, the embeddings extra (measured, {split})** | "
+            + " | ".join(f"**{_cell(measured(EMBEDDED, t, m))}**" for t, m in COLUMNS)
+            + " |"
+        )
     lines += [
         "",
         f"Every mode and metric, mean ± standard error over users ({split} split):",
@@ -110,7 +125,7 @@ def tables(summary: dict[str, Any]) -> str:
         "|---|---|---|" + "---|" * len(METRICS),
     ]
     for track in TRACKS:
-        for ranker, label in (("tfidf", "bench tfidf"), (SCORER, "digest")):
+        for ranker, label in RANKERS:
             for mode in MODES:
                 result = tracks.get(track, {}).get(ranker, {}).get(mode)
                 if result is None:
@@ -162,6 +177,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--tracks", default=",".join(TRACKS))
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
     parser.add_argument("--no-write", action="store_true", help="print the table only")
+    parser.add_argument(
+        "--embeddings",
+        choices=("auto", "off"),
+        default="auto",
+        help="also run with DIGEST_EMBEDDINGS=wordllama (auto: when the extra is installed)",
+    )
     args = parser.parse_args(argv)
     bench_path = args.bench or args.data.resolve().parent / "quality_bench.py"
     if not bench_path.is_file():
@@ -170,18 +191,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         sys.path.insert(0, str(ROOT))
     bench = load_bench(bench_path)
     started = time.perf_counter()
-    summary: dict[str, Any] = bench.main(
-        [
-            "--data-dir",
-            str(args.data),
-            "--n-users",
-            str(args.n_users),
-            "--tracks",
-            args.tracks,
-            "--scorer",
-            SCORER,
-        ]
-    )
+    common = ["--data-dir", str(args.data), "--n-users", str(args.n_users), "--tracks"]
+    common += [args.tracks, "--scorer", SCORER]
+    summary: dict[str, Any] = _run(bench, common, "off")
+    if args.embeddings == "auto" and importlib.util.find_spec("wordllama") is not None:
+        embedded = _run(bench, [*common, "--no-baselines"], "wordllama")
+        for track, rankers in embedded["tracks"].items():
+            summary["tracks"][track][EMBEDDED] = rankers[SCORER]
     seconds = time.perf_counter() - started
     command = "python -m benchmarks.quality " + " ".join(argv if argv is not None else sys.argv[1:])
     text = section(summary, command, seconds)
@@ -190,6 +206,20 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         write(args.output, text)
         print(f"written to {args.output}")
     return summary
+
+
+def _run(bench: ModuleType, argv: list[str], embeddings: str) -> dict[str, Any]:
+    """The bench's summary for `argv`, with DIGEST_EMBEDDINGS set to `embeddings`."""
+    before = os.environ.get("DIGEST_EMBEDDINGS")
+    os.environ["DIGEST_EMBEDDINGS"] = embeddings
+    try:
+        summary: dict[str, Any] = bench.main(argv)
+        return summary
+    finally:
+        if before is None:
+            del os.environ["DIGEST_EMBEDDINGS"]
+        else:
+            os.environ["DIGEST_EMBEDDINGS"] = before
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
+from digest.embeddings import CHOICES as EMBEDDINGS
 from digest.errors import ConfigError
 
 SmtpSecurity = Literal["starttls", "ssl", "none"]
@@ -64,6 +65,8 @@ class Settings:
     source_timeout: float = 30.0
     batch_size: int = 50
     worker_poll: float = 10.0
+    # Pretrained text embeddings in the interest model (digest.embeddings): off by default.
+    embeddings: str = "off"
 
     @property
     def sender_address(self) -> Address:
@@ -158,7 +161,17 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         source_timeout=_seconds("DIGEST_SOURCE_TIMEOUT", get("DIGEST_SOURCE_TIMEOUT"), 30.0),
         batch_size=_int("DIGEST_BATCH_SIZE", get("DIGEST_BATCH_SIZE"), 50, minimum=1),
         worker_poll=_seconds("DIGEST_WORKER_POLL", get("DIGEST_WORKER_POLL"), 10.0),
+        embeddings=_embeddings(get("DIGEST_EMBEDDINGS")),
     )
+
+
+def _embeddings(value: str | None) -> str:
+    name = (value or "off").lower()
+    if name not in EMBEDDINGS:
+        raise ConfigError(
+            f"DIGEST_EMBEDDINGS must be one of {', '.join(EMBEDDINGS)}, not {value!r}"
+        )
+    return name
 
 
 def _source_url(value: str | None) -> str | None:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from digest.candidates import candidates, corpus, documents, in_chunks
 from digest.compose import Digest, Entry, Recipient, new_message_id
 from digest.config import Settings
+from digest.embeddings import Embedder, load_embedder
 from digest.errors import NotFoundError
 from digest.models import Delivery, DeliveryItem, Paper, Subscriber
 from digest.pages import paper_key
@@ -60,7 +61,7 @@ def plan_digests(
 ) -> list[Planned]:
     """Rank the new papers for each subscriber and build their digests (nothing is written)."""
     new = candidates(session, subscribers, digest_date, settings.lookback_days)
-    picked = _rank(session, subscribers, new, digest_date)
+    picked = _rank(session, subscribers, new, digest_date, load_embedder(settings.embeddings))
     papers = _papers(session, sorted({p.paper_id for picks in picked.values() for p in picks}))
     planned: list[Planned] = []
     for subscriber in subscribers:
@@ -81,6 +82,7 @@ def _rank(
     subscribers: Sequence[Subscriber],
     new: Mapping[int, frozenset[int]],
     digest_date: date,
+    embedder: Embedder | None,
 ) -> dict[int, list[Pick]]:
     """Each subscriber's picks among their new papers: one model fitted to the corpus, all
     subscribers scored together."""
@@ -91,7 +93,7 @@ def _rank(
     documents = corpus(session, digest_date, fresh)
     # Each distinct term once: thousands of subscribers share most of their keywords.
     terms = {t for s in subscribers for t in (*s.keywords, *s.exclude)}
-    model = InterestModel(documents, terms)
+    model = InterestModel(documents, terms, embedder)
     rows = [row for row, doc in enumerate(documents) if doc.id in fresh]
     pool = [documents[row] for row in rows]
     matrix = model.corpus_matrix[rows]

@@ -42,6 +42,8 @@ from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.preprocessing import normalize
 
+from digest.embeddings import Embedder
+
 # How many times a title's terms count against the abstract's once.
 TITLE_WEIGHT = 2
 # The weight of the keyword part of a profile against its seed part (seeds and positives)
@@ -89,6 +91,18 @@ SIF_SMOOTHING = 1e-3
 # 0.011 nDCG@10 on titles with seeds (and seeds and keywords) and left abstracts alone; at
 # 0.5 and above abstracts with seeds began to lose.
 GENERIC_PENALTY = 0.3
+# Meaning (with an embedder, see digest.embeddings): a profile's and a paper's pretrained
+# text vectors join the dense part, their cosine scaled per profile so that its spread over
+# the reference papers is a fixed share of that of the rest of the score, however the
+# profile's sparse scores spread: MEANING_WEIGHT for a long profile, rising to MEANING_SHORT
+# for a short one as expansion does (by min(1, (EXPANSION_SHORT / its terms) ** 2)): a few
+# titles or keywords say little in TF-IDF terms, and their meaning more. On the bench, one
+# weight for all did best at 0.5 on abstracts (0.3: -0.001 to -0.002 nDCG@10; 1.0: seeds
+# -0.003) and at 1.0 to 2.0 on titles (+0.004 to +0.006 over 0.5); a vector's part along
+# the corpus' mean direction removed gained titles up to 0.012 and cost abstracts up to
+# 0.004, and the meaning of a keyword profile's feedback papers added nothing.
+MEANING_WEIGHT = 0.5
+MEANING_SHORT = 1.5
 # The dense part needs at least this many words with a term vector: with fewer, the SVD keeps
 # (nearly) every dimension of their co-occurrences, and the vectors are what a handful of
 # titles happened to pair, not learnt likeness.
@@ -293,14 +307,21 @@ class _Mixed:
         return sp.csr_matrix(self.direct + self.mix @ corpus)
 
     def norms(self, corpus: sp.csr_matrix) -> np.ndarray:
-        """Each row's length, written out term by term a block of rows at a time."""
+        """Each row's length."""
+        return self.rowwise(
+            corpus, lambda rows: np.sqrt(np.asarray(rows.multiply(rows).sum(axis=1)).ravel())
+        )
 
-        def lengths(start: int) -> np.ndarray:
+    def rowwise(
+        self, corpus: sp.csr_matrix, measure: Callable[[sp.csr_matrix], np.ndarray]
+    ) -> np.ndarray:
+        """`measure` of the rows written out term by term, a block of rows at a time."""
+
+        def measured(start: int) -> np.ndarray:
             block = slice(start, start + _EXPLICIT_ROWS)
-            rows = _Mixed(self.direct[block], self.mix[block]).explicit(corpus)
-            return np.sqrt(np.asarray(rows.multiply(rows).sum(axis=1)).ravel())
+            return measure(_Mixed(self.direct[block], self.mix[block]).explicit(corpus))
 
-        out = _threaded(lengths, range(0, self.direct.shape[0], _EXPLICIT_ROWS))
+        out = _threaded(measured, range(0, self.direct.shape[0], _EXPLICIT_ROWS))
         return np.concatenate(out) if out else np.zeros(0)
 
 
@@ -477,9 +498,16 @@ class _Screen(_Scorer):
 class InterestModel:
     """TF-IDF over the corpus (title weighted, unigrams, bigrams and the profiles' phrases)."""
 
-    def __init__(self, corpus: Sequence[Document], terms: Iterable[str]) -> None:
+    def __init__(
+        self,
+        corpus: Sequence[Document],
+        terms: Iterable[str],
+        embedder: Embedder | None = None,
+    ) -> None:
         """Learn term weights from `corpus`; `terms` are the profiles' keywords and exclusions.
 
+        With an `embedder`, scores also weigh the papers' meaning (see MEANING_WEIGHT); the
+        stored papers are embedded when first needed, once each.
         Raises ValueError for an empty corpus: there is nothing to weigh terms by.
         """
         if not corpus:
@@ -507,12 +535,17 @@ class InterestModel:
         self._row = {doc.id: row for row, doc in enumerate(self._documents)}
         self._features: dict[str, str | None] = {}
         self._step = math.ceil(len(corpus) / REFERENCE_PAPERS)
-        self._reference = self._corpus[:: self._step]
+        self._reference_rows = np.arange(0, len(corpus), self._step)
+        self._reference = self._corpus[self._reference_rows]
         self._transposed()
         self._centred()
         self._term_columns, self._term_vectors = self._fit_term_vectors()
         self._dense_columns, self._sif, self._common = self._fit_embedding(frequency)
         self._embedded()
+        self._embedder = embedder
+        width = embedder.dimensions if embedder else 0
+        self._meaning = np.zeros((len(corpus), width), dtype=np.float32)
+        self._meant = np.zeros(len(corpus), dtype=bool)
 
     def _fit_term_vectors(self) -> tuple[np.ndarray, np.ndarray]:
         """The vocabulary columns of the title words that have a term vector, and the vectors
@@ -617,6 +650,99 @@ class InterestModel:
         sums = vectors.direct[:, self._dense_columns] @ self._sif + vectors.mix @ self._corpus_sums
         return DENSE_WEIGHT * self._dense_unit(sums)
 
+    def meaning(self, docs: Sequence[Document]) -> np.ndarray | None:
+        """The papers' unit meaning vectors (stored papers' embedded once), or None without
+        an embedder."""
+        if self._embedder is None:
+            return None
+        out = np.zeros((len(docs), self._embedder.dimensions), dtype=np.float32)
+        rows = [self._stored_row(doc) for doc in docs]
+        stored = [n for n, row in enumerate(rows) if row is not None]
+        fresh = [n for n, row in enumerate(rows) if row is None]
+        out[stored] = self._stored_meaning(np.array([rows[n] for n in stored], dtype=int))
+        out[fresh] = self._embedder.embed([_text(docs[n]) for n in fresh])
+        return out
+
+    def _stored_meaning(self, rows: np.ndarray) -> np.ndarray:
+        """The meaning vectors of the stored papers at `rows`, embedding those not yet."""
+        assert self._embedder is not None
+        missing = np.unique(rows[~self._meant[rows]])
+        if missing.size:
+            self._meaning[missing] = self._embedder.embed(
+                [_text(self._documents[row]) for row in missing.tolist()]
+            )
+            self._meant[missing] = True
+        return self._meaning[rows]
+
+    def _paper_dense(self, matrix: sp.csr_matrix, meaning: np.ndarray | None) -> np.ndarray:
+        """The dense vectors papers score with: `embedding`, then their meaning if any."""
+        dense = self.embedding(matrix)
+        if self._embedder is None:
+            return dense
+        if meaning is None:
+            raise ValueError("a model with an embedder needs the papers' meaning vectors")
+        return np.hstack([dense, meaning])
+
+    def _profile_meaning(
+        self, interests: Sequence[Interest], seed_weight: np.ndarray, keyword_weight: np.ndarray
+    ) -> np.ndarray:
+        """Each profile's unit meaning vector: its seeds' and positives' (by weight) and its
+        keywords' (by weight) summed, each part unit length and weighted as in the sparse
+        profile; a zero row for a profile with neither."""
+        assert self._embedder is not None
+        count = len(interests)
+        papers: list[tuple[int, Document, float]] = []
+        keywords: list[tuple[int, str, float]] = []
+        for number, interest in enumerate(interests):
+            papers += [(number, doc, 1.0) for doc in interest.seeds]
+            papers += [(number, doc, w) for doc, w in interest.positives if w > 0]
+            keywords += [(number, term, w) for term, w in interest.keywords.items() if w > 0]
+        paper_part = self._owned_meaning(papers, count, self.meaning)
+        keyword_part = self._owned_meaning(keywords, count, self._embedder.embed)
+        return normalize(seed_weight[:, None] * paper_part + keyword_weight[:, None] * keyword_part)
+
+    def _owned_meaning(
+        self,
+        entries: Sequence[tuple[int, _T, float]],
+        count: int,
+        embed: Callable[[list[_T]], np.ndarray | None],
+    ) -> np.ndarray:
+        """For `count` owners, the unit sum of their items' meaning vectors by weight, each
+        distinct item (a paper, a keyword) embedded once however many owners hold it."""
+        assert self._embedder is not None
+        distinct = list(dict.fromkeys(item for _, item, _ in entries))
+        found = embed(distinct) if distinct else None
+        if found is None:
+            return np.zeros((count, self._embedder.dimensions), dtype=np.float32)
+        position = {item: n for n, item in enumerate(distinct)}
+        owner = sp.csr_matrix(
+            (
+                [weight for _, _, weight in entries],
+                ([n for n, _, _ in entries], [position[item] for _, item, _ in entries]),
+            ),
+            shape=(count, len(distinct)),
+        )
+        return normalize(np.asarray(owner @ found, dtype=np.float32))
+
+    def _with_meaning(self, vectors: _Mixed, dense: np.ndarray, meaning: np.ndarray) -> np.ndarray:
+        """The profiles' dense vectors with their meaning vectors appended, each scaled so
+        that its cosines spread MEANING_WEIGHT (long profiles) to MEANING_SHORT (short ones)
+        times as wide over the reference papers as the rest of the profile's scores."""
+        _, spread = self._calibration(vectors, dense)
+        reference = self._stored_meaning(self._reference_rows)
+        step = _chunk(reference.shape[0])
+
+        def spreads(start: int) -> np.ndarray:
+            return (meaning[start : start + step] @ reference.T).std(axis=1)
+
+        parts = _threaded(spreads, range(0, meaning.shape[0], step))
+        own = np.concatenate(parts) if parts else np.zeros(0)
+        terms = vectors.rowwise(self._corpus, lambda rows: np.diff(rows.indptr))
+        short = np.minimum(1.0, (EXPANSION_SHORT / np.maximum(terms, 1)) ** 2)
+        weight = MEANING_WEIGHT + (MEANING_SHORT - MEANING_WEIGHT) * short
+        scale = np.divide(weight * spread, own, out=np.zeros_like(own), where=own > _MIN_SPREAD)
+        return np.hstack([dense, (scale[:, None] * meaning).astype(np.float32)])
+
     def _centred(self) -> None:
         """The unit centroid of the stored papers' vectors, which `generic` measures by."""
         centroid = np.asarray(self._corpus.mean(axis=0)).ravel()
@@ -706,7 +832,7 @@ class InterestModel:
         corpus = sp.csr_matrix(self._corpus, copy=True)
         corpus.resize((n, width))
         self._corpus = sp.csr_matrix(sp.diags(keep) @ corpus + place @ fresh)
-        self._reference = self._corpus[:: self._step]
+        self._reference = self._corpus[self._reference_rows]
         self._transposed()
         self._centred()
         self._embedded()
@@ -799,6 +925,9 @@ class InterestModel:
         )
         # After expansion: a profile's mean and spread are those of the vector it scores with.
         dense = self._profile_embedding(vectors)
+        if self._embedder is not None:
+            meaning = self._profile_meaning(interests, seed_weight, keyword_weight)
+            dense = self._with_meaning(vectors, dense, meaning)
         mean, spread = self._calibration(vectors, dense)
         keywords = [sorted(i.keywords, key=lambda k, i=i: -i.keywords[k]) for i in interests]
         features = [[self._column(k) for k in ordered] for ordered in keywords]
@@ -1008,6 +1137,10 @@ class InterestModel:
     def _calibration(self, vectors: _Mixed, dense: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each profile's mean and spread of raw scores over the reference papers."""
         reference = self._dense_unit(self._corpus_sums[:: self._step])
+        # Profiles with their meaning vectors appended (`_with_meaning`) meet the reference
+        # papers' meaning vectors.
+        if dense.shape[1] > reference.shape[1]:
+            reference = np.hstack([reference, self._stored_meaning(self._reference_rows)])
         scorer = _Scorer(
             self._corpus,
             self._reference,
@@ -1044,13 +1177,16 @@ class InterestModel:
             return np.zeros(0)
         matrix = self.transform(candidates) if matrix is None else matrix
         profiles = self.profiles([interest])
-        raw = self.raw_scores(profiles, matrix)
+        raw = self.raw_scores(profiles, matrix, self.meaning(candidates))
         return (raw.ravel() - profiles.mean[0]) / profiles.spread[0]
 
-    def raw_scores(self, profiles: Profiles, matrix: sp.csr_matrix) -> np.ndarray:
+    def raw_scores(
+        self, profiles: Profiles, matrix: sp.csr_matrix, meaning: np.ndarray | None = None
+    ) -> np.ndarray:
         """The float64 raw scores of every profile against every row of `matrix`, at once.
 
         One dense (profiles x rows) array: for a few profiles; `top` scores many in blocks.
+        `meaning` is `meaning(papers)` for the rows, needed when the model has an embedder.
         The profiles are scored in `top`'s blocks, so that the dense part's float32 products
         are those `top` computes bit for bit: BLAS sums a cell's products in an order that
         depends on the shape of the whole product (OpenBLAS has kernels of its own for small
@@ -1061,7 +1197,7 @@ class InterestModel:
             matrix,
             profiles.direct,
             profiles.mix,
-            self.embedding(matrix),
+            self._paper_dense(matrix, meaning),
             self.generic(matrix),
         )
         step = _chunk(matrix.shape[0])
@@ -1108,7 +1244,7 @@ class InterestModel:
             return [[] for _ in range(len(profiles))]
         matrix = self.transform(candidates) if matrix is None else sp.csr_matrix(matrix)
         ids = np.array([doc.id for doc in candidates])
-        chosen = self.top(profiles, matrix, ids, allowed)
+        chosen = self.top(profiles, matrix, ids, allowed, self.meaning(candidates))
         return self._explain(profiles, matrix, ids, chosen)
 
     def top(
@@ -1117,15 +1253,22 @@ class InterestModel:
         matrix: sp.csr_matrix,
         ids: np.ndarray,
         allowed: Mapping[int, Sequence[int]] | None = None,
+        meaning: np.ndarray | None = None,
     ) -> list[tuple[np.ndarray, np.ndarray]]:
         """For each profile, the rows of `matrix` it picks (best first) and their raw scores.
 
         `ids` are the rows' paper ids: among equal scores the smaller id comes first.
+        `meaning` is `meaning(papers)` for the rows, needed when the model has an embedder.
         """
         papers = matrix.shape[0]
         generic = self.generic(matrix)
         scorer = _Screen(
-            self._corpus, matrix, profiles.direct, profiles.mix, self.embedding(matrix), generic
+            self._corpus,
+            matrix,
+            profiles.direct,
+            profiles.mix,
+            self._paper_dense(matrix, meaning),
+            generic,
         )
         present = sp.csr_matrix(matrix.T, dtype=np.float32, copy=True)
         present.data[:] = 1
@@ -1605,6 +1748,11 @@ def _top_entries(matrix: sp.csr_matrix, most: int) -> np.ndarray:
     order = np.argsort(owner - matrix.data / (matrix.data.max() * (1 + 1e-9)), kind="stable")
     rank = np.arange(order.size) - np.repeat(matrix.indptr[:-1], lengths)
     return order[rank < most]
+
+
+def _text(doc: Document) -> str:
+    """A paper's text as its meaning is read from: the title, then the abstract."""
+    return f"{doc.title}. {doc.abstract}" if doc.abstract else doc.title
 
 
 def _unit_without(sums: np.ndarray, common: np.ndarray) -> np.ndarray:

@@ -231,6 +231,7 @@ def env_for(settings: Settings) -> dict[str, str]:
         "DIGEST_CLAIM_TIMEOUT": str(settings.claim_timeout),
         "DIGEST_SOURCE_URL": settings.source_url or "",
         "DIGEST_SOURCE_TIMEOUT": str(settings.source_timeout),
+        "DIGEST_EMBEDDINGS": settings.embeddings,
     }
     if settings.smtp_host:
         env["SMTP_PORT"] = str(settings.smtp_port)

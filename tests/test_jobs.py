@@ -9,6 +9,7 @@ import shutil
 from datetime import date
 from email.message import EmailMessage
 
+import pytest
 from sqlalchemy import func, select
 
 from digest.cli import LISTED_FILES
@@ -116,6 +117,31 @@ def test_preview_shows_what_run_sends_and_records_nothing(cli, lab, smtp_server,
         assert title.replace("&", "&amp;") in html
     after = cli("preview", "ada@example.org", "--date", DAY, "--text", settings_=lab).stdout
     assert after == plain(sent)
+
+
+def test_with_embeddings_on_preview_and_run_agree_and_keywords_still_lead(cli, lab, smtp_server):
+    """DIGEST_EMBEDDINGS=wordllama: the semantic part reorders picks; keyword alerts still
+    pick only papers that hold a keyword, and the preview is what is sent."""
+    pytest.importorskip("wordllama")
+    lab = dataclasses.replace(lab, embeddings="wordllama")
+    cli("subscribers", "sync", str(lab.profiles), settings_=lab)
+    cli("ingest", str(lab.inbox), "--date", DAY, settings_=lab)
+    text = cli("preview", "ada@example.org", "--date", DAY, "--text", settings_=lab)
+    assert text.exit_code == 0, text.output
+    off = dataclasses.replace(lab, embeddings="off")
+    without = cli("preview", "ada@example.org", "--date", DAY, "--text", settings_=off)
+    assert without.stdout != text.stdout  # the scores shown, at least, weigh meaning
+
+    result = cli("run", "--date", DAY, settings_=smtp_server.settings(lab))
+    assert result.exit_code == 0, result.output
+    mail = by_recipient(smtp_server)
+    assert sorted(mail) == sorted(EXPECTED_KEYWORDS)
+    for email, (message,) in mail.items():
+        assert titles(message)
+        for line in why_lines(message):
+            assert set(line.split(", ")) <= EXPECTED_KEYWORDS[email]
+        assert len(why_lines(message)) == len(titles(message))
+    assert plain(mail["ada@example.org"][0]) == text.stdout
 
 
 def test_second_run_the_same_day_sends_nothing(cli, lab, smtp_server):
