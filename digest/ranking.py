@@ -123,6 +123,8 @@ _BLOCK_CELLS = 4_000_000
 # its partial sort take about 20 bytes a cell).
 _THREADS = min(os.cpu_count() or 1, 4)
 _T = TypeVar("_T")
+# Papers per tile of the float32 product (see _Screen).
+_TILE_PAPERS = 256
 # Columns per group when a partial sort looks for a lower bound of each row's cut first.
 _GROUP = 8
 # Profiles written out term by term (for their lengths) this many at a time, and picks
@@ -435,10 +437,17 @@ class _Screen(_Scorer):
         # One float32 product per block: the papers' terms, the stored papers'
         # similarities, and the penalty for generic papers as a row every profile takes once.
         rows = terms.shape[0] + self._used.size + 1
-        self._stacked = np.empty((rows, papers.shape[0]), dtype=np.float32)
-        self._stacked[: terms.shape[0]] = terms
-        self._stacked[terms.shape[0] : -1] = self._similar
-        self._stacked[-1] = -generic
+        stacked = np.empty((rows, papers.shape[0]), dtype=np.float32)
+        stacked[: terms.shape[0]] = terms
+        stacked[terms.shape[0] : -1] = self._similar
+        stacked[-1] = -generic
+        # Kept as tiles of _TILE_PAPERS columns: a block's product streams a row of the
+        # array per term of each profile, and a tile's rows stay in the cache where the
+        # whole array's would not (7,500 terms x 2,000 papers are 60 MB).
+        self._tiles = [
+            np.ascontiguousarray(stacked[:, start : start + _TILE_PAPERS])
+            for start in range(0, papers.shape[0], _TILE_PAPERS)
+        ]
         longest = float(_lengths(papers).max(initial=0))
         # A paper's column of the dense array is at most its row's length, a similarity at
         # most the product of the two rows' lengths.
@@ -479,7 +488,10 @@ class _Screen(_Scorer):
             shape=(count, 1),
         )
         operand = sp.hstack([own, stored, penalty], format="csr", dtype=np.float32)
-        scores = operand @ self._stacked
+        scores = np.empty((count, self._embedding.shape[1]), dtype=np.float32)
+        for number, tile in enumerate(self._tiles):
+            start = number * _TILE_PAPERS
+            scores[:, start : start + tile.shape[1]] = operand @ tile
         part = dense @ self._embedding
         scores += part
         return _Screened(scores, own, stored, part)
