@@ -700,7 +700,11 @@ class InterestModel:
     ) -> np.ndarray:
         """Each profile's unit meaning vector: its seeds' and positives' (by weight) and its
         keywords' (by weight) summed, each part unit length and weighted as in the sparse
-        profile; a zero row for a profile with neither."""
+        profile; a zero row for a profile with neither.
+
+        Float32 throughout, a block of profiles at a time: at a million profiles each
+        (profiles x dimensions) temporary is a gigabyte.
+        """
         assert self._embedder is not None
         count = len(interests)
         papers: list[tuple[int, Document, float]] = []
@@ -709,32 +713,42 @@ class InterestModel:
             papers += [(number, doc, 1.0) for doc in interest.seeds]
             papers += [(number, doc, w) for doc, w in interest.positives if w > 0]
             keywords += [(number, term, w) for term, w in interest.keywords.items() if w > 0]
-        paper_part = self._owned_meaning(papers, count, self.meaning)
-        keyword_part = self._owned_meaning(keywords, count, self._embedder.embed)
-        return normalize(seed_weight[:, None] * paper_part + keyword_weight[:, None] * keyword_part)
+        paper_owner, paper_found = self._owned(papers, count, self.meaning)
+        keyword_owner, keyword_found = self._owned(keywords, count, self._embedder.embed)
+        out = np.empty((count, self._embedder.dimensions), dtype=np.float32)
+        for start in range(0, count, _EXPLICIT_ROWS):
+            block = slice(start, start + _EXPLICIT_ROWS)
+            seed = normalize(paper_owner[block] @ paper_found)
+            keyword = normalize(keyword_owner[block] @ keyword_found)
+            seed *= seed_weight[block, None].astype(np.float32)
+            keyword *= keyword_weight[block, None].astype(np.float32)
+            out[block] = normalize(seed + keyword)
+        return out
 
-    def _owned_meaning(
+    def _owned(
         self,
         entries: Sequence[tuple[int, _T, float]],
         count: int,
         embed: Callable[[list[_T]], np.ndarray | None],
-    ) -> np.ndarray:
-        """For `count` owners, the unit sum of their items' meaning vectors by weight, each
-        distinct item (a paper, a keyword) embedded once however many owners hold it."""
+    ) -> tuple[sp.csr_matrix, np.ndarray]:
+        """The (owners x items) float32 weights of `entries` and the distinct items' meaning
+        vectors, each item (a paper, a keyword) embedded once however many owners hold it."""
         assert self._embedder is not None
         distinct = list(dict.fromkeys(item for _, item, _ in entries))
         found = embed(distinct) if distinct else None
         if found is None:
-            return np.zeros((count, self._embedder.dimensions), dtype=np.float32)
+            return sp.csr_matrix((count, 0), dtype=np.float32), np.zeros(
+                (0, self._embedder.dimensions), dtype=np.float32
+            )
         position = {item: n for n, item in enumerate(distinct)}
         owner = sp.csr_matrix(
             (
-                [weight for _, _, weight in entries],
+                np.array([weight for _, _, weight in entries], dtype=np.float32),
                 ([n for n, _, _ in entries], [position[item] for _, item, _ in entries]),
             ),
             shape=(count, len(distinct)),
         )
-        return normalize(np.asarray(owner @ found, dtype=np.float32))
+        return owner, found
 
     def _with_meaning(self, vectors: _Mixed, dense: np.ndarray, meaning: np.ndarray) -> np.ndarray:
         """The profiles' dense vectors with their meaning vectors appended, each scaled so
@@ -753,7 +767,11 @@ class InterestModel:
         short = np.minimum(1.0, (EXPANSION_SHORT / np.maximum(terms, 1)) ** 2)
         weight = MEANING_WEIGHT + (MEANING_SHORT - MEANING_WEIGHT) * short
         scale = np.divide(weight * spread, own, out=np.zeros_like(own), where=own > _MIN_SPREAD)
-        return np.hstack([dense, (scale[:, None] * meaning).astype(np.float32)])
+        out = np.empty((dense.shape[0], dense.shape[1] + meaning.shape[1]), dtype=np.float32)
+        out[:, : dense.shape[1]] = dense
+        out[:, dense.shape[1] :] = meaning
+        out[:, dense.shape[1] :] *= scale[:, None].astype(np.float32)
+        return out
 
     def _centred(self) -> None:
         """The unit centroid of the stored papers' vectors, which `generic` measures by."""
@@ -940,6 +958,7 @@ class InterestModel:
         if self._embedder is not None:
             meaning = self._profile_meaning(interests, seed_weight, keyword_weight)
             dense = self._with_meaning(vectors, dense, meaning)
+            del meaning  # a gigabyte at a million profiles, copied into `dense`
         mean, spread = self._calibration(vectors, dense)
         keywords = [sorted(i.keywords, key=lambda k, i=i: -i.keywords[k]) for i in interests]
         features = [[self._column(k) for k in ordered] for ordered in keywords]
