@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from digest.embeddings import CHOICES as EMBEDDINGS
+from digest.embeddings import require as require_embedder
 from digest.errors import ConfigError
 
 SmtpSecurity = Literal["starttls", "ssl", "none"]
@@ -166,11 +166,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
 
 
 def _embeddings(value: str | None) -> str:
+    # Checked here, before a run ingests anything, not when ranking first needs it.
     name = (value or "off").lower()
-    if name not in EMBEDDINGS:
-        raise ConfigError(
-            f"DIGEST_EMBEDDINGS must be one of {', '.join(EMBEDDINGS)}, not {value!r}"
-        )
+    require_embedder(name)
     return name
 
 

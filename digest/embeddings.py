@@ -79,20 +79,25 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
     return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
 
 
-@functools.cache
-def load_embedder(name: str) -> Embedder | None:
-    """The embedder DIGEST_EMBEDDINGS names (None for "off"), loaded once per process.
+def require(name: str) -> None:
+    """Check that DIGEST_EMBEDDINGS names an embedder this installation can load.
 
-    Raises ConfigError when the package it needs is not installed (`digest.config` has
-    checked the name), ValueError for a name that is not one of CHOICES.
+    Raises ConfigError naming the setting, or the extra to install.
     """
-    if name == "off":
-        return None
-    if name != "wordllama":
-        raise ValueError(f"no embedder is called {name!r} (choices: {', '.join(CHOICES)})")
-    if importlib.util.find_spec("wordllama") is None:
+    if name not in CHOICES:
+        raise ConfigError(f"DIGEST_EMBEDDINGS must be one of {', '.join(CHOICES)}, not {name!r}")
+    if name == "wordllama" and importlib.util.find_spec("wordllama") is None:
         raise ConfigError(
             "DIGEST_EMBEDDINGS=wordllama needs the embeddings extra: "
             "pip install 'digest[embeddings]' (or set DIGEST_EMBEDDINGS=off)"
         )
-    return WordLlamaEmbedder()
+
+
+@functools.cache
+def load_embedder(name: str) -> Embedder | None:
+    """The embedder DIGEST_EMBEDDINGS names (None for "off"), loaded once per process.
+
+    Raises ConfigError as `require` does.
+    """
+    require(name)
+    return None if name == "off" else WordLlamaEmbedder()

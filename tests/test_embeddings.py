@@ -228,5 +228,8 @@ def test_a_missing_extra_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch)
     try:
         with pytest.raises(ConfigError, match=r"pip install 'digest\[embeddings\]'"):
             load_embedder("wordllama")
+        # And the settings say so first, before a run ingests anything.
+        with pytest.raises(ConfigError, match="DIGEST_EMBEDDINGS=wordllama needs"):
+            load_settings({"DIGEST_EMBEDDINGS": "wordllama"})
     finally:
         load_embedder.cache_clear()
