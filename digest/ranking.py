@@ -668,10 +668,8 @@ class InterestModel:
         if self._embedder is None:
             return None
         out = np.zeros((len(docs), self._embedder.dimensions), dtype=np.float32)
-        rows = [self._stored_row(doc) for doc in docs]
-        stored = [n for n, row in enumerate(rows) if row is not None]
-        fresh = [n for n, row in enumerate(rows) if row is None]
-        out[stored] = self._stored_meaning(np.array([rows[n] for n in stored], dtype=int))
+        stored, rows, fresh = self._split(docs)
+        out[stored] = self._stored_meaning(np.array(rows, dtype=int))
         out[fresh] = self._embedder.embed([_text(docs[n]) for n in fresh])
         return out
 
@@ -710,8 +708,7 @@ class InterestModel:
         papers: list[tuple[int, Document, float]] = []
         keywords: list[tuple[int, str, float]] = []
         for number, interest in enumerate(interests):
-            papers += [(number, doc, 1.0) for doc in interest.seeds]
-            papers += [(number, doc, w) for doc, w in interest.positives if w > 0]
+            papers += [(number, doc, weight) for doc, weight in _weighted_papers(interest)]
             keywords += [(number, term, w) for term, w in interest.keywords.items() if w > 0]
         paper_owner, paper_found = self._owned(papers, count, self.meaning)
         keyword_owner, keyword_found = self._owned(keywords, count, self._embedder.embed)
@@ -734,20 +731,10 @@ class InterestModel:
         """The (owners x items) float32 weights of `entries` and the distinct items' meaning
         vectors, each item (a paper, a keyword) embedded once however many owners hold it."""
         assert self._embedder is not None
-        distinct = list(dict.fromkeys(item for _, item, _ in entries))
+        distinct, owner = _ownership(entries, count, np.float32)
         found = embed(distinct) if distinct else None
         if found is None:
-            return sp.csr_matrix((count, 0), dtype=np.float32), np.zeros(
-                (0, self._embedder.dimensions), dtype=np.float32
-            )
-        position = {item: n for n, item in enumerate(distinct)}
-        owner = sp.csr_matrix(
-            (
-                np.array([weight for _, _, weight in entries], dtype=np.float32),
-                ([n for n, _, _ in entries], [position[item] for _, item, _ in entries]),
-            ),
-            shape=(count, len(distinct)),
-        )
+            return owner, np.zeros((0, self._embedder.dimensions), dtype=np.float32)
         return owner, found
 
     def _with_meaning(self, vectors: _Mixed, dense: np.ndarray, meaning: np.ndarray) -> np.ndarray:
@@ -1001,17 +988,18 @@ class InterestModel:
         row = self._row.get(doc.id)
         return row if row is not None and self._documents[row] == doc else None
 
+    def _split(self, docs: Sequence[Document]) -> tuple[list[int], list[int], list[int]]:
+        """The positions in `docs` of the stored papers, their corpus rows, and the
+        positions of the others."""
+        rows = [self._stored_row(doc) for doc in docs]
+        known = [n for n, row in enumerate(rows) if row is not None]
+        others = [n for n, row in enumerate(rows) if row is None]
+        return known, [row for row in rows if row is not None], others
+
     def _rows(self, docs: Sequence[Document]) -> sp.csr_matrix:
         """`transform(docs)`, reading the rows of stored papers from the corpus matrix."""
-        stored = [self._row.get(doc.id) for doc in docs]
-        known = [
-            n
-            for n, (row, doc) in enumerate(zip(stored, docs, strict=True))
-            if row is not None and self._documents[row] == doc
-        ]
-        inside = set(known)
-        others = [n for n in range(len(docs)) if n not in inside]
-        parts = [self._corpus[[stored[n] for n in known]]]
+        known, rows, others = self._split(docs)
+        parts = [self._corpus[rows]]
         if others:
             parts.append(self.transform([docs[n] for n in others]))
         order = np.empty(len(docs), dtype=int)
@@ -1028,9 +1016,7 @@ class InterestModel:
         stored: list[tuple[int, int, float]] = []
         fresh: list[tuple[int, Document, float]] = []
         for number, interest in enumerate(interests):
-            weighted = [(doc, 1.0) for doc in interest.seeds]
-            weighted += [(doc, weight) for doc, weight in interest.positives if weight > 0]
-            for doc, weight in weighted:
+            for doc, weight in _weighted_papers(interest):
                 row = self._stored_row(doc)
                 if row is None:
                     fresh.append((number, doc, weight))
@@ -1042,15 +1028,7 @@ class InterestModel:
         direct = sp.csr_matrix((count, width))
         if fresh:
             # Each distinct paper not stored is analyzed once, however many profiles hold it.
-            distinct = list(dict.fromkeys(doc for _, doc, _ in fresh))
-            position = {doc: n for n, doc in enumerate(distinct)}
-            owner = sp.csr_matrix(
-                (
-                    [weight for _, _, weight in fresh],
-                    ([number for number, _, _ in fresh], [position[doc] for _, doc, _ in fresh]),
-                ),
-                shape=(count, len(distinct)),
-            )
+            distinct, owner = _ownership(fresh, count, np.float64)
             direct = sp.csr_matrix(owner @ self.transform(distinct))
         seeds = [self._rows(i.seeds) if i.seeds else None for i in interests]
         return self._unit(_Mixed(direct, mix)), seeds
@@ -1779,6 +1757,30 @@ def _top_entries(matrix: sp.csr_matrix, most: int) -> np.ndarray:
     order = np.argsort(owner - matrix.data / (matrix.data.max() * (1 + 1e-9)), kind="stable")
     rank = np.arange(order.size) - np.repeat(matrix.indptr[:-1], lengths)
     return order[rank < most]
+
+
+def _weighted_papers(interest: Interest) -> list[tuple[Document, float]]:
+    """The interest's seeds (weight 1) and its positives of positive weight."""
+    return [(doc, 1.0) for doc in interest.seeds] + [
+        (doc, weight) for doc, weight in interest.positives if weight > 0
+    ]
+
+
+def _ownership(
+    entries: Sequence[tuple[int, _T, float]], count: int, dtype: type[np.floating]
+) -> tuple[list[_T], sp.csr_matrix]:
+    """The distinct items of (owner, item, weight) entries, first seen first, and the
+    (`count` owners x items) matrix of their weights."""
+    distinct = list(dict.fromkeys(item for _, item, _ in entries))
+    position = {item: n for n, item in enumerate(distinct)}
+    owner = sp.csr_matrix(
+        (
+            np.array([weight for _, _, weight in entries], dtype=dtype),
+            ([n for n, _, _ in entries], [position[item] for _, item, _ in entries]),
+        ),
+        shape=(count, len(distinct)),
+    )
+    return distinct, owner
 
 
 def _text(doc: Document) -> str:
