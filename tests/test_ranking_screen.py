@@ -22,7 +22,8 @@ def plain_top(
     allowed: dict[int, list[int]] | None = None,
 ) -> Picks:
     """Every profile's picks by the float64 scores of the whole block and one sort each."""
-    generic = model.generic(matrix)
+    # The penalty of each paper blended with its neighbours', as its score holds it.
+    generic = model._scored(matrix, None).generic
     raw = model.raw_scores(profiles, matrix)
     floor = profiles.mean + profiles.spread * ranking._standard(profiles.min_score)
     floor = np.where(profiles.needs_keyword, floor, np.maximum(floor, profiles.mean))
@@ -97,6 +98,25 @@ def test_picks_and_scores_are_those_of_float64_in_blocks(
     matrix = model.corpus_matrix
     found = model.top(profiles, matrix, ids, allowed)
     assert_same(found, plain_top(model, profiles, matrix, ids, allowed))
+
+
+def test_papers_blended_with_their_neighbours_are_picked_as_float64_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The synthetic papers' abstracts, each blended with its neighbours' in a corpus taken as
+    large enough: every profile's picks and scores still those of the plain rule."""
+    monkeypatch.setattr(ranking, "NEIGHBOUR_CORPUS", (0, 1))
+    papers = [Document(n, p.title, p.abstract) for n, p in enumerate(Synthetic(0).papers(300))]
+    wanted = interests(papers, 200)
+    model = InterestModel(papers, {t for i in wanted for t in (*i.keywords, *i.exclude)})
+    profiles = model.profiles(wanted)
+    ids = np.array([doc.id for doc in papers])
+    matrix = model.corpus_matrix
+
+    found = model.top(profiles, matrix, ids)
+
+    assert model._neighbourhoods(matrix)[1].nnz
+    assert_same(found, plain_top(model, profiles, matrix, ids))
 
 
 def test_a_wide_margin_only_adds_float64_work(
