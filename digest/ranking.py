@@ -1552,6 +1552,8 @@ class InterestModel:
         paper blended with its neighbours, as its score measured it."""
         # One product per profile for all its picks: one per pick cost milliseconds each.
         reasons: list[list[str]] = [[] for _ in range(len(owners))]
+        if all(profiles.seeds[owner] is None for owner in np.unique(owners).tolist()):
+            return reasons
         distinct, first, counts = np.unique(owners, return_index=True, return_counts=True)
         own, near = self._neighbourhoods(papers)
         for owner, start, count in zip(
