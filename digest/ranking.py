@@ -406,7 +406,11 @@ class _DensePapers:
     """
 
     def __init__(self, papers: _Papers, rows: sp.csr_matrix) -> None:
-        used = np.unique(rows.indices)
+        # Marked, not sorted out with np.unique: a million profiles hold a hundred million
+        # entries.
+        marked = np.zeros(papers.own.shape[0], dtype=bool)
+        marked[rows.indices] = True
+        used = np.flatnonzero(marked)
         block = papers.terms(used)
         held = np.diff(block.indptr) > 0
         self._terms = used[held]
