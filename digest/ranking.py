@@ -100,13 +100,15 @@ GENERIC_PENALTY = 0.3
 # paper whose own words miss a profile still scores where its neighbours meet it. Only a
 # paper with an abstract has neighbours worth the name: the share rises from nothing at
 # NEIGHBOUR_TERMS[0] terms to its full value at NEIGHBOUR_TERMS[1] (a title alone has about
-# ten, and its nearest titles share a word or two; an abstract a hundred or more). And only
+# ten, and its nearest titles share a word or two; an abstract a hundred or so). And only
 # in a corpus dense enough that a paper's neighbours are near: the share rises from nothing
 # at NEIGHBOUR_CORPUS[0] stored papers to its full value at NEIGHBOUR_CORPUS[1]. On the
 # bench (abstracts, 1,929 papers) 30 neighbours at 2 / 3 gained 0.008 to 0.013 nDCG@10 in
 # every mode (10 and 15 lost, 20 to 60 gained, 100 and more gained less); titles alone
 # gained nothing at any setting; with neighbours taken from only a half or a quarter of the
-# abstracts, the gain fell to nothing and to a loss of 0.013.
+# abstracts, the gain fell to nothing and to a loss of 0.013. The embeddings extra's meaning
+# vectors are not blended: blended too, they moved nothing but the cost of embedding every
+# neighbour.
 NEIGHBOURS = 30
 NEIGHBOUR_SHARE = 2 / 3
 NEIGHBOUR_TERMS = (20, 50)
