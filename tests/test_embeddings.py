@@ -206,6 +206,27 @@ def test_a_model_with_an_embedder_refuses_papers_without_their_meaning(
         model.top(profiles, model.corpus_matrix, ids)
 
 
+def test_papers_blended_with_their_neighbours_keep_their_own_meaning(
+    wordllama: WordLlamaEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a paper's TF-IDF vector, dense part and penalty are blended with its neighbours';
+    its meaning vector stays its own, and the seed's topic still comes first."""
+    monkeypatch.setattr(ranking, "NEIGHBOURS", 2)
+    monkeypatch.setattr(ranking, "NEIGHBOUR_TERMS", (0, 1))
+    monkeypatch.setattr(ranking, "NEIGHBOUR_CORPUS", (0, 1))
+    docs = corpus()
+    model = InterestModel(docs, [], wordllama)
+    meaning = model.meaning(docs)
+
+    papers = model._scored(model.corpus_matrix, meaning)
+    picks = model.rank(Interest(keywords={}, seeds=[docs[0]]), docs[1:])
+
+    assert papers.neighbours.nnz
+    assert np.array_equal(papers.dense[:, -meaning.shape[1] :], meaning)
+    vision = {doc.id for doc in docs[1:5]}
+    assert picks[0].paper_id in vision
+
+
 def test_embeddings_are_off_unless_asked_for() -> None:
     assert load_settings({}).embeddings == "off"
     assert load_embedder("off") is None
