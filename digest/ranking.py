@@ -392,8 +392,8 @@ class _Papers:
         through_neighbours = vectors.shape[0] * stored.size
         written_out = self.neighbours.nnz * self.corpus.nnz / max(self.corpus.shape[0], 1)
         if through_neighbours < written_out:
-            similar = vectors @ self.corpus[stored].T
-            return np.asarray((vectors @ self.own + similar @ self.neighbours[stored]).toarray())
+            near = _neighbour_similarities(vectors, self.corpus, self.neighbours)
+            return np.asarray((vectors @ self.own).toarray() + near)
         blend = self.terms(np.arange(self.own.shape[0]))
         return np.asarray((vectors @ blend).toarray())
 
@@ -776,7 +776,7 @@ class InterestModel:
             generic = own * generic + neighbours.T @ self._corpus_generic
         # By the triangle inequality: a blend of vectors is at most as long as the same
         # blend of their lengths.
-        longest = own * _lengths(matrix) + neighbours.T @ _lengths(self._corpus)
+        longest = own * _lengths(matrix) + neighbours.T @ self._corpus_lengths
         return _Papers(
             own=sp.csr_matrix(sp.csr_matrix(matrix.T) @ sp.diags(own)),
             neighbours=neighbours,
@@ -908,11 +908,13 @@ class InterestModel:
         return out
 
     def _centred(self) -> None:
-        """The unit centroid of the stored papers' vectors, which `generic` measures by."""
+        """The unit centroid of the stored papers' vectors, which `generic` measures by, and
+        the stored papers' own penalties and lengths, which blends with them read."""
         centroid = np.asarray(self._corpus.mean(axis=0)).ravel()
         norm = np.linalg.norm(centroid)
         self._centroid = centroid / norm if norm > 0 else centroid
         self._corpus_generic = self.generic(self._corpus)
+        self._corpus_lengths = _lengths(self._corpus)
 
     def generic(self, matrix: sp.csr_matrix) -> np.ndarray:
         """What each of the TF-IDF rows (`transform`'s papers) loses from its raw score as a
@@ -1572,9 +1574,9 @@ class InterestModel:
             similarities = (seeds @ papers[picked].T).toarray() * own[picked]
             neighbours = near[picked]
             if neighbours.nnz:
-                stored = np.unique(neighbours.indices)
-                similar = seeds @ self._corpus[stored].T
-                similarities += (similar @ neighbours[:, stored].T).toarray()
+                similarities += _neighbour_similarities(
+                    seeds, self._corpus, sp.csr_matrix(neighbours.T)
+                )
             for n in range(count):
                 reasons[start + n] = _because(similarities[:, n], profiles.seed_titles[owner])
         return reasons
@@ -1850,6 +1852,17 @@ def _spans(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     positions = np.repeat(starts + lengths - ends, lengths)
     positions += np.arange(positions.size)
     return positions
+
+
+def _neighbour_similarities(
+    vectors: sp.csr_matrix, corpus: sp.csr_matrix, neighbours: sp.csr_matrix
+) -> np.ndarray:
+    """The neighbours' part of TF-IDF `vectors`' dot products with blended papers (rows x
+    papers): their similarities with the stored papers that are neighbours, by the shares
+    in `neighbours` (stored papers x papers)."""
+    stored = np.flatnonzero(np.diff(neighbours.indptr))
+    similar = vectors @ corpus[stored].T
+    return np.asarray((similar @ neighbours[stored]).toarray())
 
 
 def _ramp(values: np.ndarray, bounds: tuple[int, int]) -> np.ndarray:
