@@ -13,12 +13,13 @@ import codecs
 import hashlib
 import json
 import re
-import unicodedata
 from datetime import UTC, date, datetime
 from urllib.parse import urlsplit
 
 from digest.errors import PageError
+from digest.limits import misfit
 from digest.pages import PaperRecord, ParsedPage
+from digest.sanitize import one_line
 
 NOT_API = "not a Hugging Face daily-papers response"
 
@@ -29,8 +30,6 @@ _OLD_ID = re.compile(
     r"(?P<id>[a-z]+(?:-[a-z]+)*(?:\.[A-Z]{2})?/[0-9]{2}(?:0[1-9]|1[0-2])[0-9]{3})(?:v[0-9]+)?",
     re.ASCII,
 )
-# What text from the JSON gets in place of characters of these Unicode categories.
-_SANE = {"Cc": " ", "Cs": "\ufffd"}
 
 
 def parse_api(data: bytes, source: str) -> ParsedPage:
@@ -53,50 +52,66 @@ def parse_api(data: bytes, source: str) -> ParsedPage:
         value = value["data"]
     if not isinstance(value, list):
         raise PageError(source, f"{NOT_API}: expected a list of papers, got {_json_type(value)}")
-    papers = papers_from_entries(value, source)
+    papers, skipped = papers_from_entries(value, source)
     return ParsedPage(
         source=source,
         sha256=hashlib.sha256(data).hexdigest(),
         page_date=_shared_day(value),
         papers=papers,
+        skipped=skipped,
     )
 
 
-def papers_from_entries(entries: list, source: str) -> list[PaperRecord]:
-    """Turn daily-papers entries (API or HTML page) into records, `line` = position from 1.
+def papers_from_entries(entries: list, source: str) -> tuple[list[PaperRecord], list[PageError]]:
+    """Turn daily-papers entries (API or HTML page) into records, `line` = position from 1;
+    and the entries skipped, each a PageError naming `source`, the entry and why.
 
     Titles and summaries have their hard line breaks and runs of spaces folded to one
-    space; the `paper` fields win over the entry's top-level copies. Metadata that is
-    missing or malformed (an arXiv id, a non-http link, a negative upvote count, an
-    unreadable date) is left empty rather than refusing the page; a missing title or
-    summary, or an entry that is not an object with a `paper` object, raises PageError
-    naming `source` and the entry.
+    space, and characters unsafe to show removed (see digest.sanitize); the `paper` fields
+    win over the entry's top-level copies. Metadata that is malformed (an arXiv id, a
+    non-http link, a negative upvote count, an unreadable date) is left empty. An entry
+    without a title or a summary, one that is not an object with a `paper` object, and
+    one with a field too long or too large to store (see digest.limits) is skipped; when
+    every entry is, the input is not a daily-papers list and the first problem is raised.
     """
-    papers = []
+    papers: list[PaperRecord] = []
+    problems: list[str] = []
     for number, entry in enumerate(entries, start=1):
-        paper = entry.get("paper") if isinstance(entry, dict) else None
-        if not isinstance(paper, dict):
-            raise PageError(source, f"entry {number}: not a daily-papers entry (no 'paper' object)")
-        title = _fold(paper.get("title")) or _fold(entry.get("title"))
-        if not title:
-            raise PageError(source, f"entry {number}: no title")
-        abstract = _fold(paper.get("summary")) or _fold(entry.get("summary"))
-        if not abstract:
-            raise PageError(source, f"entry {number}: no summary")
-        papers.append(
-            PaperRecord(
-                title=title,
-                abstract=abstract,
-                line=number,
-                code_url=_http_url(paper.get("githubRepo")),
-                arxiv_id=arxiv_id(paper.get("id")),
-                authors=_authors(paper.get("authors")),
-                upvotes=_count(paper.get("upvotes")),
-                project_url=_http_url(paper.get("projectPage")),
-                published=iso_date(paper.get("publishedAt")) or iso_date(entry.get("publishedAt")),
-            )
-        )
-    return papers
+        try:
+            papers.append(_record(entry, number))
+        except ValueError as problem:
+            problems.append(f"entry {number}: {problem}")
+    if problems and not papers:
+        raise PageError(source, problems[0])
+    return papers, [PageError(source, f"{problem}: paper skipped") for problem in problems]
+
+
+def _record(entry: object, number: int) -> PaperRecord:
+    """The record of one entry; ValueError says why there is none."""
+    paper = entry.get("paper") if isinstance(entry, dict) else None
+    if not isinstance(entry, dict) or not isinstance(paper, dict):
+        raise ValueError("not a daily-papers entry (no 'paper' object)")
+    title = _fold(paper.get("title")) or _fold(entry.get("title"))
+    if not title:
+        raise ValueError("no title")
+    abstract = _fold(paper.get("summary")) or _fold(entry.get("summary"))
+    if not abstract:
+        raise ValueError("no summary")
+    record = PaperRecord(
+        title=title,
+        abstract=abstract,
+        line=number,
+        code_url=_http_url(paper.get("githubRepo")),
+        arxiv_id=arxiv_id(paper.get("id")),
+        authors=_authors(paper.get("authors")),
+        upvotes=_count(paper.get("upvotes")),
+        project_url=_http_url(paper.get("projectPage")),
+        published=iso_date(paper.get("publishedAt")) or iso_date(entry.get("publishedAt")),
+    )
+    problem = misfit(record)
+    if problem is not None:
+        raise ValueError(problem)
+    return record
 
 
 def arxiv_id(value: object) -> str | None:
@@ -163,14 +178,8 @@ def _shared_day(entries: list) -> date | None:
 
 
 def _fold(value: object) -> str:
-    """One line of text: whitespace runs and control characters made one space."""
-    if not isinstance(value, str):
-        return ""
-    # Control characters (NUL, escape, ...) are never part of a title or an abstract, and
-    # would end up in an email; a lone surrogate ("\ud800" is valid JSON) cannot even be
-    # encoded to UTF-8 to be stored or sent.
-    kept = "".join(_SANE.get(unicodedata.category(c), c) for c in value)
-    return " ".join(kept.split())
+    """One line of text, safe to show (see digest.sanitize); "" for what is not a string."""
+    return one_line(value) if isinstance(value, str) else ""
 
 
 def _authors(value: object) -> tuple[str, ...]:
@@ -194,7 +203,7 @@ def _http_url(value: object) -> str | None:
     if not isinstance(value, str):
         return None
     url = value.strip()
-    if not url or any(c.isspace() or unicodedata.category(c) in _SANE for c in url):
+    if not url or one_line(url) != url or " " in url:
         return None
     try:
         parts = urlsplit(url)

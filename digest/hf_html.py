@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import codecs
 import hashlib
-from html.parser import HTMLParser
+
+from lxml import etree
 
 from digest.errors import PageError
 from digest.hf_api import iso_date, load_json_text, papers_from_entries
@@ -25,76 +26,52 @@ def parse_html(data: bytes, source: str) -> ParsedPage:
 
     Raises PageError naming `source` when the page is not UTF-8, has no DailyPapers
     element, its `data-props` is not JSON (with the element's line) or holds no papers,
-    or an entry lacks a title or a summary (the message names the entry, from 1).
+    or none of its entries is a paper (the message names the first, from 1); entries
+    that are not papers are skipped and named in the result.
     """
     try:
         text = data.removeprefix(codecs.BOM_UTF8).decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise PageError(source, f"{NOT_HTML}: not UTF-8 text", line) from None
-    finder = _DailyPapersFinder()
-    try:
-        finder.feed(text)
-        finder.close()
-    except _Found:
-        pass
-    if finder.line is None:
+    found = find_daily_papers(text)
+    if found is None:
         raise PageError(source, f"{NOT_HTML}: no {_TARGET} element")
-    if finder.props is None:
-        raise PageError(source, f"{NOT_HTML}: the {_TARGET} element has no data-props", finder.line)
-    props = load_json_text(finder.props, source, f"{NOT_HTML}: {_TARGET} data-props", finder.line)
+    line, raw_props = found
+    if raw_props is None:
+        raise PageError(source, f"{NOT_HTML}: the {_TARGET} element has no data-props", line)
+    props = load_json_text(raw_props, source, f"{NOT_HTML}: {_TARGET} data-props", line)
     entries = props.get("dailyPapers") if isinstance(props, dict) else None
     if not isinstance(entries, list):
-        raise PageError(
-            source, f"{NOT_HTML}: {_TARGET} data-props has no 'dailyPapers' list", finder.line
-        )
+        raise PageError(source, f"{NOT_HTML}: {_TARGET} data-props has no 'dailyPapers' list", line)
     if not entries:
-        raise PageError(source, f"{NOT_HTML}: the list of papers is empty", finder.line)
+        raise PageError(source, f"{NOT_HTML}: the list of papers is empty", line)
+    papers, skipped = papers_from_entries(entries, source)
     return ParsedPage(
         source=source,
         sha256=hashlib.sha256(data).hexdigest(),
         page_date=iso_date(props.get("date")),
-        papers=papers_from_entries(entries, source),
+        papers=papers,
+        skipped=skipped,
     )
 
 
-class _Found(Exception):
-    """Raised from the parser's callback to stop reading the page at the element."""
+def find_daily_papers(text: str) -> tuple[int, str | None] | None:
+    """The line of the first element whose `data-target` is exactly DailyPapers, and its
+    `data-props` unescaped (None when absent or empty); None when there is no such element.
 
-
-class _DailyPapersFinder(HTMLParser):
-    """Finds the first element whose `data-target` is exactly DailyPapers.
-
-    `line` is its line in the page once found; `props` its `data-props`, unescaped by the
-    parser, or None when the attribute is absent or has no value.
+    libxml2's HTML parser (lxml) reads the page in time linear in its size, whatever the
+    markup: the standard library's html.parser takes time quadratic in the length of some
+    malformed inputs ("<a " repeated: 16 s of CPU for 40 KB), and any input that starts
+    with "<" reaches this parser. `huge_tree` lets a text node or attribute exceed 10 MB,
+    as a page up to DIGEST_MAX_PAGE_MB may need.
     """
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.line: int | None = None
-        self.props: str | None = None
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        """Record the DailyPapers element, then stop: the rest of the page is not needed."""
-        # An attribute written twice counts once, the first time, as browsers read it.
-        first: dict[str, str | None] = {}
-        for name, value in attrs:
-            first.setdefault(name, value)
-        if first.get("data-target") != _TARGET:
-            return
-        self.line = self.getpos()[0]
-        self.props = first.get("data-props")
-        raise _Found
-
-    def parse_marked_section(self, i: int, report: int = 1) -> int:
-        """Read `<![...` as the standard does; a malformed one is a bogus comment.
-
-        Python before 3.13 raises AssertionError at a marked section it does not know
-        ("<![foo[", "<![ x"); HTML reads any `<![` outside SVG and MathML as a bogus
-        comment up to the next `>`, and so does this parser then.
-        """
-        try:
-            return super().parse_marked_section(i, report)
-        except AssertionError:
-            end = self.rawdata.find(">", i + 3)
-            return -1 if end < 0 else end + 1
+    parser = etree.HTMLParser(huge_tree=True, no_network=True, remove_comments=True)
+    root = etree.fromstring(text, parser)
+    if root is None:
+        return None
+    for element in root.iter(etree.Element):
+        if element.get("data-target") == _TARGET:
+            line = element.sourceline
+            return line if isinstance(line, int) else 1, element.get("data-props") or None
+    return None

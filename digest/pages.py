@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from digest.errors import PageError
+from digest.limits import MAX_TITLE_CHARS, misfit
+from digest.sanitize import excerpt, one_line
 
 log = logging.getLogger(__name__)
 # Lines the page carries above the papers, compared case-insensitively.
@@ -31,10 +33,10 @@ _CODE_LINK = re.compile(
     r"(?<![\w.])(?:https?://)?(?:www\.)?github\.com/(?P<repo>[\w.-]+/[\w.-]+)", re.IGNORECASE
 )
 
-MAX_TITLE_CHARS = 300
 MAX_TITLE_WORDS = 40
 # Real titles run to 23 words and 176 characters, real abstracts from 68 words and 537
-# characters up: a line between the two is neither, and the page is refused.
+# characters up. A shorter line after a title is no abstract: a withdrawn paper's one
+# sentence, or a title whose abstract is missing.
 MIN_ABSTRACT_WORDS = 30
 # A page date later than the day it is read by more than this is taken from the year before.
 _FUTURE_SLACK = timedelta(days=2)
@@ -66,12 +68,17 @@ class PaperRecord:
 
 @dataclass(frozen=True)
 class ParsedPage:
-    """A whole page: where it came from, its hash, its date and its papers."""
+    """A whole page: where it came from, its hash, its date and its papers.
+
+    `skipped` names the entries left out (their source, line or entry, and why): the
+    page's other papers still go in.
+    """
 
     source: str
     sha256: str
     page_date: date | None
     papers: list[PaperRecord] = field(default_factory=list)
+    skipped: list[PageError] = field(default_factory=list)
 
 
 def paper_key(title: str) -> str:
@@ -106,17 +113,30 @@ def parse_page(data: bytes, source: str, today: date) -> ParsedPage:
     return _parse_lines(text.split("\n"), source, hashlib.sha256(data).hexdigest(), today)
 
 
+@dataclass(frozen=True)
+class _Line:
+    number: int
+    text: str
+    title: bool  # it could be a paper's title
+
+
 def _parse_lines(lines: list[str], source: str, sha256: str, today: date) -> ParsedPage:
+    """Read the header, then pair each abstract with the title line just before it.
+
+    Lines that make no such pair (a title without an abstract, an abstract without a
+    title, a withdrawn paper's one sentence) are skipped and named; only a file without
+    the header or without any paper is refused.
+    """
     page_date: date | None = None
     saw_header = saw_subscribe_line = False
     in_header = True
     papers: list[PaperRecord] = []
-    title: tuple[int, str] | None = None
+    skipped: list[PageError] = []
+    pending: list[_Line] = []  # the lines since the last paper
     for number, raw in enumerate(lines, start=1):
-        words = raw.split()
-        if not words:
+        text = one_line(raw)
+        if not text:
             continue
-        text = " ".join(words)
         if in_header:
             if text.casefold() in _HEADER_LINES:
                 saw_header = True
@@ -128,44 +148,67 @@ def _parse_lines(lines: list[str], source: str, sha256: str, today: date) -> Par
             if not saw_header:
                 raise PageError(
                     source,
-                    f"not a digest page: no 'Get trending papers' header before {_clip(text)!r}",
+                    f"not a digest page: no 'Get trending papers' header before {excerpt(text)!r}",
                     number,
                 )
             # Pages saved without line breaks glue the button's label to the first title
             # ("SubscribeOne-Shot ..."); they have no "Subscribe" line of its own.
             if not saw_subscribe_line and text.startswith(_SUBSCRIBE) and text != _SUBSCRIBE:
                 text = text.removeprefix(_SUBSCRIBE)
-                words = text.split()
             in_header = False
-        if title is None:
-            if not _looks_like_title(text, words):
-                problem = (
-                    "text with no title before it"
-                    if _looks_like_abstract(words)
-                    else "expected a paper title"
-                )
-                raise PageError(source, f"{problem}: {_clip(text)!r}", number)
-            title = (number, text)
+        words = text.split()
+        if pending and pending[-1].title and _looks_like_abstract(words):
+            title = pending.pop()
+            skipped += _unpaired(pending, source)
+            pending = []
+            record = _record(title, text)
+            problem = misfit(record)
+            if problem is None:
+                papers.append(record)
+            else:
+                skipped.append(PageError(source, f"{problem}: paper skipped", title.number))
             continue
-        if not _looks_like_abstract(words):
-            raise PageError(source, f"title {_clip(title[1])!r} has no abstract", title[0])
-        papers.append(_record(title, text))
-        title = None
-    if title is not None:
-        raise PageError(
-            source, f"title {_clip(title[1])!r} has no abstract (end of file)", title[0]
-        )
+        pending.append(_Line(number, text, _looks_like_title(text, words)))
+    skipped += _unpaired(pending, source, end=True)
     if not papers:
+        if skipped:
+            raise skipped[0]
         raise PageError(source, "not a digest page: no papers found")
-    return ParsedPage(source=source, sha256=sha256, page_date=page_date, papers=papers)
+    return ParsedPage(
+        source=source, sha256=sha256, page_date=page_date, papers=papers, skipped=skipped
+    )
 
 
-def _record(title: tuple[int, str], abstract: str) -> PaperRecord:
+def _unpaired(lines: list[_Line], source: str, *, end: bool = False) -> list[PageError]:
+    """What to say of lines between two papers that make no paper of their own."""
+    if not lines:
+        return []
+    first = lines[0]
+    shown = excerpt(first.text)
+    if len(lines) == 1 and first.title:
+        problem = f"title {shown!r} has no abstract{' (end of file)' if end else ''}"
+    elif len(lines) == 1:
+        problem = f"text with no title before it: {shown!r}"
+    elif len(lines) == 2 and first.title:
+        short = lines[1].text
+        problem = (
+            f"title {shown!r}: its abstract {excerpt(short)!r} is {len(short.split())} words, "
+            "too short for a paper's: paper skipped"
+        )
+    else:
+        problem = (
+            f"{len(lines)} lines up to line {lines[-1].number} are not a title followed by "
+            "an abstract: skipped"
+        )
+    return [PageError(source, problem, first.number)]
+
+
+def _record(title: _Line, abstract: str) -> PaperRecord:
     # Every link the pattern matches holds ".com/" (in any case); most abstracts have none,
     # and the pattern, tried at each position, is the parser's costliest step.
     code = _CODE_LINK.search(abstract) if ".com/" in abstract.lower() else None
     code_url = f"https://github.com/{code['repo'].rstrip('.')}" if code else None
-    return PaperRecord(title=title[1], abstract=abstract, line=title[0], code_url=code_url)
+    return PaperRecord(title=title.text, abstract=abstract, line=title.number, code_url=code_url)
 
 
 def _page_date(text: str, today: date) -> date | None:
@@ -196,7 +239,3 @@ def _looks_like_title(text: str, words: list[str]) -> bool:
 
 def _looks_like_abstract(words: list[str]) -> bool:
     return len(words) >= MIN_ABSTRACT_WORDS
-
-
-def _clip(text: str, width: int = 60) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"

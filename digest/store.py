@@ -15,6 +15,7 @@ from digest.config import Settings
 from digest.db import insert_ignoring_conflicts, unit_of_work
 from digest.errors import PageError
 from digest.formats import parse_input
+from digest.limits import PAGE_SOURCE
 from digest.models import Page, Paper, utcnow
 from digest.pages import PaperRecord, ParsedPage
 from digest.sources import find_inputs
@@ -32,17 +33,18 @@ class IngestReport:
     papers_seen: int = 0
     papers_new: int = 0
     errors: list[PageError] = field(default_factory=list)
+    # Entries left out of pages that went in (a withdrawn paper, a field too long).
+    skipped: list[PageError] = field(default_factory=list)
 
     def as_json(self) -> dict[str, object]:
-        """The report as plain data; errors keep their file and line."""
+        """The report as plain data; errors and skipped entries keep their file and line."""
         return {
             "pages": self.pages,
             "pages_new": self.pages_new,
             "papers_seen": self.papers_seen,
             "papers_new": self.papers_new,
-            "errors": [
-                {"source": e.source, "line": e.line, "error": e.problem} for e in self.errors
-            ],
+            "errors": [_as_json(e) for e in self.errors],
+            "skipped": [_as_json(e) for e in self.skipped],
         }
 
     def add_error(self, error: PageError) -> None:
@@ -51,10 +53,15 @@ class IngestReport:
         self.errors.append(error)
 
     def __str__(self) -> str:
+        skipped = f", {len(self.skipped)} entries skipped" if self.skipped else ""
         return (
             f"{self.pages} page(s) read ({self.pages_new} new), {self.papers_seen} paper "
-            f"entries, {self.papers_new} new paper(s), {len(self.errors)} error(s)"
+            f"entries, {self.papers_new} new paper(s){skipped}, {len(self.errors)} error(s)"
         )
+
+
+def _as_json(error: PageError) -> dict[str, object]:
+    return {"source": error.source, "line": error.line, "error": error.problem}
 
 
 def ingest(
@@ -95,6 +102,10 @@ def ingest_data(
         return
     report.pages += 1
     report.pages_new += new is not None
+    if new is not None:  # a page seen before had its entries reported then
+        for skipped in parsed.skipped:
+            log.warning("%s", skipped)
+        report.skipped += parsed.skipped
     report.papers_seen += len(parsed.papers)
     report.papers_new += new or 0
 
@@ -128,7 +139,8 @@ def store_page(session: Session, page: ParsedPage, digest_date: date) -> int | N
     page_id = session.scalar(
         insert_ignoring_conflicts(session, Page)
         .values(
-            source=page.source,
+            # The source is only a label (a path, a URL): a longer one is cut to fit.
+            source=page.source[:PAGE_SOURCE],
             sha256=page.sha256,
             page_date=page.page_date,
             digest_date=digest_date,

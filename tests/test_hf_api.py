@@ -230,9 +230,10 @@ def test_page_date_is_none_unless_every_entry_shares_one_day() -> None:
 
 
 def test_papers_from_entries_reads_a_list_directly() -> None:
-    papers = papers_from_entries(entries(MAR_17), "somewhere")
+    papers, skipped = papers_from_entries(entries(MAR_17), "somewhere")
 
     assert papers == parse(raw(MAR_17)).papers
+    assert skipped == []
 
 
 # --- fields one by one ------------------------------------------------------------------------
@@ -420,15 +421,17 @@ def test_entries_without_a_paper_object_are_refused(data: bytes) -> None:
     assert str(error) == "odd.json: entry 1: not a daily-papers entry (no 'paper' object)"
 
 
-def test_entry_without_summary_names_its_number() -> None:
+def test_entry_without_summary_is_skipped_by_its_number() -> None:
     days = entries(MAR_17)
     del days[2]["paper"]["summary"]
     del days[2]["summary"]
 
-    error = api_error(dump(days), "2025-03-17.json")
+    page = parse(dump(days), "2025-03-17.json")
 
-    assert str(error) == "2025-03-17.json: entry 3: no summary"
-    assert error.line is None
+    (skipped,) = page.skipped
+    assert str(skipped) == "2025-03-17.json: entry 3: no summary: paper skipped"
+    assert skipped.line is None
+    assert [p.line for p in page.papers] == [n for n in range(1, len(days) + 1) if n != 3]
 
 
 @pytest.mark.parametrize("blank", ["", " \n  ", None, 12])
@@ -437,7 +440,10 @@ def test_blank_or_non_text_title_is_no_title(blank: object) -> None:
     days[1]["paper"]["title"] = blank
     days[1]["title"] = blank
 
-    assert str(api_error(dump(days))) == "api.json: entry 2: no title"
+    assert [str(e) for e in parse(dump(days)).skipped] == [
+        "api.json: entry 2: no title: paper skipped"
+    ]
+    assert str(api_error(dump(days[1:2]))) == "api.json: entry 1: no title"
 
 
 def test_not_utf8_is_refused_with_its_line() -> None:

@@ -220,13 +220,14 @@ def test_element_without_usable_papers_is_refused(data: bytes, problem: str) -> 
     assert error.line is not None
 
 
-def test_entry_without_summary_names_its_number() -> None:
+def test_entry_without_summary_is_skipped_by_its_number() -> None:
     real = props()
     del real["dailyPapers"][1]["paper"]["summary"]  # entries of 2024 have no top-level copy
 
-    error = html_error(page_with(real), "2024-08-01.html")
+    page = parse_html(page_with(real), "2024-08-01.html")
 
-    assert str(error) == "2024-08-01.html: entry 2: no summary"
+    assert [str(e) for e in page.skipped] == ["2024-08-01.html: entry 2: no summary: paper skipped"]
+    assert len(page.papers) == len(real["dailyPapers"]) - 1
 
 
 def test_not_utf8_is_refused() -> None:

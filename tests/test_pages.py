@@ -360,26 +360,38 @@ def test_readme_with_long_paragraphs_is_not_a_digest_page() -> None:
     assert_error(page_error(data, "README.txt"), "README.txt", 1, "not a digest page")
 
 
+def skipped_one(data: bytes, source: str, original: ParsedPage) -> PageError:
+    """The one entry skipped in `data`; every other paper of `original` is still read."""
+    page = parse_page(data, source, TODAY)
+    (skipped,) = page.skipped
+    assert skipped.source == source
+    assert len(page.papers) == len(original.papers) - 1
+    return skipped
+
+
 def test_title_without_abstract_in_the_middle_blank_layout(pages: Path) -> None:
     lines = file_lines(pages, BLANK_PAGE)
-    third = parse_file(pages, BLANK_PAGE).papers[2]
+    original = parse_file(pages, BLANK_PAGE)
+    third = original.papers[2]
     lines[third.line + 1] = ""  # drop its abstract, keep the line count
 
-    error = page_error("\n".join(lines).encode(), "cut.txt")
+    error = skipped_one("\n".join(lines).encode(), "cut.txt", original)
 
-    assert_error(error, "cut.txt", third.line, "title ")
+    assert error.line == third.line
+    assert error.problem.startswith("title ")
     assert error.problem.endswith("has no abstract")
     assert third.title[:20] in error.problem
 
 
 def test_title_without_abstract_in_the_middle_compact_layout(pages: Path) -> None:
     lines = file_lines(pages, COMPACT_PAGE)
-    paper = parse_file(pages, COMPACT_PAGE).papers[100]
+    original = parse_file(pages, COMPACT_PAGE)
+    paper = original.papers[100]
     del lines[paper.line]  # its abstract
 
-    error = page_error("\n".join(lines).encode(), "cut.txt")
+    error = skipped_one("\n".join(lines).encode(), "cut.txt", original)
 
-    assert_error(error, "cut.txt", paper.line, "title ")
+    assert error.line == paper.line
     assert error.problem.endswith("has no abstract")
 
 
@@ -387,29 +399,106 @@ def test_title_at_end_of_file_without_abstract(pages: Path) -> None:
     lines = file_lines(pages, BLANK_PAGE)
     lines += ["", "A Dangling Title With No Abstract", ""]
 
-    error = page_error("\n".join(lines).encode(), "tail.txt")
+    page = parse("\n".join(lines).encode())
 
-    assert_error(error, "tail.txt", len(lines) - 1, "title 'A Dangling Title")
-    assert error.problem.endswith("has no abstract (end of file)")
+    (error,) = page.skipped
+    assert error.line == len(lines) - 1
+    assert error.problem == (
+        "title 'A Dangling Title With No Abstract' has no abstract (end of file)"
+    )
+    assert len(page.papers) == len(parse_file(pages, BLANK_PAGE).papers)
 
 
 def test_abstract_without_title(pages: Path) -> None:
     lines = file_lines(pages, BLANK_PAGE)
-    fifth = parse_file(pages, BLANK_PAGE).papers[4]
+    original = parse_file(pages, BLANK_PAGE)
+    fifth = original.papers[4]
     lines[fifth.line - 1] = ""  # drop its title
 
-    error = page_error("\n".join(lines).encode(), "orphan.txt")
+    error = skipped_one("\n".join(lines).encode(), "orphan.txt", original)
 
-    assert_error(error, "orphan.txt", fifth.line + 2, "text with no title before it")
+    assert error.line == fifth.line + 2
+    assert error.problem.startswith("text with no title before it")
 
 
 def test_abstract_without_title_right_after_the_header(pages: Path) -> None:
     lines = file_lines(pages, COMPACT_PAGE)
+    original = parse_file(pages, COMPACT_PAGE)
     lines[2] = "Subscribe"  # the glued first title is gone
 
-    error = page_error("\n".join(lines).encode(), "orphan.txt")
+    error = skipped_one("\n".join(lines).encode(), "orphan.txt", original)
 
-    assert_error(error, "orphan.txt", 4, "text with no title before it")
+    assert error.line == 4
+    assert error.problem.startswith("text with no title before it")
+
+
+WITHDRAWN = "This paper has been withdrawn by the author due to a crucial error in the proof."
+
+
+def test_a_withdrawn_paper_is_skipped_and_the_others_kept(pages: Path) -> None:
+    """Fails before: one abstract of one sentence refused the whole page of 224 papers."""
+    lines = file_lines(pages, COMPACT_PAGE)
+    original = parse_file(pages, COMPACT_PAGE)
+    withdrawn = original.papers[57]
+    lines[withdrawn.line] = WITHDRAWN  # the line after its title: its abstract
+
+    page = parse_page("\n".join(lines).encode(), "withdrawn.txt", TODAY)
+
+    assert len(original.papers) == 224
+    assert page.papers == [p for p in original.papers if p != withdrawn]
+    (error,) = page.skipped
+    assert error.line == withdrawn.line
+    assert withdrawn.title[:20] in error.problem
+    assert "is 16 words, too short for a paper's: paper skipped" in error.problem
+
+
+def test_lines_that_make_no_paper_are_skipped_as_one_run(pages: Path) -> None:
+    lines = file_lines(pages, BLANK_PAGE)
+    original = parse_file(pages, BLANK_PAGE)
+    third = original.papers[2]
+    lines[third.line - 1 : third.line - 1] = ["----", "Short", "Lines", "Here", ""]
+
+    page = parse_page("\n".join(lines).encode(), "runs.txt", TODAY)
+
+    assert [p.title for p in page.papers] == [p.title for p in original.papers]
+    (error,) = page.skipped
+    assert (error.line, error.problem) == (
+        third.line,
+        f"4 lines up to line {third.line + 3} are not a title followed by an abstract: skipped",
+    )
+
+
+def test_a_page_whose_entries_are_all_skipped_is_refused() -> None:
+    data = b"Get trending papers in your email inbox!\n\nJust A Title\n\nAnother Title\n"
+
+    error = page_error(data, "titles.txt")
+
+    assert error.line == 3
+    assert "too short for a paper's" in error.problem
+
+
+def test_escapes_and_bidi_overrides_are_removed_from_titles_and_abstracts(pages: Path) -> None:
+    lines = file_lines(pages, BLANK_PAGE)
+    original = parse_file(pages, BLANK_PAGE)
+    first = original.papers[0]
+    lines[first.line - 1] = f"\x1b]0;owned\x07\x1b[31m{first.title}\u202e\u2066\u200b\x9b"
+    lines[first.line + 1] = f"\u202e{lines[first.line + 1]}\x1b[0m"
+
+    page = parse("\n".join(lines).encode())
+
+    assert page.papers[0].title == f"]0;owned [31m{first.title}"
+    assert page.papers[0].abstract == f"{first.abstract} [0m"
+    assert page.papers[1:] == original.papers[1:]
+
+
+def test_right_to_left_text_and_joiners_are_kept() -> None:
+    title = (
+        "\u0646\u0645\u0648\u0630\u062c \u200c\u05e2\u05d1\u05e8\u05d9\u05ea "
+        "Models \U0001f469\u200d\U0001f52c"
+    )
+    data = f"Get trending papers in your email inbox!\n\n{title}\n\n{' '.join(['word'] * 40)}\n"
+
+    assert parse(data.encode()).papers[0].title == title
 
 
 def test_line_separator_inside_an_abstract_is_not_a_new_line(pages: Path) -> None:
