@@ -138,7 +138,12 @@ def subscribers_sync(obj: Context, file: Path | None) -> None:
     path = file or obj.settings.profiles
     if path is None:
         raise click.UsageError("give a profile file or set DIGEST_PROFILES")
-    click.echo(f"{path}: {sync_profiles(obj.engine, path)}")
+    report = sync_profiles(obj.engine, path)
+    for error in report.errors:
+        click.echo(f"error: {error}", err=True)
+    click.echo(f"{path}: {report}")
+    if report.errors:
+        sys.exit(1)
 
 
 @subscribers.command("list")

@@ -157,11 +157,15 @@ def _sync(engine: Engine, settings: Settings, report: RunReport) -> SyncReport |
         log.warning("no profile file %s: using the stored subscribers", settings.profiles)
         return None
     try:
-        return sync_profiles(engine, settings.profiles)
+        synced = sync_profiles(engine, settings.profiles)
     except DigestError as error:
         report.problems.append(str(error))
         log.error("profiles not synced, using the stored ones: %s", error)
         return None
+    for entry_error in synced.errors:
+        report.problems.append(str(entry_error))
+        log.error("%s; that subscriber is left as stored", entry_error)
+    return synced
 
 
 def _ingest(

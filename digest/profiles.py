@@ -13,6 +13,7 @@ from sqlalchemy import Engine, select
 
 from digest.db import serialize, unit_of_work
 from digest.errors import ProfileError
+from digest.limits import SUBSCRIBER_EMAIL, SUBSCRIBER_NAME
 from digest.models import Subscriber
 
 DEFAULT_MAX_PAPERS = 10
@@ -24,6 +25,10 @@ _EMAIL = re.compile(
     r"@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
 )
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# RFC 5321, 4.5.3.1: a local part of at most 64 octets, a path of at most 256 with its
+# angle brackets, so an address of at most 254; the column holds more (320).
+MAX_LOCAL_PART = 64
+MAX_ADDRESS = min(254, SUBSCRIBER_EMAIL)
 
 
 @dataclass(frozen=True)
@@ -41,22 +46,52 @@ class Profile:
 
 @dataclass(frozen=True)
 class SyncReport:
-    """Which subscribers a sync added, updated, left alone and deactivated."""
+    """Which subscribers a sync added, updated, left alone and deactivated; and the entries
+    it could not read (`errors`), whose subscribers were left as stored."""
 
     added: list[str]
     updated: list[str]
     unchanged: list[str]
     deactivated: list[str]
+    errors: list[ProfileError] = field(default_factory=list)
 
     def __str__(self) -> str:
+        errors = f", {len(self.errors)} entries with errors" if self.errors else ""
         return (
             f"{len(self.added)} added, {len(self.updated)} updated, "
-            f"{len(self.unchanged)} unchanged, {len(self.deactivated)} deactivated"
+            f"{len(self.unchanged)} unchanged, {len(self.deactivated)} deactivated{errors}"
         )
 
 
+@dataclass(frozen=True)
+class ProfileFile:
+    """What a profile file says: its valid entries, the errors of the others, and the
+    addresses those others name (their subscribers are neither updated nor deactivated).
+
+    `complete` is false when an entry with an error names no address: who it was meant
+    for is unknown, so nobody may be taken for removed from the file.
+    """
+
+    profiles: list[Profile]
+    errors: list[ProfileError]
+    unreadable: set[str]
+    complete: bool = True
+
+
 def load_profiles(path: Path) -> list[Profile]:
-    """Read and validate the whole file; any error names the file, the entry and the field."""
+    """Read and validate the whole file; the first error names the file, entry and field."""
+    read = read_profiles(path)
+    if read.errors:
+        raise read.errors[0]
+    return read.profiles
+
+
+def read_profiles(path: Path) -> ProfileFile:
+    """Read the file, each entry on its own: one that is invalid is an error naming the
+    file, the entry and the field, and the others are still read.
+
+    A file that cannot be read, is not TOML or has no entries raises ProfileError.
+    """
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -72,17 +107,25 @@ def load_profiles(path: Path) -> list[Profile]:
     if not isinstance(entries, list) or not entries:
         raise ProfileError(f"{path}: no [[subscriber]] entries")
     profiles: list[Profile] = []
+    errors: list[ProfileError] = []
+    unreadable: set[str] = set()
     first_entry: dict[str, int] = {}
     for number, entry in enumerate(entries, start=1):
-        profile = _profile(entry, f"{path}: subscriber #{number}")
-        if profile.email in first_entry:
-            raise ProfileError(
-                f"{path}: subscriber #{number}: email: {profile.email} is already used by "
-                f"subscriber #{first_entry[profile.email]}"
-            )
+        try:
+            profile = _profile(entry, f"{path}: subscriber #{number}")
+            if profile.email in first_entry:
+                raise ProfileError(
+                    f"{path}: subscriber #{number}: email: {profile.email} is already used by "
+                    f"subscriber #{first_entry[profile.email]}"
+                )
+        except ProfileError as error:
+            errors.append(error)
+            email = entry.get("email") if isinstance(entry, dict) else None
+            unreadable.add(email.strip().lower() if isinstance(email, str) else "")
+            continue
         first_entry[profile.email] = number
         profiles.append(profile)
-    return profiles
+    return ProfileFile(profiles, errors, unreadable - {""}, complete="" not in unreadable)
 
 
 def _profile(entry: Any, where: str) -> Profile:
@@ -121,7 +164,15 @@ def _profile(entry: Any, where: str) -> Profile:
 def _email(value: Any, where: str) -> str:
     if not isinstance(value, str) or not _EMAIL.fullmatch(value.strip()):
         raise ProfileError(f"{where}: email: {value!r} is not an email address")
-    return value.strip().lower()
+    address = value.strip().lower()
+    local = address.rpartition("@")[0]
+    if len(local) > MAX_LOCAL_PART or len(address) > MAX_ADDRESS:
+        raise ProfileError(
+            f"{where}: email: {len(address)} characters with {len(local)} before the @; an "
+            f"address has at most {MAX_ADDRESS}, with at most {MAX_LOCAL_PART} before the @ "
+            "(RFC 5321)"
+        )
+    return address
 
 
 def _name(value: Any, where: str) -> str:
@@ -129,7 +180,12 @@ def _name(value: Any, where: str) -> str:
         raise ProfileError(f"{where}: name: must be a string")
     if _CONTROL.search(value):
         raise ProfileError(f"{where}: name: must not contain line breaks or control characters")
-    return value.strip()
+    name = value.strip()
+    if len(name) > SUBSCRIBER_NAME:
+        raise ProfileError(
+            f"{where}: name: {len(name)} characters, at most {SUBSCRIBER_NAME} are kept"
+        )
+    return name
 
 
 def _seeds(value: Any, where: str) -> list[dict[str, str]]:
@@ -210,10 +266,14 @@ def _number(
 def sync_profiles(engine: Engine, path: Path) -> SyncReport:
     """Make the stored subscribers match the file: add, update, deactivate the rest.
 
-    The file is validated whole first, so a typo changes nothing; deactivated subscribers
-    keep their history and come back as they were if they return to the file.
+    An entry with an error is reported in the result and its subscriber, if stored, is
+    left as it was (neither updated nor deactivated); the other entries still sync. While
+    an entry with an error names no address, nobody is deactivated.
+    Deactivated subscribers keep their history and come back as they were if they return
+    to the file. A file that cannot be read at all raises ProfileError and changes nothing.
     """
-    profiles = load_profiles(path)
+    read = read_profiles(path)
+    profiles = read.profiles
     added, updated, unchanged, deactivated = [], [], [], []
     with unit_of_work(engine) as session:
         serialize(session, "sync profiles")
@@ -238,9 +298,9 @@ def sync_profiles(engine: Engine, path: Path) -> SyncReport:
                 updated.append(profile.email)
             else:
                 unchanged.append(profile.email)
-        listed = {profile.email for profile in profiles}
+        listed = {profile.email for profile in profiles} | read.unreadable
         for email, row in stored.items():
-            if email not in listed and row.active:
+            if email not in listed and row.active and read.complete:
                 row.active = False
                 deactivated.append(email)
-    return SyncReport(added, updated, unchanged, deactivated)
+    return SyncReport(added, updated, unchanged, deactivated, read.errors)

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 
 from digest.db import unit_of_work
 from digest.errors import ProfileError
@@ -423,12 +423,11 @@ def test_removed_subscriber_is_deactivated_and_comes_back(engine: Engine, tmp_pa
     assert rows["grace@example.org"].id == grace_id
 
 
-def test_a_file_with_an_error_changes_nothing(engine: Engine, tmp_path: Path) -> None:
+def test_an_entry_with_an_error_is_left_as_stored_and_the_others_sync(
+    engine: Engine, tmp_path: Path
+) -> None:
     sync_profiles(engine, PROFILES)
-    before = {
-        e: (r.name, r.keywords, r.exclude, r.max_papers, r.active)
-        for e, r in stored(engine).items()
-    }
+    alan_before = stored(engine)["alan@example.org"]
     # Ada edited, Grace removed, a newcomer added... and a typo in the last entry.
     broken = write(
         tmp_path,
@@ -446,23 +445,51 @@ email = "alan@example.org"
 keywords = { "audio" = 0 }
 """,
     )
-    with pytest.raises(ProfileError, match=r"subscriber #3 \(alan@example.org\)"):
-        sync_profiles(engine, broken)
+    report = sync_profiles(engine, broken)
 
-    after = {
-        e: (r.name, r.keywords, r.exclude, r.max_papers, r.active)
-        for e, r in stored(engine).items()
-    }
-    assert after == before
+    (error,) = report.errors
+    assert str(error).startswith(f"{broken}: subscriber #3 (alan@example.org): keywords: ")
+    assert (report.added, report.updated, report.deactivated) == (
+        ["new@example.org"],
+        ["ada@example.org"],
+        ["grace@example.org"],
+    )
+    after = stored(engine)
+    assert after["ada@example.org"].keywords == {"something else": 1.0}
+    alan = after["alan@example.org"]
+    assert (alan.keywords, alan.active) == (alan_before.keywords, True)
 
 
-def test_sync_of_an_empty_database_with_a_bad_file_adds_nothing(
+def test_an_entry_whose_address_is_unreadable_does_not_deactivate_it(
     engine: Engine, tmp_path: Path
 ) -> None:
-    with pytest.raises(ProfileError):
-        sync_profiles(engine, write(tmp_path, ADA + "\n[[subscriber]]\nemail = 'x'\n"))
-    with unit_of_work(engine) as session:
-        assert session.scalar(select(func.count()).select_from(Subscriber)) == 0
+    sync_profiles(engine, PROFILES)
+    edited = PROFILES.read_text(encoding="utf-8").replace(
+        'email = "grace@example.org"', 'email = "grace@example.org"\nmax_papers = "ten"'
+    )
+
+    report = sync_profiles(engine, write(tmp_path, edited))
+
+    assert report.deactivated == []
+    assert "max_papers: must be a whole number" in str(report.errors[0])
+    assert stored(engine)["grace@example.org"].active
+
+
+def test_sync_of_an_empty_database_with_a_bad_entry_adds_the_good_ones(
+    engine: Engine, tmp_path: Path
+) -> None:
+    report = sync_profiles(engine, write(tmp_path, ADA + "\n[[subscriber]]\nemail = 'x'\n"))
+
+    assert report.added == ["ada@example.org"]
+    assert "subscriber #2: email: 'x' is not an email address" in str(report.errors[0])
+    assert list(stored(engine)) == ["ada@example.org"]
+
+
+def test_a_file_that_is_not_toml_changes_nothing(engine: Engine, tmp_path: Path) -> None:
+    sync_profiles(engine, PROFILES)
+    with pytest.raises(ProfileError, match="not valid TOML"):
+        sync_profiles(engine, write(tmp_path, ADA + "\n[[subscriber]\n"))
+    assert all(s.active for s in stored(engine).values())
 
 
 # --- CLI -------------------------------------------------------------------------------------
@@ -531,7 +558,6 @@ def test_cli_sync_bad_file(cli, tmp_path: Path, text: str) -> None:
     result = cli("subscribers", "sync", str(path))
 
     assert result.exit_code == 1
-    assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith(f"error: {path}: ")
@@ -539,6 +565,41 @@ def test_cli_sync_bad_file(cli, tmp_path: Path, text: str) -> None:
 
     listing = cli("subscribers", "list", "--json")
     assert json.loads(listing.stdout.strip().splitlines()[-1]) == []
+
+
+LONG_NAME = "N" * 201
+
+
+@pytest.mark.parametrize(
+    ("entry", "problem"),
+    [
+        (f'name = "{LONG_NAME}"', "name: 201 characters, at most 200 are kept"),
+        ("", "email: 77 characters with 65 before the @; an address has at most 254"),
+    ],
+    ids=["name over the column", "local part over 64"],
+)
+def test_cli_sync_an_entry_too_long_is_named_and_the_others_sync(
+    cli, tmp_path: Path, entry: str, problem: str
+) -> None:
+    """Fails before: PostgreSQL refused the 201 characters of the name with a traceback; a
+    local part of 65 was stored, and the file outbox then failed on its name forever."""
+    email = "ada@example.org" if entry else f"{'a' * 65}@example.org"
+    path = write(
+        tmp_path,
+        f'[[subscriber]]\nemail = "{email}"\n{entry}\nkeywords = ["x"]\n\n'
+        '[[subscriber]]\nemail = "grace@example.org"\nkeywords = ["x"]\n',
+    )
+    result = cli("subscribers", "sync", str(path))
+
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: {path}: subscriber #1")
+    assert problem in line
+    listing = cli("subscribers", "list", "--json")
+    assert [s["email"] for s in json.loads(listing.stdout.strip().splitlines()[-1])] == [
+        "grace@example.org"
+    ]
 
 
 def test_cli_sync_missing_file(cli, tmp_path: Path) -> None:
