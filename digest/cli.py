@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from digest import __version__
 from digest.config import Settings, load_settings
-from digest.db import ensure_schema, make_engine, unit_of_work, upgrade
+from digest.db import ensure_schema, make_engine, read_only, upgrade
 from digest.errors import ConfigError, DigestError
 from digest.jobs import digest_for, run_daily, today, work
 from digest.jobs import replay as replay_days
@@ -152,7 +152,7 @@ def subscribers_sync(obj: Context, file: Path | None) -> None:
 @_handle_errors
 def subscribers_list(obj: Context, as_json: bool) -> None:
     """List the stored subscribers and their keywords."""
-    with unit_of_work(obj.engine) as session:
+    with read_only(obj.engine) as session:
         rows = session.scalars(select(Subscriber).order_by(Subscriber.email)).all()
         listing = [
             {
@@ -192,7 +192,7 @@ def subscribers_list(obj: Context, as_json: bool) -> None:
 def rank(obj: Context, email: str, day: datetime | None, as_json: bool) -> None:
     """Show the papers EMAIL would get, best first, with scores and matched terms."""
     digest_date = obj.day(day)
-    with unit_of_work(obj.engine) as session:
+    with read_only(obj.engine) as session:
         subscriber = find_subscriber(session, email)
         planned = plan_digests(session, obj.settings, digest_date, [subscriber])
     entries = planned[0].digest.entries if planned else []

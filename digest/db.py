@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from alembic import command
@@ -15,14 +17,16 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, Executable, Insert, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.engine.interfaces import DBAPIConnection, Dialect
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from digest.errors import ConfigError
+from digest.errors import ConfigError, DigestError
 from digest.models import Base
 from digest.resources import resource_dir
+from digest.sanitize import excerpt
 
 # How long a SQLite connection waits for a lock another holds before it gives up.
 BUSY_TIMEOUT_MS = 30_000
@@ -45,7 +49,55 @@ def make_engine(url: str) -> Engine:
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
+        event.listen(engine, "handle_error", _sqlite_busy)
     return engine
+
+
+class DatabaseBusy(DigestError):
+    """Another process held the SQLite file's write lock past the busy timeout."""
+
+
+def _sqlite_busy(context: ExceptionContext) -> None:
+    """Replace SQLite's bare "database is locked" with what to do, and who holds it."""
+    error = context.original_exception
+    if not isinstance(error, sqlite3.OperationalError):
+        return
+    if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
+        return
+    path = context.engine.url.database if context.engine is not None else None
+    holders = lock_holders(path) if path else []
+    held = f"held by {', '.join(holders)}" if holders else "held by another process"
+    raise DatabaseBusy(
+        f"the database {path} stayed locked for {BUSY_TIMEOUT_MS / 1000:g} s, {held}; "
+        "try again once it has finished writing"
+    ) from None
+
+
+def lock_holders(path: str) -> list[str]:
+    """The other processes that have the SQLite file `path` (or its WAL) open, as
+    "pid N (command)"; empty where /proc cannot tell (not Linux, another user's).
+
+    SQLite does not say who holds its lock: a process with the file open is the best
+    answer there is, and usually the one (a `digest run`, `serve` or `worker`).
+    """
+    wanted = {Path(path + suffix).resolve() for suffix in ("", "-wal")}
+    found: list[str] = []
+    processes = sorted((p for p in Path("/proc").iterdir() if p.name.isdigit()), key=_pid)
+    for process in processes:
+        if _pid(process) == os.getpid():
+            continue
+        try:
+            targets = {fd.readlink() for fd in (process / "fd").iterdir()}
+            command = (process / "cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        if targets & wanted:
+            found.append(f"pid {process.name} ({excerpt(command.decode(errors='replace'))})")
+    return found
+
+
+def _pid(process: Path) -> int:
+    return int(process.name)
 
 
 def _sqlite_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
@@ -184,6 +236,14 @@ def reading(engine: Engine) -> Iterator[Connection]:
 
 
 @contextmanager
+def read_only(engine: Engine) -> Iterator[Session]:
+    """A session that only reads: on SQLite it takes no write lock, so it neither waits for
+    a run that is writing nor holds one up; whatever it changes is rolled back."""
+    with reading(engine) as connection, Session(bind=connection) as session:
+        yield session
+
+
+@contextmanager
 def unit_of_work(engine: Engine) -> Iterator[Session]:
     """A session for one unit of work: committed on success, rolled back on any error."""
     factory = sessionmaker(engine, expire_on_commit=False)
@@ -206,7 +266,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 def current_revision(engine: Engine) -> str | None:
     """The revision the database is at, or None for an empty database."""
-    with engine.connect() as connection:
+    with reading(engine) as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
 

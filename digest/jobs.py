@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 
 from digest.compose import Digest
 from digest.config import Settings
-from digest.db import unit_of_work
+from digest.db import read_only
 from digest.errors import DigestError, NotFoundError
 from digest.fetch import FetchError, fetch_day, source_url
 from digest.formats import SUFFIXES
@@ -73,7 +73,7 @@ def digest_for(engine: Engine, settings: Settings, email: str, digest_date: date
 
     Writes nothing. None when the subscriber has nothing new that day.
     """
-    with unit_of_work(engine) as session:
+    with read_only(engine) as session:
         subscriber = find_subscriber(session, email)
         delivery = session.scalar(
             with_contents().where(

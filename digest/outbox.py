@@ -26,6 +26,7 @@ from threading import Event
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Engine,
     Row,
@@ -46,7 +47,7 @@ from sqlalchemy.orm import Session, selectinload
 from digest.candidates import in_chunks
 from digest.compose import Composer, Digest, Entry
 from digest.config import Settings
-from digest.db import Prepared, insert_ignoring_conflicts, reading, serialize, unit_of_work
+from digest.db import Prepared, insert_ignoring_conflicts, read_only, reading, unit_of_work
 from digest.errors import TransportError
 from digest.mime import Email
 from digest.models import Delivery, DeliveryItem, Paper, Subscriber, as_utc, utcnow
@@ -87,25 +88,42 @@ class SendReport:
 def enqueue(engine: Engine, settings: Settings, digest_date: date) -> list[str]:
     """Plan and record, as pending, the day's digest of every receiving subscriber without one.
 
-    Returns the addresses that had nothing new. A digest another process recorded first
-    (two runs at once) is left to it.
+    Returns the addresses that had nothing new. Ranking reads a snapshot and writes
+    nothing, so it holds no lock: an unsubscribe, a status or a sender meanwhile goes
+    ahead. The digests are then recorded a batch at a time, each batch in a short
+    transaction that records only subscribers still receiving and still without a digest
+    of the day (one unsubscribed meanwhile gets none; one another process recorded first,
+    two runs at once, is left to it).
     """
-    with unit_of_work(engine) as session:
-        serialize(session, f"enqueue {digest_date}")
+    with read_only(engine) as session:
         waiting = session.scalars(
             select(Subscriber)
-            .where(
-                *receiving(),
-                ~Subscriber.id.in_(
-                    select(Delivery.subscriber_id).where(Delivery.digest_date == digest_date)
-                ),
-            )
+            .where(*receiving(), ~_has_digest_on(digest_date))
             .order_by(Subscriber.id)
         ).all()
         planned = plan_digests(session, settings, digest_date, waiting)
-        record_planned(session, digest_date, planned)
-        chosen = {plan.subscriber_id for plan in planned}
-        return [s.email for s in waiting if s.id not in chosen]
+    for first in range(0, len(planned), RECORD_BATCH):
+        batch = planned[first : first + RECORD_BATCH]
+        with unit_of_work(engine) as session:
+            still = set(
+                session.scalars(
+                    select(Subscriber.id).where(
+                        Subscriber.id.in_([plan.subscriber_id for plan in batch]),
+                        *receiving(),
+                        ~_has_digest_on(digest_date),
+                    )
+                )
+            )
+            record_planned(session, digest_date, [p for p in batch if p.subscriber_id in still])
+    chosen = {plan.subscriber_id for plan in planned}
+    return [s.email for s in waiting if s.id not in chosen]
+
+
+def _has_digest_on(digest_date: date) -> ColumnElement[bool]:
+    """A condition on Subscriber: their digest of `digest_date` is recorded."""
+    return Subscriber.id.in_(
+        select(Delivery.subscriber_id).where(Delivery.digest_date == digest_date)
+    )
 
 
 # Digests recorded per savepoint; their deliveries and items go in a few statements each.
@@ -554,7 +572,7 @@ def count_due(engine: Engine, up_to: date | None) -> int:
     query = select(func.count()).select_from(Delivery).where(Delivery.status.in_(_DUE))
     if up_to is not None:
         query = query.where(Delivery.digest_date <= up_to)
-    with unit_of_work(engine) as session:
+    with read_only(engine) as session:
         return session.scalar(query) or 0
 
 
@@ -737,7 +755,7 @@ class Status:
 
 def status(engine: Engine, digest_date: date | None = None) -> Status:
     """What was sent, deferred, failed (with reasons), and who is suspended."""
-    with unit_of_work(engine) as session:
+    with read_only(engine) as session:
         query = with_contents().order_by(Delivery.digest_date, Delivery.id)
         if digest_date is not None:
             query = query.where(Delivery.digest_date == digest_date)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from datetime import date
@@ -24,6 +26,7 @@ from digest.db import (
     reading,
 )
 from digest.models import Base, Delivery, Subscriber, utcnow
+from digest.unsubscribe import make_token
 from tests.conftest import (
     create_database,
     drop_database,
@@ -249,3 +252,38 @@ def test_a_prepared_statement_stores_what_sqlalchemy_would(engine):
         typed = connection.execute(select(*columns).order_by(Subscriber.id)).all()
     assert stored[0] == stored[1]
     assert typed[0] == typed[1] and typed[1][0] == "Ada"
+
+
+@sqlite_only
+def test_a_command_kept_waiting_says_in_one_line_what_holds_the_database(
+    cli, settings, monkeypatch
+):
+    """Fails before: `digest unsubscribe` died after 30 s with a raw 'database is locked'
+    traceback, saying nothing of who held the file."""
+    assert cli("db", "upgrade").exit_code == 0
+    monkeypatch.setattr("digest.db.BUSY_TIMEOUT_MS", 300)
+    path = settings.database_url.removeprefix("sqlite:///")
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3, sys, time\n"
+            "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+            "c.execute('BEGIN IMMEDIATE'); print('locked', flush=True); time.sleep(60)\n",
+            path,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+        token = make_token(settings.secret or "", "ada@example.org")
+        result = cli("unsubscribe", token)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"error: the database {path} stayed locked for 0.3 s, held by ")
+    assert f"pid {holder.pid} (" in line

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -435,3 +436,27 @@ def test_settings_never_show_the_password():
     shown = repr(Settings(smtp_password=PASSWORD, secret="x" * 20))
     assert PASSWORD not in shown
     assert "x" * 20 not in shown
+
+
+@pytest.mark.parametrize("unit", ["<a ", "<", '<a b="', "<!--"])
+def test_hostile_markup_is_refused_within_a_cpu_budget(settings, tmp_path, unit):
+    """Fails before: html.parser took time quadratic in such input, 16 s of CPU for 40 KB of
+    '<a ', about 400 s for these 200 KB; the process is given 20 s of CPU. The linear
+    figures up to DIGEST_MAX_PAGE_MB are in benchmarks/hostile_html.py."""
+    page = tmp_path / "hostile.html"
+    page.write_text(unit * (200_000 // len(unit)))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DIGEST_", "SMTP_"))}
+    env |= env_for(settings)
+    done = subprocess.run(
+        [sys.executable, "-m", "digest", "ingest", str(page), "--date", DAY],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_CPU, (20, 20)),
+    )
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.strip() == (
+        f"ERROR: {page}: not a Hugging Face papers page: no DailyPapers element"
+    )

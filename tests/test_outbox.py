@@ -12,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from datetime import date, timedelta
 from email import message_from_bytes, policy
@@ -23,8 +24,10 @@ import pytest
 from click.testing import Result
 from sqlalchemy import Engine, select
 
+from digest import outbox
 from digest.config import Settings
 from digest.db import make_engine, unit_of_work
+from digest.jobs import run_daily
 from digest.models import Delivery, DeliveryItem, Subscriber, utcnow
 from digest.outbox import (
     enqueue,
@@ -694,3 +697,48 @@ def test_a_batch_sent_in_small_claims_carries_exactly_the_recorded_digests(engin
         assert message["Message-ID"] == digest.message_id
         sent_text = message.get_body(("plain",)).get_content().replace("\r\n", "\n")
         assert sent_text == composer.render(digest)[0]
+
+
+def test_status_and_unsubscribe_answer_at_once_while_a_run_ranks(cli, office, monkeypatch):
+    """Fails before: the run held SQLite's write lock through the whole ranking, so both
+    commands waited for it (here up to the shortened busy timeout, then failed), and a
+    subscriber who unsubscribed meanwhile would have been recorded a digest anyway."""
+    new_day(office, DAY1)
+    assert cli("subscribers", "sync", str(office.profiles), settings_=office).exit_code == 0
+    monkeypatch.setattr("digest.db.BUSY_TIMEOUT_MS", 1000)
+    ranked, proceed = threading.Event(), threading.Event()
+    planned = outbox.plan_digests
+
+    def plan_then_wait(*args, **kwargs) -> list[Planned]:
+        plans = planned(*args, **kwargs)
+        ranked.set()
+        assert proceed.wait(60)
+        return plans
+
+    monkeypatch.setattr(outbox, "plan_digests", plan_then_wait)
+    transport = MemoryTransport()
+    engine = make_engine(office.database_url)
+    reports = []
+    runner = threading.Thread(
+        target=lambda: reports.append(
+            run_daily(engine, office, date.fromisoformat(DAY1), transport)
+        )
+    )
+    runner.start()
+    try:
+        assert ranked.wait(60)
+        status = cli("status", "--json", settings_=office)
+        token = make_token(SECRET, "bob@example.org")
+        unsubscribed = cli("unsubscribe", token, settings_=office)
+    finally:
+        proceed.set()
+        runner.join(60)
+        engine.dispose()
+    assert status.exit_code == 0, status.output
+    assert counts(last_json(status))["pending"] == 0
+    assert unsubscribed.exit_code == 0, unsubscribed.output
+    assert unsubscribed.stdout == "bob@example.org unsubscribed\n"
+    (report,) = reports
+    assert sorted(report.sending.sent) == ["ada@example.org", "cy@example.org"]
+    assert sorted(m.recipient for m in transport.outbox) == ["ada@example.org", "cy@example.org"]
+    assert "bob@example.org" not in by_email(status_json(cli, office), DAY1)
