@@ -11,7 +11,7 @@ from email.headerregistry import Address
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import NamedTuple
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, urlsplit
 
 import css_inline
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -279,6 +279,7 @@ class _Paper(NamedTuple):
     authors: str
     upvotes: int | None
     code_url: str | None
+    code_label: str
     project_url: str | None
     title_url: str
     arxiv_url: str
@@ -318,6 +319,7 @@ def _paper_parts(
         authors=_authors(authors),
         upvotes=upvotes,
         code_url=code_url if _is_web_link(code_url) else None,
+        code_label=code_label(code_url) if code_url else "",
         project_url=project_url if _is_web_link(project_url) else None,
         title_url=links.title_url,
         arxiv_url=links.arxiv_url,
@@ -400,6 +402,24 @@ def _authors(names: tuple[str, ...], shown: int = 5) -> str:
     if len(names) <= shown:
         return ", ".join(names)
     return f"{', '.join(names[:shown])} et al. ({len(names)} authors)"
+
+
+# Where a paper's code link is shown as "Code"; a link elsewhere is shown by its host.
+CODE_HOSTS = frozenset({"github.com", "gitlab.com", "huggingface.co"})
+
+
+def code_label(url: str) -> str:
+    """ "Code" for a link to a known code host; else the link's host in ASCII (IDNA), so a
+    look-alike (github.com with a Cyrillic i, U+0456) reads as what it is (xn--gthub-...)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+        host = (parts.hostname or "").encode("idna").decode("ascii")
+    except (ValueError, UnicodeError):  # a malformed port or host
+        return "link"
+    if port is None and "@" not in parts.netloc and host.removeprefix("www.") in CODE_HOSTS:
+        return "Code"
+    return host or "link"
 
 
 def _is_web_link(url: str | None) -> bool:

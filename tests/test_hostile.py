@@ -460,3 +460,40 @@ def test_hostile_markup_is_refused_within_a_cpu_budget(settings, tmp_path, unit)
     assert done.stderr.strip() == (
         f"ERROR: {page}: not a Hugging Face papers page: no DailyPapers element"
     )
+
+
+# --- links that are not what they say -------------------------------------------------------
+
+CODE_LINKS = {
+    "https://github.com/real/repo": "Code",
+    "https://g\u0456thub.com/fake/repo": "xn--gthub-n2e.com",  # a Cyrillic i (U+0456)
+    "https://github.com@evil.example/x": "evil.example",
+    "https://github.com.evil.example/x": "github.com.evil.example",
+    "https://huggingface.co/spaces/x/y": "Code",
+}
+
+
+def test_a_code_link_is_labelled_code_only_on_a_real_code_host(cli, hostile, smtp_server):
+    """Fails before: every githubRepo was shown as "Code", wherever it pointed."""
+    entries = [
+        {
+            "paper": {
+                "id": f"2503.{number:05d}",
+                "title": f"Xylophonic Links Number {number}",
+                "summary": FILLER,
+                "githubRepo": url,
+            }
+        }
+        for number, url in enumerate(CODE_LINKS, start=1)
+    ]
+    (hostile.inbox / "links.json").write_text(json.dumps(entries))
+    run_json(cli, smtp_server.settings(hostile))
+    (message,) = smtp_server.received.messages
+    plain, html = parts(message)
+    shown = {}
+    for url, label in CODE_LINKS.items():
+        anchor = re.search(rf'<a [^>]*href="{re.escape(url)}"[^>]*>([^<]*)</a>', html)
+        assert anchor is not None, url
+        shown[url] = anchor[1]
+        assert re.search(rf"^   {re.escape(label)}: +{re.escape(url)}$", plain, re.MULTILINE), url
+    assert shown == CODE_LINKS
