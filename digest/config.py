@@ -84,13 +84,18 @@ class Settings:
         """The retry policy for temporary failures (DIGEST_RETRY_ATTEMPTS, _BACKOFF).
 
         Exceptions of `retryable` whose `temporary` attribute is true are tried again,
-        waiting exponentially longer (at most `max_wait` seconds); the last one is raised.
+        waiting exponentially longer (at most `max_wait` seconds), unless `unanswered` says
+        the first try may have worked; the last one is raised.
         """
         return Retrying(
             stop=stop_after_attempt(self.retry_attempts),
             wait=wait_exponential(multiplier=self.retry_backoff, max=max_wait),
             retry=retry_if_exception(
-                lambda e: isinstance(e, retryable) and getattr(e, "temporary", False)
+                lambda e: (
+                    isinstance(e, retryable)
+                    and getattr(e, "temporary", False)
+                    and not getattr(e, "unanswered", False)
+                )
             ),
             reraise=True,
         )

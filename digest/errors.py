@@ -30,12 +30,25 @@ class TransportError(DigestError):
     `temporary`: trying again later may work (4xx replies, timeouts, refused or dropped
     connections); otherwise the answer was final (5xx). `connection`: the relay itself
     cannot be used (unreachable, TLS or login refused), so no other message would go either.
+    `unanswered`: the whole message was sent and no answer came, so the relay may have
+    taken it: it is not sent again in the same run. `content`: the message itself was
+    refused (too large), which says nothing against the recipient.
     """
 
-    def __init__(self, message: str, *, temporary: bool = True, connection: bool = False) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        temporary: bool = True,
+        connection: bool = False,
+        unanswered: bool = False,
+        content: bool = False,
+    ) -> None:
         super().__init__(message)
         self.temporary = temporary
         self.connection = connection
+        self.unanswered = unanswered
+        self.content = content
 
 
 class NotFoundError(DigestError):

@@ -61,6 +61,10 @@ STATES = (PENDING, SENDING, SENT, DEFERRED, FAILED)
 _DUE = (PENDING, DEFERRED)
 # The longest a deferred delivery waits before it is due again, in seconds.
 MAX_BACKOFF = 3600.0
+# A relay that reads whole messages and answers none of them is as good as down: after
+# this many in a row the round stops, as it does for a relay that cannot be reached,
+# instead of spending SMTP_TIMEOUT on every digest of the day.
+UNANSWERED_IN_A_ROW = 3
 
 
 @dataclass
@@ -324,6 +328,8 @@ class _Round:
         # Claims older than DIGEST_CLAIM_TIMEOUT may be taken over: renew well before that.
         self.renew_every = settings.claim_timeout / 3
         self.renewed = time.monotonic()
+        # Messages in a row that the relay did not answer once sent (see UNANSWERED_IN_A_ROW).
+        self.unanswered = 0
 
     def run(
         self, batch: int, up_to: date | None, not_before: datetime | None, stop: Event | None
@@ -389,9 +395,16 @@ class _Round:
                 self.settings,
                 self.report,
             )
+            self.unanswered = self.unanswered + 1 if outcome.error.unanswered else 0
             if outcome.error.connection:
                 self.report.stopped = str(outcome.error)
+            elif self.unanswered >= UNANSWERED_IN_A_ROW:
+                self.report.stopped = (
+                    f"{self.unanswered} messages in a row got no answer after they were "
+                    f"sent, the last: {outcome.error}"
+                )
             return
+        self.unanswered = 0
         self.recorder.sent(item, outcome.tries)
         email = item.digest.recipient.email
         self.report.sent.append(email)
@@ -682,6 +695,8 @@ def _record_failure(
             return
         report.failed.append((subscriber.email, str(error)))
         log.error("%s: failed: %s", subscriber.email, error)
+        if error.content:  # the message was too large: nothing against the recipient
+            return
         subscriber.consecutive_failures += 1
         if subscriber.consecutive_failures >= settings.suspend_after:
             subscriber.suspended_at = utcnow()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import logging
 import os
 import queue
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from tenacity import Retrying
 
@@ -116,7 +117,7 @@ class SmtpTransport(Transport):
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._connection: smtplib.SMTP | None = None
+        self._connection: _Smtp | _SmtpSsl | None = None
 
     @property
     def _where(self) -> str:
@@ -128,26 +129,32 @@ class SmtpTransport(Transport):
             return
         s = self._settings
         context = ssl.create_default_context()
+        connection: _Smtp | _SmtpSsl = (
+            _SmtpSsl(timeout=s.smtp_timeout, context=context)
+            if s.smtp_security == "ssl"
+            else _Smtp(timeout=s.smtp_timeout)
+        )
+        connection.deadline = time.monotonic() + CONVERSATION_TIMEOUTS * s.smtp_timeout
         host = s.smtp_host or "localhost"
+        # Made unconnected, so that the deadline covers the greeting too; TLS (SSL and
+        # STARTTLS) checks the certificate against `_host`, which only a host given to the
+        # constructor would set.
+        connection._host = host
         try:
-            if s.smtp_security == "ssl":
-                connection: smtplib.SMTP = smtplib.SMTP_SSL(
-                    host, s.smtp_port, timeout=s.smtp_timeout, context=context
-                )
-            else:
-                connection = smtplib.SMTP(host, s.smtp_port, timeout=s.smtp_timeout)
-        except (OSError, smtplib.SMTPException) as exc:
-            raise TransportError(
-                f"cannot connect to {self._where}: {_reason(exc)}", connection=True
-            ) from None
-        try:
+            try:
+                connection.connect(host, s.smtp_port)
+            except (OSError, smtplib.SMTPException) as exc:
+                raise TransportError(
+                    f"cannot connect to {self._where}: {_reason(exc)}", connection=True
+                ) from None
             self._greet(connection, context)
         except BaseException:
             connection.close()
             raise
+        connection.deadline = None
         self._connection = connection
 
-    def _greet(self, connection: smtplib.SMTP, context: ssl.SSLContext) -> None:
+    def _greet(self, connection: _Smtp | _SmtpSsl, context: ssl.SSLContext) -> None:
         s = self._settings
         try:
             if s.smtp_security == "starttls":
@@ -160,6 +167,9 @@ class SmtpTransport(Transport):
                         connection=True,
                     )
                 connection.starttls(context=context)
+            # Within the opening's deadline: a relay that never ends its EHLO reply is one
+            # that cannot be used, not a failure of the first message.
+            connection.ehlo_or_helo_if_needed()
             if s.smtp_username:
                 connection.login(s.smtp_username, s.smtp_password or "")
         except smtplib.SMTPNotSupportedError:
@@ -197,8 +207,26 @@ class SmtpTransport(Transport):
     def send(self, email: Email) -> None:
         self.open()
         assert self._connection is not None
+        self._connection.deadline = (
+            time.monotonic() + CONVERSATION_TIMEOUTS * self._settings.smtp_timeout
+        )
         try:
             _transact(self._connection, email)
+        except _Unanswered as exc:
+            self._connection.close()
+            self._connection = None
+            raise TransportError(
+                f"{self._where} gave no answer to the end of the message ({exc}); it may "
+                "have taken it, so it is not sent again in this run",
+                unanswered=True,
+            ) from None
+        except _TooLarge as exc:
+            raise TransportError(
+                f"{self._where} takes messages of at most {exc.limit} bytes, this one is "
+                f"{exc.size}: not sent",
+                temporary=False,
+                content=True,
+            ) from None
         except smtplib.SMTPRecipientsRefused as exc:
             reasons = "; ".join(
                 f"{rcpt}: {code} {_text(text)}" for rcpt, (code, text) in exc.recipients.items()
@@ -214,6 +242,7 @@ class SmtpTransport(Transport):
             raise TransportError(
                 f"{self._where} refused the message: {exc.smtp_code} {_text(exc.smtp_error)}",
                 temporary=_is_temporary(exc.smtp_code),
+                content=_is_too_large(exc),
             ) from None
         except (OSError, smtplib.SMTPException) as exc:
             # Dropped mid-transaction: forget the connection, the next send reconnects.
@@ -222,7 +251,7 @@ class SmtpTransport(Transport):
             raise TransportError(f"lost the connection to {self._where}: {_reason(exc)}") from None
 
 
-def _transact(connection: smtplib.SMTP, email: Email) -> None:
+def _transact(connection: _Smtp | _SmtpSsl, email: Email) -> None:
     """`connection.sendmail(email.sender, [email.recipient], email.data)`, for less CPU.
 
     The same commands, replies and exceptions, but smtplib escapes leading dots with a
@@ -231,7 +260,14 @@ def _transact(connection: smtplib.SMTP, email: Email) -> None:
     bytes replace and a pattern check for plain addresses do the same.
     """
     connection.ehlo_or_helo_if_needed()
-    size = f" SIZE={len(email.data)}" if connection.has_extn("size") else ""
+    size = ""
+    if connection.has_extn("size"):
+        # RFC 1870: the largest message the relay takes, 0 for no fixed limit. A larger one
+        # would be refused after it was sent whole: it is not built into a transaction.
+        limit = connection.esmtp_features["size"].strip()
+        if limit.isdigit() and 0 < int(limit) < len(email.data):
+            raise _TooLarge(int(limit), len(email.data))
+        size = f" SIZE={len(email.data)}"
     code, reply = connection.docmd("MAIL", f"FROM:{_quoted(email.sender)}{size}")
     if code != 250:
         _abandon(connection, code)
@@ -245,10 +281,103 @@ def _transact(connection: smtplib.SMTP, email: Email) -> None:
         _abandon(connection, code)
         raise smtplib.SMTPDataError(code, reply)
     connection.send(_dot_stuffed(email.data))
-    code, reply = connection.getreply()
+    try:
+        code, reply = connection.getreply()
+    except (OSError, smtplib.SMTPServerDisconnected) as exc:
+        raise _Unanswered(_reason(exc)) from None
     if code != 250:
         _abandon(connection, code)
         raise smtplib.SMTPDataError(code, reply)
+
+
+# The longest an SMTP conversation may take, in SMTP_TIMEOUTs: opening a connection
+# (connect, EHLO, STARTTLS, login), or one message's transaction. SMTP_TIMEOUT bounds each
+# read, and a relay that trickles an endless multi-line reply never lets one time out.
+CONVERSATION_TIMEOUTS = 4
+
+
+class _Unanswered(Exception):
+    """The message was sent whole and no reply to its end came."""
+
+
+class _TooLarge(Exception):
+    """The message is larger than the relay's announced SIZE limit."""
+
+    def __init__(self, limit: int, size: int) -> None:
+        super().__init__(f"{size} > {limit}")
+        self.limit, self.size = limit, size
+
+
+class _Deadline:
+    """smtplib's client with a deadline over a whole conversation (`deadline`, a
+    `time.monotonic()` value, or None for none).
+
+    Every read and write is given the time left, at most SMTP_TIMEOUT; past the deadline
+    it raises TimeoutError, which smtplib reports as a lost connection. Written here:
+    smtplib has only the per-operation socket timeout.
+    """
+
+    deadline: float | None = None
+    timeout: float
+    sock: Any
+    file: Any
+    _host: str
+
+    def time_left(self) -> float:
+        """Seconds the next socket operation may take; TimeoutError past the deadline."""
+        if self.deadline is None:
+            return self.timeout
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise self.overdue()
+        return min(self.timeout, left)
+
+    def overdue(self) -> TimeoutError:
+        """The error of a conversation past its deadline."""
+        return TimeoutError(
+            f"the SMTP conversation outlasted its deadline ({CONVERSATION_TIMEOUTS} x SMTP_TIMEOUT)"
+        )
+
+    def getreply(self) -> tuple[int, bytes]:
+        """smtplib's reply reader, over a file whose reads keep to the deadline."""
+        if self.file is None and self.sock is not None:
+            self.file = io.BufferedReader(_DeadlineReader(self))
+        return super().getreply()  # type: ignore[misc]
+
+    def send(self, s: Any) -> None:
+        """smtplib's send, given the time left."""
+        if self.sock is not None:
+            self.sock.settimeout(self.time_left())
+        super().send(s)  # type: ignore[misc]
+
+
+class _Smtp(_Deadline, smtplib.SMTP):
+    pass
+
+
+class _SmtpSsl(_Deadline, smtplib.SMTP_SSL):
+    pass
+
+
+class _DeadlineReader(io.RawIOBase):
+    """The client's socket as a raw file whose every read keeps to its deadline."""
+
+    def __init__(self, client: _Deadline) -> None:
+        self._client = client
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        client = self._client
+        client.sock.settimeout(client.time_left())
+        try:
+            return int(client.sock.recv_into(buffer))
+        except TimeoutError:
+            # The last read is given only what time was left: say why it was short.
+            if client.deadline is not None and time.monotonic() >= client.deadline:
+                raise client.overdue() from None
+            raise
 
 
 # A dot-atom address (RFC 5322, 3.4.1), which smtplib.quoteaddr gives back as it is.
@@ -280,6 +409,14 @@ def _abandon(connection: smtplib.SMTP, code: int) -> None:
         return
     with contextlib.suppress(smtplib.SMTPServerDisconnected):
         connection.rset()
+
+
+def _is_too_large(exc: smtplib.SMTPResponseException) -> bool:
+    """552 to MAIL (with its SIZE) or to the end of DATA, or the enhanced status 5.3.4
+    anywhere: the message is too large for the relay (RFC 1870, RFC 3463); the content's
+    fault. A 552 to RCPT is the recipient's full mailbox, and is not this."""
+    at_mail_or_data = isinstance(exc, smtplib.SMTPSenderRefused | smtplib.SMTPDataError)
+    return (exc.smtp_code == 552 and at_mail_or_data) or "5.3.4" in _text(exc.smtp_error)
 
 
 def _is_temporary(code: int) -> bool:

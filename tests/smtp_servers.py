@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
+import socket
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -190,3 +192,62 @@ def serving(handler: RecordingHandler, **smtp_options: Any) -> Iterator[Running]
         yield Running("127.0.0.1", controller.port, handler)
     finally:
         controller.stop()
+
+
+class SilentAfterDataHandler(RecordingHandler):
+    """Reads each message whole, keeps it, and never answers the end of DATA: the client
+    cannot know whether it was taken (it was)."""
+
+    def __init__(self, silence: float = 60.0) -> None:
+        super().__init__()
+        self.silence = silence
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.log.accept(envelope)
+        await asyncio.sleep(self.silence)
+        return "250 too late"
+
+
+class TooLargeHandler(RecordingHandler):
+    """Refuses every message at the end of DATA as too large (552 5.3.4)."""
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.log.note("552")
+        return "552 5.3.4 Message size exceeds fixed maximum message size"
+
+
+@contextmanager
+def trickling(line: bytes = b"250-still thinking\r\n", every: float = 0.2) -> Iterator[int]:
+    """A server on 127.0.0.1 that greets, reads EHLO and then answers with an endless
+    multi-line reply, a line every `every` seconds (for two minutes at most); its port."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve_one(client: socket.socket) -> None:
+        with client:
+            client.sendall(b"220 trickle ESMTP\r\n")
+            client.recv(1024)
+            deadline = time.monotonic() + 120
+            while not stop.is_set() and time.monotonic() < deadline:
+                try:
+                    client.sendall(line)
+                except OSError:
+                    return
+                stop.wait(every)
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve_one, args=(client,), daemon=True).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        listener.close()
+        thread.join(5)

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 import smtplib
+import subprocess
+import sys
 from datetime import UTC, date, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -18,6 +22,7 @@ from digest.compose import Composer, Digest, Entry, Recipient, new_message_id
 from digest.config import Settings
 from digest.errors import TransportError
 from digest.mime import Email
+from digest.outbox import UNANSWERED_IN_A_ROW
 from digest.resources import resource_dir
 from digest.transports import (
     _PLAIN_ADDRESS,
@@ -29,8 +34,14 @@ from digest.transports import (
     _quoted,
     make_transport,
 )
-from tests.conftest import SmtpServer, free_port
-from tests.smtp_servers import RecordingHandler, serving
+from tests.conftest import SmtpServer, env_for, free_port
+from tests.smtp_servers import (
+    RecordingHandler,
+    SilentAfterDataHandler,
+    TooLargeHandler,
+    serving,
+    trickling,
+)
 
 PASSWORD = "s3cret-PASS"
 NOW = datetime(2025, 3, 1, 7, 0, tzinfo=UTC)
@@ -431,3 +442,95 @@ def test_smtp_421_after_data_hangs_up_and_the_next_send_reconnects(
     assert "421 4.3.2 shutting down" in str(caught.value)
     assert [a.rcpt_tos for a in server.log.accepted] == [("grace@example.org",)]
     assert len(connects) == 2
+
+
+# --- a relay that misbehaves, through `digest run` ----------------------------------------
+
+DAY = "2026-03-20"
+READERS = [f"reader{n}@example.org" for n in range(5)]
+
+
+def readers(settings: Settings, tmp_path: Path) -> Settings:
+    """`settings` with five subscribers whose broad keywords find papers on any page."""
+    profiles = tmp_path / "readers.toml"
+    profiles.write_text(
+        "".join(
+            f'[[subscriber]]\nemail = "{email}"\nkeywords = ["model", "learning"]\n'
+            "max_papers = 2\n\n"
+            for email in READERS
+        )
+    )
+    return dataclasses.replace(settings, profiles=profiles, suspend_after=1)
+
+
+def run_json(cli, settings: Settings, day: str = DAY) -> tuple[int, dict]:
+    result = cli("run", "--date", day, "--json", settings_=settings)
+    assert "Traceback" not in result.output
+    return result.exit_code, json.loads(result.stdout.splitlines()[-1])
+
+
+def test_a_message_the_relay_never_answers_is_deferred_once_and_the_round_stops(cli, lab, tmp_path):
+    """Fails before: each message was sent three times in the run (and the relay took every
+    copy), and every digest of the day cost three timeouts plus backoff."""
+    handler = SilentAfterDataHandler()
+    with serving(handler) as server:
+        settings = dataclasses.replace(readers(server.settings(lab), tmp_path), smtp_timeout=1)
+        code, report = run_json(cli, settings)
+    assert code == 1
+    taken = [r for accepted in handler.log.accepted for r in accepted.rcpt_tos]
+    assert len(taken) == UNANSWERED_IN_A_ROW == 3
+    assert len(set(taken)) == len(taken)  # none sent twice
+    assert sorted(d["email"] for d in report["deferred"]) == sorted(taken)
+    assert all("gave no answer to the end of the message" in d["error"] for d in report["deferred"])
+    assert report["stopped"].startswith("3 messages in a row got no answer")
+    assert report["left_due"] == len(READERS)  # the three deferred and the two not tried
+    assert report["failed"] == report["suspended"] == []
+
+
+def test_a_relay_that_never_ends_its_reply_is_given_up_at_the_deadline(lab, tmp_path):
+    """Fails before: a reply trickled a line at a time never timed out, and the run hung."""
+    with trickling() as port:
+        settings = dataclasses.replace(
+            lab, smtp_host="127.0.0.1", smtp_port=port, smtp_security="none", smtp_timeout=1
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DIGEST_", "SMTP_"))}
+        env |= env_for(settings)
+        done = subprocess.run(
+            [sys.executable, "-m", "digest", "run", "--date", DAY, "--json"],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    report = json.loads(done.stdout.splitlines()[-1])
+    assert report["stopped"].startswith(f"cannot connect to SMTP server 127.0.0.1:{port} (none)")
+    assert "outlasted its deadline" in report["stopped"]
+    assert report["sent"] == report["failed"] == []
+
+
+@pytest.mark.parametrize("refusal", ["552 at the end of DATA", "SIZE announced"])
+def test_a_message_too_large_fails_without_counting_against_the_recipient(
+    cli, lab, tmp_path, refusal
+):
+    """Fails before: a 552 counted toward suspending the recipient (here after one), and a
+    message over the relay's announced SIZE was sent whole to be refused."""
+    handler = TooLargeHandler() if refusal.startswith("552") else RecordingHandler()
+    limit = {} if refusal.startswith("552") else {"data_size_limit": 2000}
+    with serving(handler, **limit) as server:
+        settings = readers(server.settings(lab), tmp_path)
+        code, report = run_json(cli, settings)
+    assert code == 1
+    assert sorted(f["email"] for f in report["failed"]) == READERS
+    assert report["suspended"] == []
+    if limit:
+        assert handler.log.accepted == []
+        assert all("takes messages of at most 2000 bytes" in f["error"] for f in report["failed"])
+        assert handler.log.events == {}
+    else:
+        assert handler.log.events["552"] == len(READERS)
+    listed = cli("subscribers", "list", "--json", settings_=settings)
+    assert not any(s["suspended"] for s in json.loads(listed.stdout.splitlines()[-1]))
+
