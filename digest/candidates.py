@@ -7,7 +7,7 @@ from collections.abc import Collection, Iterator, Sequence
 from datetime import date, timedelta
 from operator import attrgetter
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from digest.models import Delivery, DeliveryItem, Paper, Subscriber
@@ -16,6 +16,8 @@ from digest.ranking import Document
 # Up to this many subscribers are looked up by their ids; more, from the days and papers
 # side (see `_previous_digests` and `_sent`).
 LOOKUP_BY_ID = 1000
+# A delivery's status once the relay refused it for good (digest.outbox's FAILED).
+FAILED = "failed"
 # Values in one IN list: well under SQLite's limit of 32,766 parameters per statement.
 CHUNK = 500
 # The interest model learns from at most this many stored papers, the most recent: about
@@ -57,6 +59,7 @@ def candidates(
 
     A paper is new when it was never sent to the subscriber, arrived (`first_seen`) by
     `digest_date`, after their previous digest and within the last `lookback_days` days.
+    A digest that failed for good counts as neither: its papers are offered again.
 
     Subscribers whose window starts on the same day and who were sent none of its papers
     share one frozenset: with 100,000 subscribers, a set each would take gigabytes.
@@ -103,6 +106,7 @@ def _previous_digests(
                         Delivery.subscriber_id.in_(chunk),
                         Delivery.digest_date > earliest,
                         Delivery.digest_date < digest_date,
+                        Delivery.status != FAILED,
                     )
                     .group_by(Delivery.subscriber_id)
                 ).all()
@@ -112,7 +116,9 @@ def _previous_digests(
     day = digest_date - timedelta(days=1)
     while day > earliest and len(found) < len(asked):
         for subscriber_id in session.scalars(
-            select(Delivery.subscriber_id).where(Delivery.digest_date == day)
+            select(Delivery.subscriber_id).where(
+                Delivery.digest_date == day, Delivery.status != FAILED
+            )
         ):
             if subscriber_id in asked:
                 found.setdefault(subscriber_id, day)
@@ -137,6 +143,7 @@ def _sent(session: Session, members: Sequence[int], papers: frozenset[int]) -> d
                 select(DeliveryItem.subscriber_id, DeliveryItem.paper_id).where(
                     DeliveryItem.subscriber_id.in_(chunk),
                     DeliveryItem.paper_id.between(low, high),
+                    _not_failed(),
                 )
             )
             for subscriber_id, paper_id in rows:
@@ -147,13 +154,19 @@ def _sent(session: Session, members: Sequence[int], papers: frozenset[int]) -> d
     for chunk in in_chunks(sorted(papers)):
         rows = session.execute(
             select(DeliveryItem.subscriber_id, DeliveryItem.paper_id).where(
-                DeliveryItem.paper_id.in_(chunk)
+                DeliveryItem.paper_id.in_(chunk), _not_failed()
             )
         )
         for subscriber_id, paper_id in rows:
             if subscriber_id in wanted:
                 sent[subscriber_id].add(paper_id)
     return sent
+
+
+def _not_failed() -> ColumnElement[bool]:
+    """A condition on DeliveryItem: its delivery did not fail for good (the failed ones are
+    few, read through the (status, id) index)."""
+    return DeliveryItem.delivery_id.not_in(select(Delivery.id).where(Delivery.status == FAILED))
 
 
 def in_chunks(values: Sequence[int]) -> Iterator[Sequence[int]]:

@@ -35,6 +35,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     cast,
+    delete,
     func,
     insert,
     or_,
@@ -185,6 +186,7 @@ def _insert_planned(session: Session, digest_date: date, planned: Sequence[Plann
     for plan in planned:
         if plan.subscriber_id not in delivery_of:
             log.info("%s: digest of %s already recorded", plan.digest.recipient.email, digest_date)
+    _take_back_failed(session, [plan for plan in planned if plan.subscriber_id in delivery_of])
     items = [
         {
             "delivery_id": delivery_of[plan.subscriber_id],
@@ -203,6 +205,28 @@ def _insert_planned(session: Session, digest_date: date, planned: Sequence[Plann
     if items:
         _insert_ready(session.connection(), items)
     return set(delivery_of)
+
+
+def _take_back_failed(session: Session, planned: Sequence[Planned]) -> None:
+    """Move the papers `planned` offers again out of their subscribers' failed deliveries.
+
+    A paper is in one delivery per subscriber (the unique constraint that forbids sending
+    it twice); one whose delivery failed for good is offered again (see
+    digest.candidates), and now belongs to the new digest.
+    """
+    picks = {plan.subscriber_id: {pick.paper_id for pick in plan.picks} for plan in planned}
+    failed = session.execute(
+        select(Delivery.id, Delivery.subscriber_id).where(
+            Delivery.status == FAILED, Delivery.subscriber_id.in_(list(picks))
+        )
+    ).all()
+    for delivery_id, subscriber_id in failed:
+        session.execute(
+            delete(DeliveryItem).where(
+                DeliveryItem.delivery_id == delivery_id,
+                DeliveryItem.paper_id.in_(picks[subscriber_id]),
+            )
+        )
 
 
 def _json_strings(values: list[str]) -> str:
@@ -806,7 +830,8 @@ def retry(engine: Engine, *, failed: bool = False, digest_date: date | None = No
     """
     states: Sequence[str] = (DEFERRED, FAILED) if failed else (DEFERRED,)
     with unit_of_work(engine) as session:
-        query = select(Delivery).where(Delivery.status.in_(states))
+        # A failed delivery whose papers all went into a later digest has nothing to send.
+        query = select(Delivery).where(Delivery.status.in_(states), Delivery.items.any())
         if digest_date is not None:
             query = query.where(Delivery.digest_date == digest_date)
         rows = session.scalars(query).all()

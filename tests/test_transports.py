@@ -534,3 +534,24 @@ def test_a_message_too_large_fails_without_counting_against_the_recipient(
     listed = cli("subscribers", "list", "--json", settings_=settings)
     assert not any(s["suspended"] for s in json.loads(listed.stdout.splitlines()[-1]))
 
+
+def test_the_papers_of_a_failed_digest_are_offered_again_the_next_day(cli, lab, tmp_path):
+    """Fails before: the papers of a digest that failed for good counted as sent, and the
+    window of new papers started after it: the next day had nothing for anyone."""
+    with serving(TooLargeHandler()) as server:
+        settings = readers(server.settings(lab), tmp_path)
+        _, first = run_json(cli, settings)
+    assert sorted(f["email"] for f in first["failed"]) == READERS
+    status = json.loads(cli("status", "--json", settings_=settings).stdout.splitlines()[-1])
+    assert {d["papers"] for d in status["deliveries"]} == {2}
+    handler = RecordingHandler()
+    with serving(handler) as server:
+        code, second = run_json(cli, server.settings(settings), "2026-03-21")
+    assert code == 0, second
+    assert sorted(second["sent"]) == READERS
+    assert second["nothing_new"] == []
+    status = json.loads(cli("status", "--json", settings_=settings).stdout.splitlines()[-1])
+    papers = {(d["date"], d["status"]): d["papers"] for d in status["deliveries"]}
+    assert papers == {(DAY, "failed"): 0, ("2026-03-21", "sent"): 2}
+    retried = cli("retry", "--failed", settings_=settings)
+    assert retried.stdout.startswith("0 deliveries due again")
