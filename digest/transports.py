@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import errno
 import hashlib
 import io
 import logging
@@ -108,7 +110,13 @@ class FileTransport(Transport):
         except OSError as exc:
             if temporary is not None:
                 temporary.unlink(missing_ok=True)
-            raise TransportError(f"cannot write {path}: {exc}") from None
+            # A folder that is read-only or full refuses every message alike, and will for
+            # more than a retry's backoff: the round stops at the first, without retrying
+            # (the message stays due). Only a name too long is this message's own.
+            folder = exc.errno != errno.ENAMETOOLONG
+            raise TransportError(
+                f"cannot write {path}: {exc}", temporary=not folder, connection=folder
+            ) from None
         log.info("wrote %s", path)
 
 
@@ -171,7 +179,7 @@ class SmtpTransport(Transport):
             # that cannot be used, not a failure of the first message.
             connection.ehlo_or_helo_if_needed()
             if s.smtp_username:
-                connection.login(s.smtp_username, s.smtp_password or "")
+                _login(connection, s.smtp_username, s.smtp_password or "")
         except smtplib.SMTPNotSupportedError:
             raise TransportError(
                 f"{self._where} does not offer a login (AUTH); leave SMTP_USERNAME empty "
@@ -249,6 +257,28 @@ class SmtpTransport(Transport):
             self._connection.close()
             self._connection = None
             raise TransportError(f"lost the connection to {self._where}: {_reason(exc)}") from None
+
+
+def _login(connection: _Smtp | _SmtpSsl, user: str, password: str) -> None:
+    """smtplib's login; a user or password beyond ASCII goes as UTF-8 in AUTH PLAIN.
+
+    smtplib encodes every credential as ASCII and fails on anything else; RFC 4616 defines
+    PLAIN over UTF-8, which relays take.
+    """
+    if user.isascii() and password.isascii():
+        connection.login(user, password)
+        return
+    connection.ehlo_or_helo_if_needed()
+    if not connection.has_extn("auth"):
+        raise smtplib.SMTPNotSupportedError("SMTP AUTH extension not supported by server.")
+    if "PLAIN" not in connection.esmtp_features["auth"].upper().split():
+        raise smtplib.SMTPAuthenticationError(
+            504, b"a password beyond ASCII needs AUTH PLAIN, which this relay does not offer"
+        )
+    answer = base64.b64encode(f"\0{user}\0{password}".encode()).decode("ascii")
+    code, reply = connection.docmd("AUTH", f"PLAIN {answer}")
+    if code != 235:
+        raise smtplib.SMTPAuthenticationError(code, reply)
 
 
 def _transact(connection: _Smtp | _SmtpSsl, email: Email) -> None:

@@ -14,10 +14,12 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
+from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
+from digest.cli import main
 from digest.compose import Composer, Digest, Entry, Recipient, new_message_id
 from digest.config import Settings
 from digest.errors import TransportError
@@ -555,3 +557,41 @@ def test_the_papers_of_a_failed_digest_are_offered_again_the_next_day(cli, lab, 
     assert papers == {(DAY, "failed"): 0, ("2026-03-21", "sent"): 2}
     retried = cli("retry", "--failed", settings_=settings)
     assert retried.stdout.startswith("0 deliveries due again")
+
+
+def test_a_password_beyond_ascii_logs_in_with_utf8_plain(cli, lab, tmp_path):
+    """Fails before: smtplib encoded the password as ASCII and the run crashed with a
+    traceback."""
+    password = "pässwörd-€-秘密"
+    seen: list[tuple[bytes, bytes]] = []
+
+    def authenticator(server, session, envelope, mechanism, auth_data) -> AuthResult:
+        seen.append((auth_data.login, auth_data.password))
+        return AuthResult(success=auth_data.password == password.encode())
+
+    handler = RecordingHandler()
+    with serving(handler, auth_require_tls=False, authenticator=authenticator) as server:
+        settings = server.settings(lab)
+        env = env_for(settings) | {"SMTP_USERNAME": "dïgest", "SMTP_PASSWORD": password}
+        result = CliRunner().invoke(main, ["run", "--date", DAY, "--json"], env=env)
+    assert "Traceback" not in result.output
+    assert result.exit_code == 0, result.output
+    assert seen == [("dïgest".encode(), password.encode())]
+    assert len(handler.log.accepted) == 3
+    assert password not in result.output
+
+
+def test_a_file_outbox_that_refuses_writes_stops_the_round_at_the_first(cli, lab, tmp_path):
+    """Fails before: each message was tried three times, with backoff, then deferred, one
+    after the other (about 6 s each with the default backoff)."""
+    # sysfs refuses new files even to root, as a read-only or full folder would.
+    settings = dataclasses.replace(readers(lab, tmp_path), outbox=Path("/sys"))
+    code, report = run_json(cli, settings)
+    assert code == 1
+    (deferred,) = report["deferred"]
+    assert deferred["error"].startswith("cannot write /sys/")
+    assert "Permission denied" in deferred["error"]
+    assert report["stopped"] == deferred["error"]
+    assert report["left_due"] == len(READERS)
+    status = json.loads(cli("status", "--json", settings_=settings).stdout.splitlines()[-1])
+    assert [d["attempts"] for d in status["deliveries"] if d["status"] == "deferred"] == [1]
