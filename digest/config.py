@@ -188,11 +188,19 @@ def _source_url(value: str | None) -> str | None:
     return value
 
 
+# A secret of fewer different characters than this is a word or a pattern, not a secret.
+MIN_SECRET_CHARACTERS = 8
+
+
 def _secret(value: str | None) -> str | None:
-    if value is not None and len(value) < 16:
+    if value is None:
+        return None
+    distinct = set(value) - set(" \t")
+    if len(value) < 16 or len(distinct) < MIN_SECRET_CHARACTERS:
         raise ConfigError(
-            "DIGEST_SECRET must be at least 16 characters (it signs unsubscribe links); make "
-            "one with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            f"DIGEST_SECRET must be at least 16 characters, {MIN_SECRET_CHARACTERS} of them "
+            "different and not spaces (it signs unsubscribe links); make one with: "
+            "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
         )
     return value
 

@@ -215,3 +215,17 @@ def test_smtp_connections_and_rate_errors_name_the_variable(
 ) -> None:
     with pytest.raises(ConfigError, match=rf"^{name} must be {says}"):
         load_settings({name: value})
+
+
+@pytest.mark.parametrize("secret", [" " * 16, "a" * 40, "abcabcabcabcabcabc", "\t" * 20 + "abc"])
+def test_a_secret_without_enough_different_characters_is_refused(secret: str) -> None:
+    """Fails before: any 16 characters were taken, 16 spaces as well."""
+    with pytest.raises(ConfigError, match="8 of them different") as caught:
+        load_settings({"DIGEST_SECRET": secret})
+    assert "secrets.token_urlsafe(32)" in str(caught.value)
+    assert secret.strip() not in str(caught.value) or not secret.strip()
+
+
+def test_a_generated_secret_is_accepted() -> None:
+    secret = "Zk3_9f-QpL2xV7mN0aB4cD8eF1gH5iJ6"
+    assert load_settings({"DIGEST_SECRET": secret}).secret == secret
