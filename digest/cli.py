@@ -67,7 +67,8 @@ def _handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return command(*args, **kwargs)
         except DigestError as error:
-            if log.isEnabledFor(logging.INFO):
+            # The root logger, not digest's: `serve` and `worker` raise digest's to INFO.
+            if logging.getLogger().isEnabledFor(logging.INFO):
                 log.exception("error")
             click.echo(f"error: {error}", err=True)
             sys.exit(1)

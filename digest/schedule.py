@@ -14,6 +14,7 @@ from apscheduler.triggers.cron import CronTrigger
 from digest.config import Settings, load_settings
 from digest.db import ensure_schema, make_engine
 from digest.jobs import run_daily, today
+from digest.senders import make_composer
 from digest.transports import make_transport
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,11 @@ def serve(settings: Settings, *, send: bool = True) -> None:
     """Run the schedule until Ctrl-C or SIGTERM; a cycle under way is finished first.
 
     Without `send` each day's digests are only recorded, for `digest worker` to send.
+    What a run would refuse (SMTP without DIGEST_SECRET, the templates) raises here,
+    before the scheduler starts, not on the first day.
     """
+    make_composer(settings, sending=send)
+    make_transport(settings)
     scheduler = build_scheduler(settings, send=send)
 
     def stop(signum: int, _frame: FrameType | None) -> None:

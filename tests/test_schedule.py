@@ -127,3 +127,20 @@ def test_serve_keeps_the_stored_job_and_follows_a_new_send_time(
     Server({**serve_env, "DIGEST_SEND_TIME": f"{earlier:%H:%M}"}, tmp_path).stop()
     next_run = datetime.fromtimestamp(job_row(database)[0], UTC)
     assert (next_run.hour, next_run.minute) == (earlier.hour, earlier.minute)
+
+
+def test_serve_refuses_to_start_with_smtp_and_no_secret(serve_env, tmp_path):
+    """Fails before: serve started, logged its next run, and then failed every day."""
+    env = {**serve_env, "SMTP_HOST": "127.0.0.1", "SMTP_SECURITY": "none", "DIGEST_SECRET": ""}
+    done = subprocess.run(
+        [sys.executable, "-m", "digest", "serve"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert done.returncode == 1
+    assert "next daily digest" not in done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    assert "error: DIGEST_SECRET is not set: it signs the unsubscribe links" in done.stderr
