@@ -146,10 +146,9 @@ def _parse_lines(lines: list[str], source: str, sha256: str, today: date) -> Par
                 page_date = found
                 continue
             if not saw_header:
+                # The line itself is not quoted: a file that is no page may hold anything.
                 raise PageError(
-                    source,
-                    f"not a digest page: no 'Get trending papers' header before {excerpt(text)!r}",
-                    number,
+                    source, "not a digest page: no 'Get trending papers' header above", number
                 )
             # Pages saved without line breaks glue the button's label to the first title
             # ("SubscribeOne-Shot ..."); they have no "Subscribe" line of its own.

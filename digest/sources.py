@@ -54,11 +54,23 @@ def find_inputs(paths: Iterable[str | Path]) -> Iterator[Input | PageError]:
             continue
         path = Path(raw)
         if path.is_dir():
-            files = sorted(
-                p for p in path.iterdir() if p.suffix.lower() in SUFFIXES and p.is_file()
-            )
-            yield from (Input(str(p), p) for p in files)
+            yield from _folder(path)
         elif path.exists():
             yield Input(str(path), path)
         else:
             yield PageError(str(path), "no such file or folder")
+
+
+def _folder(folder: Path) -> Iterator[Input | PageError]:
+    """The page files of `folder`, sorted by name; a symbolic link that leads out of it is
+    a PageError, never read: an inbox is not a window onto the rest of the machine."""
+    inside = folder.resolve()
+    for path in sorted(p for p in folder.iterdir() if p.suffix.lower() in SUFFIXES):
+        try:
+            outside = path.is_symlink() and not path.resolve().is_relative_to(inside)
+        except (OSError, RuntimeError):  # a loop of links, or one that cannot be read
+            outside = True
+        if outside:
+            yield PageError(str(path), "a symbolic link out of the folder: not read")
+        elif path.is_file():
+            yield Input(str(path), path)

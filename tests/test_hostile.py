@@ -497,3 +497,42 @@ def test_a_code_link_is_labelled_code_only_on_a_real_code_host(cli, hostile, smt
         shown[url] = anchor[1]
         assert re.search(rf"^   {re.escape(label)}: +{re.escape(url)}$", plain, re.MULTILINE), url
     assert shown == CODE_LINKS
+
+
+# --- the inbox is not a window onto the machine ---------------------------------------------
+
+
+def test_a_link_out_of_the_inbox_is_not_followed_and_nothing_of_it_shows(cli, settings, tmp_path):
+    """Fails before: the link was followed, and the target's first line was quoted in the
+    error ("SMTP_PASSWORD=..." from a .env, a line of /etc/shadow)."""
+    secrets = tmp_path / "private" / ".env"
+    secrets.parent.mkdir()
+    secrets.write_text(f"SMTP_PASSWORD={PASSWORD}\n")
+    settings.inbox.mkdir()
+    shutil.copy(PAGES / "000_d067d0052f9a516d.txt", settings.inbox)
+    (settings.inbox / "env.txt").symlink_to(secrets)
+    (settings.inbox / "same.txt").symlink_to(settings.inbox / "000_d067d0052f9a516d.txt")
+    (settings.inbox / "loop.txt").symlink_to(settings.inbox / "loop.txt")
+
+    result = cli("ingest", str(settings.inbox), "--date", DAY, "--json")
+
+    assert result.exit_code == 1
+    _assert_no_password(result.output)
+    report = json.loads(result.stdout.splitlines()[-1])
+    assert [(Path(e["source"]).name, e["error"]) for e in report["errors"]] == [
+        ("env.txt", "a symbolic link out of the folder: not read"),
+        ("loop.txt", "a symbolic link out of the folder: not read"),
+    ]
+    assert (report["pages"], report["pages_new"], report["papers_new"]) == (2, 1, 63)
+
+
+def test_a_file_that_is_no_page_is_not_quoted_in_the_error(cli, settings, tmp_path):
+    """Fails before: the error quoted the file's first line."""
+    page = tmp_path / "notes.txt"
+    page.write_text(f"SMTP_PASSWORD={PASSWORD}\nsomething else\n")
+
+    result = cli("ingest", str(page), "--date", DAY)
+
+    assert result.exit_code == 1
+    assert f"{page}:1: not a digest page: no 'Get trending papers' header above" in result.stderr
+    _assert_no_password(result.output)
