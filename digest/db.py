@@ -49,7 +49,7 @@ def make_engine(url: str) -> Engine:
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
-        event.listen(engine, "handle_error", _sqlite_busy)
+        event.listen(engine, "handle_error", _sqlite_error)
     return engine
 
 
@@ -57,14 +57,25 @@ class DatabaseBusy(DigestError):
     """Another process held the SQLite file's write lock past the busy timeout."""
 
 
-def _sqlite_busy(context: ExceptionContext) -> None:
-    """Replace SQLite's bare "database is locked" with what to do, and who holds it."""
+class DatabaseFull(DigestError):
+    """SQLite could not grow its file: the disk (or a quota) is full."""
+
+
+def _sqlite_error(context: ExceptionContext) -> None:
+    """Replace SQLite's bare "database is locked" and "database or disk is full" with what
+    to do (and, for a lock, who holds it): one line for the user, not a traceback."""
     error = context.original_exception
     if not isinstance(error, sqlite3.OperationalError):
         return
-    if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
-        return
+    code = error.sqlite_errorcode & 0xFF
     path = context.engine.url.database if context.engine is not None else None
+    if code == sqlite3.SQLITE_FULL:
+        raise DatabaseFull(
+            f"cannot write to the database {path}: the disk is full; free some space and "
+            "run again (what was recorded is kept)"
+        ) from None
+    if code != sqlite3.SQLITE_BUSY:
+        return
     holders = lock_holders(path) if path else []
     held = f"held by {', '.join(holders)}" if holders else "held by another process"
     raise DatabaseBusy(

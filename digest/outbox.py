@@ -305,9 +305,12 @@ def send_due(
             _Round(engine, settings, composer, pool, me, report, progress).run(
                 batch, up_to, started, stop
             )
-    finally:
+    except BaseException:
         transport.close()
-        _release(engine, me)
+        _release_after_error(engine, me)
+        raise
+    transport.close()
+    _release(engine, me)
     if report.stopped is not None:
         report.left = count_due(engine, up_to)
         log.error("stopped sending, %d digest(s) left due: %s", report.left, report.stopped)
@@ -621,6 +624,19 @@ def _release(engine: Engine, me: str) -> None:
             .where(Delivery.claimed_by == me, Delivery.status == SENDING)
             .values(status=PENDING, claimed_by=None, claimed_at=None)
         )
+
+
+def _release_after_error(engine: Engine, me: str) -> None:
+    """`_release`, while another error is on its way up: that error is the one to show.
+
+    A full disk, say, fails the release too; its error would replace the first one. The
+    claims it could not give back are taken over once stale (DIGEST_CLAIM_TIMEOUT), or at
+    once by the next run on this host, since this process will be gone.
+    """
+    try:
+        _release(engine, me)
+    except Exception as error:
+        log.warning("could not give back this process's claims as well: %s", error)
 
 
 def _compose(composer: Composer, digest: Digest, settings: Settings) -> Email:

@@ -10,14 +10,16 @@ import threading
 import time
 from datetime import date
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import String, bindparam, cast, insert, inspect, select, update
+from sqlalchemy import String, bindparam, cast, event, insert, inspect, select, update
 
 from digest.db import (
     BUSY_TIMEOUT_MS,
     WRITE_LOCK_POLL_SECONDS,
+    DatabaseFull,
     Prepared,
     alembic_config,
     current_revision,
@@ -287,3 +289,31 @@ def test_a_command_kept_waiting_says_in_one_line_what_holds_the_database(
     (line,) = result.stderr.splitlines()
     assert line.startswith(f"error: the database {path} stayed locked for 0.3 s, held by ")
     assert f"pid {holder.pid} (" in line
+
+
+@sqlite_only
+def test_a_full_disk_is_one_error_that_says_so(engine):
+    """Fails before: SQLite's "database or disk is full" came as a raw traceback."""
+    with engine.connect() as connection:
+        pages = connection.exec_driver_sql("PRAGMA page_count").scalar()
+    full = make_engine(str(engine.url))
+    # The file may not grow: the same answer as a full disk, from SQLite itself.
+    event.listen(full, "connect", lambda dbapi, _: dbapi.execute(f"PRAGMA max_page_count={pages}"))
+    try:
+        with pytest.raises(DatabaseFull) as caught, full.begin() as connection:
+            for number in range(2000):
+                connection.execute(
+                    insert(Subscriber.__table__).values(
+                        email=f"{number}@example.org", name="x" * 150, keywords={}, exclude=[],
+                        max_papers=1, min_score=0.0, active=True, created_at=utcnow(),
+                        updated_at=utcnow(),
+                    )
+                )  # fmt: skip
+    finally:
+        full.dispose()
+    assert str(caught.value) == (
+        f"cannot write to the database {engine.url.database}: the disk is full; free some "
+        "space and run again (what was recorded is kept)"
+    )
+    with reading(engine) as connection:
+        assert connection.execute(select(Subscriber.id)).all() == []

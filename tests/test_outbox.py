@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -26,7 +27,7 @@ from sqlalchemy import Engine, select
 
 from digest import outbox
 from digest.config import Settings
-from digest.db import make_engine, unit_of_work
+from digest.db import DatabaseBusy, make_engine, unit_of_work, upgrade
 from digest.jobs import run_daily
 from digest.models import Delivery, DeliveryItem, Subscriber, utcnow
 from digest.outbox import (
@@ -41,10 +42,10 @@ from digest.planning import Planned, plan_digests
 from digest.profiles import sync_profiles
 from digest.senders import make_composer
 from digest.store import ingest
-from digest.transports import MemoryTransport
+from digest.transports import MemoryTransport, make_transport
 from digest.unsubscribe import TokenError, make_token, read_token
-from tests.conftest import PAGES, free_port
-from tests.smtp_servers import FlakyHandler, serving
+from tests.conftest import PAGES, free_port, sqlite_only
+from tests.smtp_servers import FlakyHandler, RecordingHandler, serving
 from tests.test_candidates import add_delivery
 
 # One new page a day, small ones first, so every day brings new papers for everyone.
@@ -742,3 +743,49 @@ def test_status_and_unsubscribe_answer_at_once_while_a_run_ranks(cli, office, mo
     assert sorted(report.sending.sent) == ["ada@example.org", "cy@example.org"]
     assert sorted(m.recipient for m in transport.outbox) == ["ada@example.org", "cy@example.org"]
     assert "bob@example.org" not in by_email(status_json(cli, office), DAY1)
+
+
+class _LockingHandler(RecordingHandler):
+    """A relay that, as it takes a message, leaves the SQLite file locked by another
+    connection: every write after the send fails, as on a full disk."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path = path
+        self.holder: sqlite3.Connection | None = None
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        if self.holder is None:
+            self.holder = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self.holder.execute("BEGIN IMMEDIATE")
+        return await super().handle_DATA(server, session, envelope)
+
+
+@sqlite_only
+def test_when_giving_back_the_claims_fails_too_the_first_error_is_the_one_shown(
+    office, monkeypatch, caplog
+):
+    """Fails before: the release's own error replaced the one that stopped the round (it
+    was all the user saw), and nothing said the release had failed."""
+    new_day(office, DAY1)
+    engine = make_engine(office.database_url)
+    upgrade(engine)
+    run_daily(engine, office, date.fromisoformat(DAY1), MemoryTransport(), send=False)
+    engine.dispose()
+    monkeypatch.setattr("digest.db.BUSY_TIMEOUT_MS", 300)
+    handler = _LockingHandler(office.database_url.removeprefix("sqlite:///"))
+    engine = make_engine(office.database_url)
+    try:
+        with serving(handler) as server:
+            settings = server.settings(office)
+            with pytest.raises(DatabaseBusy) as caught:
+                send_due(engine, settings, make_transport(settings), make_composer(settings), None)
+    finally:
+        engine.dispose()
+        if handler.holder is not None:
+            handler.holder.close()
+    assert "stayed locked for 0.3 s" in str(caught.value)
+    released = [r for r in caplog.records if "could not give back" in r.getMessage()]
+    assert len(released) == 1
+    assert "stayed locked" in released[0].getMessage()
+    assert len(handler.log.accepted) == 1  # the message that went before the lock
