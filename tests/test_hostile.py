@@ -536,3 +536,25 @@ def test_a_file_that_is_no_page_is_not_quoted_in_the_error(cli, settings, tmp_pa
     assert result.exit_code == 1
     assert f"{page}:1: not a digest page: no 'Get trending papers' header above" in result.stderr
     _assert_no_password(result.output)
+
+
+def test_escape_sequences_in_a_title_reach_neither_the_terminal_nor_the_email(
+    cli, hostile, smtp_server
+):
+    """Fails before: `digest rank` printed the title's ESC and BEL as they were (colours,
+    a new window title) and the plain-text email carried them."""
+    page = hostile_page().replace(
+        b"Xylophonic Code Links", b"Xylophonic \x1b]0;owned\x07\x1b[31mCode\x1b[0m Links\x9b"
+    )
+    (hostile.inbox / "hostile.txt").write_bytes(page)
+    assert cli("subscribers", "sync", str(hostile.profiles)).exit_code == 0
+    assert cli("ingest", str(hostile.inbox), "--date", DAY).exit_code == 0
+    ranked = cli("rank", "mal@example.org", "--date", DAY, settings_=hostile)
+    assert "Xylophonic ]0;owned [31mCode [0m Links" in ranked.stdout
+    report = run_json(cli, smtp_server.settings(hostile))
+    assert report["sent"] == ["mal@example.org"]
+    (message,) = smtp_server.received.messages
+    plain, html = parts(message)
+    for shown in (ranked.stdout, plain, html):
+        assert not any(c in shown for c in "\x1b\x07\x9b"), shown
+    assert "Xylophonic ]0;owned [31mCode [0m Links" in plain

@@ -42,8 +42,8 @@ LIGATURES = "\ufdfa" * 268  # 268 characters that NFKC makes 4,518
 
 
 def poisoned_api_day() -> tuple[bytes, list[str], list[str]]:
-    """A real API answer with five entries made to overflow a column: the bytes, the
-    good titles, the poisoned titles."""
+    """A real API answer with six entries made to overflow a column or a paper's sizes:
+    the bytes, the good titles, the poisoned titles."""
     entries = json.loads(API_DAY.read_text(encoding="utf-8"))
     poisoned = copy.deepcopy(entries)
     poisoned[1]["paper"]["upvotes"] = 10**20  # over SQLite's 64 bits
@@ -51,7 +51,8 @@ def poisoned_api_day() -> tuple[bytes, list[str], list[str]]:
     poisoned[3]["paper"]["title"] = poisoned[3]["title"] = "Long " * 120  # 600 characters
     poisoned[4]["paper"]["githubRepo"] = "https://github.com/" + "r" * 600
     poisoned[5]["paper"]["id"] = "a" * 40 + "/0101001"
-    bad = {1, 2, 3, 4, 5}
+    poisoned[6]["paper"]["authors"].append({"name": "A" * 300})
+    bad = {1, 2, 3, 4, 5, 6}
     titles = [" ".join(e["paper"]["title"].split()) for e in entries]
     good = [title for n, title in enumerate(titles) if n not in bad]
     lost = [title for n, title in enumerate(titles) if n in bad]
@@ -150,6 +151,7 @@ def test_poison_entries_are_named_and_skipped_and_the_day_goes_on(cli, poisoned,
         "entry 4: title of 599 characters: paper skipped",
         "entry 5: code link of over 512 characters: paper skipped",
         "entry 6: arXiv id longer than an arXiv id: paper skipped",
+        "entry 7: author name of over 200 characters: paper skipped",
     ]
 
     # Every good paper is in, the withdrawn one and the poisoned ones are not.
