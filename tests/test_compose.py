@@ -397,15 +397,19 @@ def test_title_links_search_arxiv_and_hugging_face_for_the_title(
 
 
 @pytest.mark.parametrize(
-    "code_url",
-    ["https://github.com/lab/nerv", "http://example.org/code?a=1&b=2", "HTTPS://GitHub.com/x/y"],
+    ("code_url", "label"),
+    [
+        ("https://github.com/lab/nerv", "Code"),
+        ("http://example.org/code?a=1&b=2", "example.org"),
+        ("HTTPS://GitHub.com/x/y", "Code"),
+    ],
 )
-def test_web_code_links_are_shown(composer: Composer, code_url: str) -> None:
+def test_web_code_links_are_shown(composer: Composer, code_url: str, label: str) -> None:
     text, html = bodies(composer, make_digest([entry(code_url=code_url)]))
 
     (paper,) = papers(html)
-    assert links(paper)["Code"] == code_url
-    assert f"   Code:    {code_url}\n" in text
+    assert links(paper)[label] == code_url
+    assert f"   {label + ':':<8} {code_url}\n" in text
 
 
 @pytest.mark.parametrize(
@@ -438,7 +442,7 @@ def test_quotes_in_a_code_url_cannot_break_out_of_the_attribute(composer: Compos
     _, html = bodies(composer, make_digest([entry(code_url=code_url)]))
 
     (paper,) = papers(html)
-    assert links(paper)["Code"] == code_url
+    assert links(paper)["example.org"] == code_url
     assert not any("onmouseover" in node.attrs for node in parse_html(html).iter())
 
 
