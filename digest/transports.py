@@ -206,6 +206,7 @@ class SmtpTransport(Transport):
     def close(self) -> None:
         if self._connection is None:
             return
+        self._connection.deadline = time.monotonic() + self._settings.smtp_timeout
         try:
             self._connection.quit()
         except (OSError, smtplib.SMTPException):
