@@ -93,6 +93,8 @@ def lock_holders(path: str) -> list[str]:
     """
     wanted = {Path(path + suffix).resolve() for suffix in ("", "-wal")}
     found: list[str] = []
+    if not Path("/proc").is_dir():
+        return found
     processes = sorted((p for p in Path("/proc").iterdir() if p.name.isdigit()), key=_pid)
     for process in processes:
         if _pid(process) == os.getpid():
