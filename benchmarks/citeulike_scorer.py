@@ -11,9 +11,10 @@ best standard score first (they only fill ranks past the picks).
 here the profiles arrive one at a time, so the model is fitted again, with every profile's
 keywords so far, when a profile brings a phrase that some paper holds and the model lacks.
 
-Usage, from the repository root (the data stays outside the repository):
+Usage, from the repository root, with the CiteULike bench's folder at EVAL (the data stays
+outside the repository; `python -m benchmarks.quality` runs this for the page):
 
-    python ../shared/eval/quality_bench.py --scorer benchmarks.citeulike_scorer:score
+    python EVAL/quality_bench.py --scorer benchmarks.citeulike_scorer:score
 
 With the `embeddings` extra installed, `DIGEST_EMBEDDINGS=wordllama` in the environment
 scores with the model's semantic part, as it does for `digest run`.
