@@ -7,9 +7,14 @@ does. The bench wants a score for every candidate, but the product only sends it
 the picks come first, in the product's order, and the candidates it would not send follow,
 best standard score first (they only fill ranks past the picks).
 
-Usage, from the repository root (the data stays outside the repository):
+`digest run` fits the model with every subscriber's keywords, whose phrases become features;
+here the profiles arrive one at a time, so the model is fitted again, with every profile's
+keywords so far, when a profile brings a phrase that some paper holds and the model lacks.
 
-    python ../shared/eval/quality_bench.py --scorer benchmarks.citeulike_scorer:score
+Usage, from the repository root, with the CiteULike bench's folder at EVAL (the data stays
+outside the repository; `python -m benchmarks.quality` runs this for the page):
+
+    python EVAL/quality_bench.py --scorer benchmarks.citeulike_scorer:score
 
 With the `embeddings` extra installed, `DIGEST_EMBEDDINGS=wordllama` in the environment
 scores with the model's semantic part, as it does for `digest run`.
@@ -26,6 +31,8 @@ import scipy.sparse as sp
 from digest.config import load_settings
 from digest.embeddings import load_embedder
 from digest.ranking import Document, Interest, InterestModel
+from digest.ranking.analyzer import STOP_WORDS, Analyzer, Phrase, phrases, segments
+from digest.ranking.vocabulary import Corpus
 
 # The bench reads nDCG@10, P@10, R@50 and MRR: the product's own order decides the first
 # DEPTH ranks (explaining 1,000 picks per profile would only cost time), standard scores
@@ -43,10 +50,41 @@ def fit(corpus: Sequence[dict[str, Any]]) -> None:
     """Fit the interest model on every paper of the track, as `digest run` does."""
     documents = [_document(paper) for paper in corpus]
     _state.clear()
+    _state["documents"] = documents
     # As `digest run` reads it: DIGEST_EMBEDDINGS, off unless set (loaded once per process).
-    _state["model"] = InterestModel(documents, (), load_embedder(load_settings().embeddings))
+    _state["embedder"] = load_embedder(load_settings().embeddings)
+    _state["terms"] = {}  # every profile's keywords so far, in order, once each
+    _state["model"] = InterestModel(documents, (), _state["embedder"])
     _state["row"] = {doc.id: row for row, doc in enumerate(documents)}
     _state["by_id"] = {doc.id: doc for doc in documents}
+
+
+def _model_for(keywords: Sequence[str]) -> InterestModel:
+    """The model fitted with every profile's keywords so far, fitted again only when
+    `keywords` bring a phrase that some paper holds and the model lacks: any other phrase
+    leaves the features of the stored papers, all the bench ranks, as they are."""
+    model: InterestModel = _state["model"]
+    terms: dict[str, None] = _state["terms"]
+    terms.update(dict.fromkeys(keywords))
+    vocabulary = model.corpus.vocabulary
+    new = [phrase for phrase in phrases(keywords) if " ".join(phrase) not in vocabulary]
+    if any(_held(model.corpus, phrase) for phrase in new):
+        model = InterestModel(_state["documents"], terms, _state["embedder"])
+        _state["model"] = model
+    return model
+
+
+def _held(corpus: Corpus, phrase: Phrase) -> bool:
+    """Whether some stored paper holds `phrase` whole: only the papers holding each of its
+    content words are analyzed (a refit costs seconds, this a few milliseconds)."""
+    columns = [corpus.vocabulary.get(word) for word in phrase if word not in STOP_WORDS]
+    if not columns or None in columns:
+        return False  # a word no paper uses
+    rows = set(corpus.matrix_t[columns[0]].indices.tolist())
+    for column in columns[1:]:
+        rows &= set(corpus.matrix_t[column].indices.tolist())
+    analyzer, feature = Analyzer([phrase]), " ".join(phrase)
+    return any(feature in analyzer(segments(corpus.documents[row])) for row in sorted(rows))
 
 
 def _rows(candidates: list[Document]) -> sp.csr_matrix:
@@ -72,10 +110,7 @@ def score(profile: dict[str, Any], candidates: Sequence[dict[str, Any]]) -> list
     """One number per candidate, higher first: the product's picks, then the rest."""
     if "model" not in _state:
         fit(candidates)
-    model: InterestModel = _state["model"]
-    # `digest run` fits the model with every profile's phrases; here they arrive one
-    # profile at a time.
-    model.add_terms(profile.get("keywords") or [])
+    model = _model_for(profile.get("keywords") or [])
     docs = [_document(paper) for paper in candidates]
     if not docs:
         return []

@@ -1,14 +1,14 @@
-"""Ranking quality of the product's interest model on the shared CiteULike bench.
+"""Ranking quality of the product's interest model on the CiteULike bench.
 
-    python -m benchmarks.quality --data ../shared/eval/citeulike-dev
+    python -m benchmarks.quality --data DATA    # DATA: the CiteULike dev data folder
 
-Runs the shared `quality_bench.py` (beside the data folder, or `--bench PATH`) with the
-product's scorer (`benchmarks.citeulike_scorer`: the model exactly as `digest run` uses
-it) and the bench's own references, prints the table of issue 5 with our rows added, and
-writes it to BENCHMARKS.md ("Ranking quality"). With the `embeddings` extra installed it
-runs the scorer a second time with DIGEST_EMBEDDINGS=wordllama (the extra's own row;
-`--embeddings off` skips it). The data is read from the given path and never copied into
-the repository.
+Runs the bench's `quality_bench.py` (beside the data folder, or `--bench PATH`) with the
+product's scorer (`benchmarks.citeulike_scorer`: the model exactly as `digest run` uses it)
+and the bench's own references, prints the table of the public reference rankers with our
+rows added, and writes it to BENCHMARKS.md ("Ranking quality"). With the `embeddings` extra
+installed it runs the scorer a second time with DIGEST_EMBEDDINGS=wordllama (the extra's
+own row; `--embeddings off` skips it). The data is read from the given path and never
+copied into the repository.
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 TRACKS = ("abstracts", "titles")
 MODES = ("keywords", "seeds", "seeds+keywords")
 METRICS = ("ndcg@10", "p@10", "r@50", "mrr")
-# nDCG@10 of the public reference rankers as issue 5 quotes them (reimplemented and
-# measured by the issue's author on all users of the data, not on the dev split).
+# nDCG@10 of the public reference rankers, re-implemented and measured on all users of the
+# data, not on the dev split.
 # Columns: abstracts keywords, abstracts seeds, titles keywords, titles seeds.
 REFERENCES: tuple[tuple[str, tuple[float | None, ...], bool], ...] = (
     ("keyword match (email alerts)", (0.117, None, 0.326, None), False),
@@ -58,6 +58,8 @@ COLUMNS = (
     ("titles", "seeds"),
 )
 SECTION = "## Ranking quality"
+# Options whose value is a path on the machine that ran the bench: the page shows a name.
+PATH_OPTIONS = {"--data": "DATA", "--bench": "BENCH", "--output": "OUTPUT"}
 
 
 def load_bench(path: Path) -> ModuleType:
@@ -85,7 +87,9 @@ def tables(summary: dict[str, Any]) -> str:
 
     split = summary.get("split", "all")
     lines = [
-        f"nDCG@10. Quoted rows: issue 5 (all users); measured rows: this run ({split} split).",
+        "nDCG@10. Quoted rows: public rankers, re-implemented and measured on all users of the "
+        "data;",
+        f"measured rows: this run ({split} split).",
         "",
         "| ranker | abstracts keywords | abstracts seeds | titles keywords | titles seeds |",
         "|---|---|---|---|---|",
@@ -93,7 +97,7 @@ def tables(summary: dict[str, Any]) -> str:
     for name, values, _embedding in REFERENCES:
         lines.append(f"| {name} (quoted) | " + " | ".join(map(_cell, values)) + " |")
     best = [
-        max(v[i] for _, v, emb in REFERENCES if not emb and v[i] is not None)
+        max(value for _, v, emb in REFERENCES if not emb and (value := v[i]) is not None)
         for i in range(len(COLUMNS))
     ]
     lines.append(
@@ -146,13 +150,31 @@ def section(summary: dict[str, Any], command: str, seconds: float) -> str:
         [
             SECTION,
             "",
-            f"`{command}`, run on {date.today().isoformat()} on a {os.cpu_count()}-core "
-            f"machine ({users}; {seconds:.0f} s in all).",
+            f"`{command}`, where DATA is the CiteULike dev data, run on "
+            f"{date.today().isoformat()} on a {os.cpu_count()}-core machine ({users}; "
+            f"{seconds:.0f} s in all).",
             "",
             tables(summary),
             "",
         ]
     )
+
+
+def shown(argv: Sequence[str]) -> str:
+    """The command as BENCHMARKS.md shows it, paths replaced by names (DATA...)."""
+    words = ["python", "-m", "benchmarks.quality"]
+    hidden: str | None = None
+    for word in argv:
+        option, equals, _ = word.partition("=")
+        if hidden is not None:
+            words.append(hidden)
+            hidden = None
+        elif option in PATH_OPTIONS and equals:
+            words.append(f"{option}={PATH_OPTIONS[option]}")
+        else:
+            words.append(word)
+            hidden = PATH_OPTIONS.get(word)
+    return " ".join(words)
 
 
 def write(path: Path, text: str) -> None:
@@ -199,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         for track, rankers in embedded["tracks"].items():
             summary["tracks"][track][EMBEDDED] = rankers[SCORER]
     seconds = time.perf_counter() - started
-    command = "python -m benchmarks.quality " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = shown(argv if argv is not None else sys.argv[1:])
     text = section(summary, command, seconds)
     print("\n" + text)
     if not args.no_write:

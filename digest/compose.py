@@ -19,7 +19,7 @@ from jinja2.environment import TemplateModule
 from markupsafe import Markup
 
 from digest.mime import Email, address, alternative
-from digest.ranking import fold_plural
+from digest.ranking.analyzer import fold_plural
 from digest.unsubscribe import make_token
 
 SUMMARY_CHARS = 600

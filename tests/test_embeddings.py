@@ -8,11 +8,12 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from digest import embeddings, ranking
+from digest import embeddings
 from digest.config import load_settings
 from digest.embeddings import WordLlamaEmbedder, load_embedder
 from digest.errors import ConfigError
 from digest.ranking import Document, Interest, InterestModel
+from digest.ranking.meaning import MEANING_SHORT, MEANING_WEIGHT
 
 # Four topics in plain words, a few titles each: a profile's topic shows in the meaning of
 # titles that share none of its words.
@@ -103,7 +104,8 @@ def test_a_seed_finds_its_topic_in_other_words(
     """The seed shares no word with any title: TF-IDF alone ties them all (a corpus this
     small has no dense part), and ties go to the smallest ids; meaning ranks the market
     titles, the last ones, first."""
-    monkeypatch.setattr(ranking, "GENERIC_PENALTY", 0.0)  # which orders the ties otherwise
+    # The penalty for generic papers would order the ties otherwise.
+    monkeypatch.setattr("digest.ranking.scoring.GENERIC_PENALTY", 0.0)
     docs = corpus()
     interest = Interest(
         keywords={}, seeds=[Document(100, "Trading strategies for equity investors", "")]
@@ -160,7 +162,7 @@ def test_meaning_weighs_a_share_of_the_rest_of_the_score(
     papers MEANING_SHORT times as wide as the TF-IDF and dense parts' scores for a short
     profile (a title), MEANING_WEIGHT times for a long one."""
     if not short:  # every profile counts as long
-        monkeypatch.setattr(ranking, "EXPANSION_SHORT", 1e-3)
+        monkeypatch.setattr("digest.ranking.expansion.EXPANSION_SHORT", 1e-3)
     docs = corpus()
     interest = Interest(keywords={}, seeds=[docs[10]])
     sparse = InterestModel(docs, [])
@@ -172,8 +174,8 @@ def test_meaning_weighs_a_share_of_the_rest_of_the_score(
     semantic = meant.dense[0, width:] @ model.meaning(docs).T
     rest = sparse.raw_scores(plain, sparse.corpus_matrix)[0]
 
-    share = ranking.MEANING_SHORT if short else ranking.MEANING_WEIGHT
-    assert ranking.MEANING_SHORT != ranking.MEANING_WEIGHT
+    share = MEANING_SHORT if short else MEANING_WEIGHT
+    assert MEANING_SHORT != MEANING_WEIGHT
     assert np.array_equal(meant.dense[:, :width], plain.dense)
     assert semantic.std() == pytest.approx(share * rest.std(), rel=1e-4)
 
@@ -211,14 +213,14 @@ def test_papers_blended_with_their_neighbours_keep_their_own_meaning(
 ) -> None:
     """Only a paper's TF-IDF vector, dense part and penalty are blended with its neighbours';
     its meaning vector stays its own, and the seed's topic still comes first."""
-    monkeypatch.setattr(ranking, "NEIGHBOURS", 2)
-    monkeypatch.setattr(ranking, "NEIGHBOUR_TERMS", (0, 1))
-    monkeypatch.setattr(ranking, "NEIGHBOUR_CORPUS", (0, 1))
+    monkeypatch.setattr("digest.ranking.neighbours.NEIGHBOURS", 2)
+    monkeypatch.setattr("digest.ranking.neighbours.NEIGHBOUR_TERMS", (0, 1))
+    monkeypatch.setattr("digest.ranking.neighbours.NEIGHBOUR_CORPUS", (0, 1))
     docs = corpus()
     model = InterestModel(docs, [], wordllama)
     meaning = model.meaning(docs)
 
-    papers = model._scored(model.corpus_matrix, meaning)
+    papers = model.scored(model.corpus_matrix, meaning)
     picks = model.rank(Interest(keywords={}, seeds=[docs[0]]), docs[1:])
 
     assert papers.neighbours.nnz

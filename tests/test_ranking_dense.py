@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from digest import ranking
 from digest.ranking import Document, Interest, InterestModel
+from digest.ranking.dense import DENSE_MIN_WORDS, DENSE_WEIGHT, TERM_DIM
 
 # Eight topics of 30 made-up words; every title is three words of one topic, so words are
 # related exactly when they share a topic, and there are enough of them (240) for a dense part.
@@ -38,8 +38,8 @@ def topic_of(doc: Document) -> str:
 def no_expansion(monkeypatch: pytest.MonkeyPatch) -> None:
     """Only the dense part can relate words that papers do not share (and no penalty for
     generic papers tells apart the papers that share none)."""
-    monkeypatch.setattr(ranking, "EXPANSION_WEIGHT", 0.0)
-    monkeypatch.setattr(ranking, "GENERIC_PENALTY", 0.0)
+    monkeypatch.setattr("digest.ranking.expansion.EXPANSION_WEIGHT", 0.0)
+    monkeypatch.setattr("digest.ranking.scoring.GENERIC_PENALTY", 0.0)
 
 
 def test_papers_of_the_seeds_topic_without_its_words_come_first(
@@ -53,7 +53,7 @@ def test_papers_of_the_seeds_topic_without_its_words_come_first(
     same = np.array([topic_of(doc) == "topic3" for doc in others])
 
     dense = model.standard_scores(interest, others)
-    monkeypatch.setattr(ranking, "DENSE_WEIGHT", 0.0)
+    monkeypatch.setattr("digest.ranking.dense.DENSE_WEIGHT", 0.0)
     sparse = model.standard_scores(interest, others)
 
     assert same.sum() > 10
@@ -68,7 +68,7 @@ def test_words_only_abstracts_use_join_through_the_papers_holding_them(
 ) -> None:
     docs = with_abstracts()
     model = InterestModel(docs, [])
-    words = {str(model._names[c]) for c in model._dense_columns}
+    words = set(model.corpus.names[model.dense.columns])
     seed = Document(0, "", "topic3a1 and topic3a2.")
     others = [doc for doc in docs if not doc.abstract.startswith(("topic3a1", "topic3a2"))]
     same = np.array([topic_of(doc) == "topic3" for doc in others])
@@ -84,9 +84,9 @@ def test_paper_vectors_are_unit_and_without_the_common_direction() -> None:
 
     embedding = model.embedding(model.corpus_matrix)
 
-    assert embedding.shape == (480, ranking.TERM_DIM)
+    assert embedding.shape == (480, TERM_DIM)
     assert np.allclose(np.linalg.norm(embedding, axis=1), 1, atol=1e-5)
-    assert np.allclose(embedding @ model._common, 0, atol=1e-5)
+    assert np.allclose(embedding @ model.dense.common, 0, atol=1e-5)
 
 
 def test_a_stored_seed_scores_as_its_text_does() -> None:
@@ -100,12 +100,13 @@ def test_a_stored_seed_scores_as_its_text_does() -> None:
 
     assert profiles.mix[0].nnz and not profiles.mix[1].nnz
     assert np.allclose(profiles.dense[0], profiles.dense[1], atol=1e-6)
-    assert np.linalg.norm(profiles.dense[0]) == pytest.approx(ranking.DENSE_WEIGHT)
+    assert np.linalg.norm(profiles.dense[0]) == pytest.approx(DENSE_WEIGHT)
     assert np.allclose(model.standard_scores(stored, docs), model.standard_scores(fresh, docs))
     vector = model.vectors(profiles, np.zeros(1, dtype=int))
-    reference = (model._reference @ vector.T).toarray().ravel()
-    reference += model.embedding(model._reference) @ profiles.dense[0]
-    reference -= model.generic(model._reference)
+    papers = model.calibration.matrix
+    reference = (papers @ vector.T).toarray().ravel()
+    reference += model.embedding(papers) @ profiles.dense[0]
+    reference -= model.generic(papers)
     assert profiles.mean[0] == pytest.approx(reference.mean(), abs=1e-6)
 
 
@@ -115,6 +116,6 @@ def test_a_small_corpus_has_no_dense_part() -> None:
     model = InterestModel(docs, [])
     profiles = model.profiles([Interest(keywords={}, seeds=[docs[0]])])
 
-    assert model._term_columns.size < ranking.DENSE_MIN_WORDS
+    assert model.term_vectors.columns.size < DENSE_MIN_WORDS
     assert not profiles.dense.any()
     assert not model.embedding(model.corpus_matrix).any()

@@ -7,7 +7,6 @@ from itertools import combinations
 import numpy as np
 import pytest
 
-from digest import ranking
 from digest.ranking import Document, Interest, InterestModel
 
 # Eight topics of six words; every title is two words of one topic, so words are related
@@ -37,15 +36,15 @@ def picked_titles(model: InterestModel, interest: Interest) -> list[str]:
 
 @pytest.fixture
 def no_expansion(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ranking, "EXPANSION_WEIGHT", 0.0)
+    monkeypatch.setattr("digest.ranking.expansion.EXPANSION_WEIGHT", 0.0)
 
 
 def test_every_title_word_used_twice_has_a_unit_term_vector() -> None:
     model = InterestModel(titles_corpus(), [])
 
-    names = {str(model._names[c]) for c in model._term_columns}
+    names = set(model.corpus.names[model.term_vectors.columns])
     assert names == {word for topic in TOPICS.values() for word in topic}
-    assert np.allclose(np.linalg.norm(model._term_vectors, axis=1), 1, atol=1e-5)
+    assert np.allclose(np.linalg.norm(model.term_vectors.vectors, axis=1), 1, atol=1e-5)
 
 
 def test_a_related_word_pulls_up_papers_without_the_profile_word() -> None:
@@ -83,7 +82,7 @@ def test_a_long_profile_is_left_unexpanded(monkeypatch: pytest.MonkeyPatch) -> N
     model = InterestModel(docs, [])
     expanded = [model.profile_vector(p).toarray() for p in (long_profile, short_profile)]
 
-    monkeypatch.setattr(ranking, "EXPANSION_WEIGHT", 0.0)
+    monkeypatch.setattr("digest.ranking.expansion.EXPANSION_WEIGHT", 0.0)
     plain = [model.profile_vector(p).toarray() for p in (long_profile, short_profile)]
 
     assert np.count_nonzero(plain[0]) > 1000
@@ -106,36 +105,34 @@ def test_calibration_sees_the_expanded_vector(monkeypatch: pytest.MonkeyPatch) -
     mate of the seed's word, but not the word, stands above the mean with expansion (whichever
     mates it chose), at most at it without."""
     # Five of this small corpus' words make a generic paper: no penalty, the expansion alone.
-    monkeypatch.setattr(ranking, "GENERIC_PENALTY", 0.0)
+    monkeypatch.setattr("digest.ranking.scoring.GENERIC_PENALTY", 0.0)
     interest = Interest(keywords={}, seeds=[Document(0, "Transformer", "")])
     related_only = [Document(1, "Attention, token, translation, decoding and parsing", "")]
     model = InterestModel(titles_corpus(), [])
     expanded = model.standard_scores(interest, related_only)
     profiles = model.profiles([interest])
 
-    monkeypatch.setattr(ranking, "EXPANSION_WEIGHT", 0.0)
+    monkeypatch.setattr("digest.ranking.expansion.EXPANSION_WEIGHT", 0.0)
     plain = model.standard_scores(interest, related_only)
 
     vector = model.vectors(profiles, np.zeros(1, dtype=int))
-    reference = (model._reference @ vector.T).toarray().ravel()
-    reference -= model.generic(model._reference)
+    papers = model.calibration.matrix
+    reference = (papers @ vector.T).toarray().ravel()
+    reference -= model.generic(papers)
     assert profiles.mean[0] == pytest.approx(reference.mean())
     assert expanded[0] > 1
     assert plain[0] <= 0
 
 
-def test_add_terms_keeps_the_term_vectors_pointing_at_the_same_words() -> None:
+def test_a_phrase_among_the_terms_leaves_every_word_its_term_vector() -> None:
+    """A profile's phrase becomes a feature of the papers holding it; the title words' term
+    vectors are learnt from the words alone, the same with the phrase as without."""
     docs = [*titles_corpus(), Document(200, "Attention for decoding", "")]
-    model = InterestModel(docs, [])
-    interest = Interest(keywords={}, seeds=[Document(0, "Transformer", "")])
-    before = model.profile_vector(interest)
-    names_before = dict(zip(model._names[before.indices], before.data, strict=True))
+    plain = InterestModel(docs, [])
+    phrased = InterestModel(docs, ["attention for decoding"])
 
-    model.add_terms(["attention for decoding"])
-    after = model.profile_vector(interest)
-    names_after = dict(zip(model._names[after.indices], after.data, strict=True))
-
-    assert "attention for decoding" in model._vocabulary
-    assert after.shape[1] == before.shape[1] + 1
-    assert names_after.keys() == names_before.keys()
-    assert all(names_after[n] == pytest.approx(names_before[n]) for n in names_before)
+    assert "attention for decoding" in phrased.corpus.vocabulary
+    assert "attention for decoding" not in plain.corpus.vocabulary
+    words = list(plain.corpus.names[plain.term_vectors.columns])
+    assert list(phrased.corpus.names[phrased.term_vectors.columns]) == words
+    assert np.allclose(phrased.term_vectors.vectors, plain.term_vectors.vectors, atol=1e-6)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from digest import ranking
 from digest.ranking import Document, Interest, InterestModel
+from digest.ranking.scoring import GENERIC_PENALTY
 
 # Titles that keep saying the same few words, and a few that say something of their own.
 COMMON = [
@@ -47,7 +47,7 @@ def test_a_paper_of_common_words_ranks_below_one_of_its_own(
     assert picked(fitted) == [101, 100]
     # Without the penalty the common words, weighing little, leave the seed's words more of
     # the generic paper's unit vector: it would come first.
-    monkeypatch.setattr(ranking, "GENERIC_PENALTY", 0.0)
+    monkeypatch.setattr("digest.ranking.scoring.GENERIC_PENALTY", 0.0)
     assert picked(fitted) == [100, 101]
 
 
@@ -57,5 +57,5 @@ def test_the_penalty_is_the_cosine_with_the_corpus_centroid() -> None:
     centroid = np.asarray(fitted.corpus_matrix.mean(axis=0)).ravel()
     cosine = matrix @ centroid / np.linalg.norm(centroid)
 
-    assert np.allclose(fitted.generic(matrix), ranking.GENERIC_PENALTY * cosine)
+    assert np.allclose(fitted.generic(matrix), GENERIC_PENALTY * cosine)
     assert fitted.generic(matrix)[0] > 2 * fitted.generic(matrix)[1] > 0

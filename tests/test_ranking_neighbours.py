@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from digest import ranking
-from digest.ranking import Document, Interest, InterestModel
+from digest.ranking import Document, Interest, InterestModel, Pick
+from digest.ranking.neighbours import NEIGHBOUR_CORPUS, NEIGHBOUR_SHARE, NEIGHBOUR_TERMS
 
 FOLDING = [
     Document(
@@ -40,12 +40,12 @@ INTEREST = Interest(keywords={}, seeds=[SEED])
 @pytest.fixture
 def blending(monkeypatch: pytest.MonkeyPatch) -> None:
     """Neighbourhoods at their full share in a corpus of a few short papers."""
-    monkeypatch.setattr(ranking, "NEIGHBOURS", 2)
-    monkeypatch.setattr(ranking, "NEIGHBOUR_TERMS", (0, 1))
-    monkeypatch.setattr(ranking, "NEIGHBOUR_CORPUS", (0, 1))
+    monkeypatch.setattr("digest.ranking.neighbours.NEIGHBOURS", 2)
+    monkeypatch.setattr("digest.ranking.neighbours.NEIGHBOUR_TERMS", (0, 1))
+    monkeypatch.setattr("digest.ranking.neighbours.NEIGHBOUR_CORPUS", (0, 1))
 
 
-def picked(model: InterestModel) -> list[ranking.Pick]:
+def picked(model: InterestModel) -> list[Pick]:
     return model.rank(INTEREST, [WATER, *GALAXIES])
 
 
@@ -71,8 +71,8 @@ def test_a_score_is_the_blend_of_the_paper_s_own_and_its_neighbours(
 ) -> None:
     blended = InterestModel(PAPERS, [])
     scores = blended.raw_scores(blended.profiles([INTEREST]), blended.corpus_matrix)[0]
-    share = ranking.NEIGHBOUR_SHARE
-    monkeypatch.setattr(ranking, "NEIGHBOUR_SHARE", 0.0)
+    share = NEIGHBOUR_SHARE
+    monkeypatch.setattr("digest.ranking.neighbours.NEIGHBOUR_SHARE", 0.0)
     plain = InterestModel(PAPERS, [])
     own = plain.raw_scores(plain.profiles([INTEREST]), plain.corpus_matrix)[0]
 
@@ -92,24 +92,24 @@ def test_a_paper_is_not_its_own_neighbour_nor_is_its_copy() -> None:
     copy = Document(7, WATER.title, WATER.abstract)
     model = InterestModel([*PAPERS, copy], [])
 
-    _, near = model._neighbourhoods(model.corpus_matrix[[2]])
+    _, near = model.neighbourhoods.shares(model.corpus_matrix[[2]])
 
     assert sorted(near.indices.tolist()) == [0, 1]
 
 
 @pytest.mark.parametrize(
     ("corpus", "terms"),
-    [((0, 1), ranking.NEIGHBOUR_TERMS), (ranking.NEIGHBOUR_CORPUS, (0, 1))],
+    [((0, 1), NEIGHBOUR_TERMS), (NEIGHBOUR_CORPUS, (0, 1))],
     ids=["titles and short abstracts", "a small corpus"],
 )
 def test_short_papers_and_small_corpora_have_no_neighbours(
     monkeypatch: pytest.MonkeyPatch, corpus: tuple[int, int], terms: tuple[int, int]
 ) -> None:
-    monkeypatch.setattr(ranking, "NEIGHBOUR_CORPUS", corpus)
-    monkeypatch.setattr(ranking, "NEIGHBOUR_TERMS", terms)
+    monkeypatch.setattr("digest.ranking.neighbours.NEIGHBOUR_CORPUS", corpus)
+    monkeypatch.setattr("digest.ranking.neighbours.NEIGHBOUR_TERMS", terms)
     model = InterestModel(PAPERS, [])
 
-    own, near = model._neighbourhoods(model.corpus_matrix)
+    own, near = model.neighbourhoods.shares(model.corpus_matrix)
 
     assert own.tolist() == [1.0] * len(PAPERS)
     assert near.nnz == 0
@@ -118,17 +118,17 @@ def test_short_papers_and_small_corpora_have_no_neighbours(
 def test_the_share_rises_with_the_paper_s_terms_and_the_corpus(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(ranking, "NEIGHBOURS", 2)
-    monkeypatch.setattr(ranking, "NEIGHBOUR_CORPUS", (0, 2 * len(PAPERS)))
+    monkeypatch.setattr("digest.ranking.neighbours.NEIGHBOURS", 2)
+    monkeypatch.setattr("digest.ranking.neighbours.NEIGHBOUR_CORPUS", (0, 2 * len(PAPERS)))
     model = InterestModel(PAPERS, [])
     matrix = model.corpus_matrix
     terms = np.diff(matrix.indptr)
-    monkeypatch.setattr(ranking, "NEIGHBOUR_TERMS", (0, int(terms.max())))
+    monkeypatch.setattr("digest.ranking.neighbours.NEIGHBOUR_TERMS", (0, int(terms.max())))
 
-    own, near = model._neighbourhoods(matrix)
+    own, near = model.neighbourhoods.shares(matrix)
 
     # Half the full share in a corpus half as large as the full one, times each paper's
     # share of the most terms; the neighbours' weights make up the rest.
-    expected = ranking.NEIGHBOUR_SHARE / 2 * terms / terms.max()
+    expected = NEIGHBOUR_SHARE / 2 * terms / terms.max()
     assert np.allclose(1 - own, expected)
     assert np.allclose(np.asarray(near.sum(axis=1)).ravel(), expected)

@@ -8,8 +8,9 @@ import pytest
 import scipy.sparse as sp
 
 from benchmarks.synthetic import Synthetic
-from digest import ranking
 from digest.ranking import Document, Interest, InterestModel, Profiles
+from digest.ranking.calibration import standard
+from digest.ranking.topk import TIE_STEP
 
 Picks = list[tuple[np.ndarray, np.ndarray]]
 
@@ -23,9 +24,9 @@ def plain_top(
 ) -> Picks:
     """Every profile's picks by the float64 scores of the whole block and one sort each."""
     # The penalty of each paper blended with its neighbours', as its score holds it.
-    generic = model._scored(matrix, None).generic
+    generic = model.scored(matrix).generic
     raw = model.raw_scores(profiles, matrix)
-    floor = profiles.mean + profiles.spread * ranking._standard(profiles.min_score)
+    floor = profiles.mean + profiles.spread * standard(profiles.min_score)
     floor = np.where(profiles.needs_keyword, floor, np.maximum(floor, profiles.mean))
     present = (matrix.toarray() != 0).T.astype(float)
     hits = profiles.keyword_columns.toarray() @ present > 0
@@ -36,7 +37,7 @@ def plain_top(
         keep[row, np.setdiff1d(np.arange(len(ids)), columns)] = False
     rank = np.empty(len(ids))
     rank[np.argsort(ids, kind="stable")] = np.arange(len(ids))
-    keys = raw - rank * ranking._TIE_STEP
+    keys = raw - rank * TIE_STEP
     picks = []
     for row in range(len(profiles)):
         allowed = np.flatnonzero(keep[row])
@@ -94,7 +95,7 @@ def test_picks_and_scores_are_those_of_float64_in_blocks(
     ids = np.array([doc.id for doc in papers])[::-1].copy()
     rng = np.random.default_rng(1)
     allowed = {row: rng.choice(len(papers), 50).tolist() for row in range(0, len(chosen), 7)}
-    monkeypatch.setattr(ranking, "_BLOCK_CELLS", 100 * len(papers))
+    monkeypatch.setattr("digest.ranking.arrays.BLOCK_CELLS", 100 * len(papers))
     matrix = model.corpus_matrix
     found = model.top(profiles, matrix, ids, allowed)
     assert_same(found, plain_top(model, profiles, matrix, ids, allowed))
@@ -105,7 +106,7 @@ def test_papers_blended_with_their_neighbours_are_picked_as_float64_does(
 ) -> None:
     """The synthetic papers' abstracts, each blended with its neighbours' in a corpus taken as
     large enough: every profile's picks and scores still those of the plain rule."""
-    monkeypatch.setattr(ranking, "NEIGHBOUR_CORPUS", (0, 1))
+    monkeypatch.setattr("digest.ranking.neighbours.NEIGHBOUR_CORPUS", (0, 1))
     papers = [Document(n, p.title, p.abstract) for n, p in enumerate(Synthetic(0).papers(300))]
     wanted = interests(papers, 200)
     model = InterestModel(papers, {t for i in wanted for t in (*i.keywords, *i.exclude)})
@@ -115,7 +116,7 @@ def test_papers_blended_with_their_neighbours_are_picked_as_float64_does(
 
     found = model.top(profiles, matrix, ids)
 
-    assert model._neighbourhoods(matrix)[1].nnz
+    assert model.neighbourhoods.shares(matrix)[1].nnz
     assert_same(found, plain_top(model, profiles, matrix, ids))
 
 
@@ -128,7 +129,7 @@ def test_a_wide_margin_only_adds_float64_work(
     model, papers, wanted = fitted
     profiles = model.profiles(wanted)
     ids = np.array([doc.id for doc in papers])
-    monkeypatch.setattr(ranking, "_UNIT32", 2.0**-14)
+    monkeypatch.setattr("digest.ranking.screen.UNIT32", 2.0**-14)
     matrix = model.corpus_matrix
     assert_same(model.top(profiles, matrix, ids), plain_top(model, profiles, matrix, ids))
 

@@ -1,0 +1,254 @@
+"""Why a paper was picked: its calibrated score, the profile's keywords it holds whole, the
+seed papers most like it and the terms that weigh most in its score."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from digest.ranking.arrays import among
+from digest.ranking.calibration import calibrated
+from digest.ranking.interests import Profiles
+from digest.ranking.neighbours import Neighbourhoods, similarities
+from digest.ranking.topk import Picked
+from digest.ranking.vocabulary import Corpus
+
+# At most this many seed papers and terms per pick; a seed paper is named when its
+# similarity to the pick is at least this share of the most similar seed's.
+BECAUSE_MAX = 3
+TERMS_MAX = 5
+BECAUSE_SHARE = 0.5
+# Picks explained this many at a time: their papers and profiles written out term by term
+# would take gigabytes for a million picks.
+_EXPLAIN_PICKS = 5_000
+
+
+@dataclass(frozen=True)
+class Pick:
+    """A paper chosen for a subscriber, its calibrated score, and why.
+
+    `matched`: the profile's keywords the paper contains whole, heaviest first.
+    `because`: the titles of the seed papers most like it, most similar first.
+    `terms`: the terms that contributed most to its score, largest share first.
+    """
+
+    paper_id: int
+    score: float
+    matched: list[str]
+    because: list[str] = field(default_factory=list)
+    terms: list[str] = field(default_factory=list)
+
+
+def explain(
+    corpus: Corpus,
+    neighbourhoods: Neighbourhoods,
+    profiles: Profiles,
+    matrix: sp.csr_matrix,
+    ids: np.ndarray,
+    chosen: list[Picked],
+) -> list[list[Pick]]:
+    """The picks (`topk.top`'s, rows of `matrix` with raw scores) with their calibrated
+    scores and why: keywords, seed papers, terms."""
+    owners = np.repeat(np.arange(len(chosen)), [len(rows) for rows, _ in chosen])
+    rows = np.concatenate([rows for rows, _ in chosen]) if chosen else np.zeros(0, int)
+    raw = np.concatenate([scores for _, scores in chosen]) if chosen else np.zeros(0)
+    if not rows.size:
+        return [[] for _ in chosen]
+    scores = calibrated((raw - profiles.mean[owners]) / profiles.spread[owners])
+    keywords = _Keywords(profiles, np.unique(owners), matrix)
+    hiding = _Hiding(corpus.names, corpus.vocabulary)
+    picks: list[list[Pick]] = [[] for _ in chosen]
+    for start in range(0, rows.size, _EXPLAIN_PICKS):
+        block = slice(start, start + _EXPLAIN_PICKS)
+        papers = matrix[rows[block]]
+        # Each profile written out once, however many picks it has.
+        distinct, inverse = np.unique(owners[block], return_inverse=True)
+        vectors = profiles.vectors(distinct).explicit(corpus)[inverse]
+        terms = _terms(vectors, papers, hiding, corpus.names)
+        matched = keywords.matched(owners[block], rows[block])
+        because = _seed_reasons(corpus, neighbourhoods, profiles, owners[block], papers)
+        for n, (owner, paper, score) in enumerate(
+            zip(
+                owners[block].tolist(),
+                ids[rows[block]].tolist(),
+                scores[block].tolist(),
+                strict=True,
+            )
+        ):
+            picks[owner].append(
+                Pick(
+                    paper_id=paper,
+                    score=round(score, 4),
+                    matched=matched[n],
+                    because=because[n],
+                    terms=terms[n],
+                )
+            )
+    return picks
+
+
+def _seed_reasons(
+    corpus: Corpus,
+    neighbourhoods: Neighbourhoods,
+    profiles: Profiles,
+    owners: np.ndarray,
+    papers: sp.csr_matrix,
+) -> list[list[str]]:
+    """For each pick (its profile in `owners`, ascending as `explain` makes them, and its
+    paper's row in `papers`), the seed papers most like it: by their cosines with the
+    paper blended with its neighbours, as its score measured it."""
+    # One product per profile for all its picks: one per pick cost milliseconds each.
+    reasons: list[list[str]] = [[] for _ in range(len(owners))]
+    if all(profiles.seeds[owner] is None for owner in np.unique(owners).tolist()):
+        return reasons
+    distinct, first, counts = np.unique(owners, return_index=True, return_counts=True)
+    own, near = neighbourhoods.shares(papers)
+    for owner, start, count in zip(distinct.tolist(), first.tolist(), counts.tolist(), strict=True):
+        seeds = profiles.seeds[owner]
+        if seeds is None:
+            continue
+        picked = slice(start, start + count)
+        cosines = (seeds @ papers[picked].T).toarray() * own[picked]
+        neighbours = near[picked]
+        if neighbours.nnz:
+            cosines += similarities(seeds, corpus, sp.csr_matrix(neighbours.T))
+        for n in range(count):
+            reasons[start + n] = _because(cosines[:, n], profiles.seed_titles[owner])
+    return reasons
+
+
+def _because(similarity: np.ndarray, titles: list[str]) -> list[str]:
+    """The seed papers most like a paper (by their cosines with it), most similar first."""
+    if not similarity.size or similarity.max() <= 0:
+        return []
+    floor = BECAUSE_SHARE * similarity.max()
+    order = np.argsort(-similarity, kind="stable")
+    return list(dict.fromkeys(titles[i] for i in order if similarity[i] >= floor))[:BECAUSE_MAX]
+
+
+def _terms(
+    vectors: sp.csr_matrix, rows: sp.csr_matrix, hiding: _Hiding, names: np.ndarray
+) -> list[list[str]]:
+    """For each (profile, paper) pair, the terms with the largest share of its score, a
+    phrase before its words, at most TERMS_MAX; all pairs in one elementwise product."""
+    contribution = sp.csr_matrix(rows.multiply(vectors))
+    pairs = contribution.shape[0]
+    keep = _top_entries(contribution, 3 * TERMS_MAX)
+    owner = np.repeat(np.arange(pairs), np.diff(contribution.indptr))[keep]
+    named = contribution.indices[keep]
+    shown = np.flatnonzero(hiding.visible(owner, named))
+    # The first TERMS_MAX shown of each pair, in order.
+    rank = np.arange(shown.size) - np.searchsorted(owner[shown], owner[shown])
+    shown = shown[rank < TERMS_MAX]
+    # One list sliced per pair: a numpy slice and its tolist per pair cost several times
+    # as much at a million picks.
+    found = names[named[shown]].tolist()
+    bounds = np.searchsorted(owner[shown], np.arange(pairs + 1)).tolist()
+    return [found[first:last] for first, last in itertools.pairwise(bounds)]
+
+
+def _top_entries(matrix: sp.csr_matrix, most: int) -> np.ndarray:
+    """Positions in `matrix.data` of each row's `most` largest entries (all positive), row
+    by row, largest first."""
+    counts = np.diff(matrix.indptr)
+    if not matrix.nnz:
+        return np.zeros(0, dtype=int)
+    owner = np.repeat(np.arange(matrix.shape[0]), counts)
+    # One sort on row + (1 - share of the largest entry) orders rows, then entries within a
+    # row largest first; much faster than a lexsort on the two keys.
+    order = np.argsort(owner - matrix.data / (matrix.data.max() * (1 + 1e-9)), kind="stable")
+    rank = np.arange(order.size) - np.repeat(matrix.indptr[:-1], counts)
+    return np.asarray(order[rank < most])
+
+
+class _Hiding:
+    """Which terms a phrase stands for in an explanation: its words and the shorter phrases
+    inside it ("graph neural network" hides "graph neural", "network" and "graph").
+
+    Each term is looked at once, however many explanations name it: what a term hides is
+    remembered as explanations ask, for one call of `explain`.
+    """
+
+    def __init__(self, names: np.ndarray, vocabulary: Mapping[str, int]) -> None:
+        self._names = names
+        self._vocabulary = vocabulary
+        # Term t hides self._inside[self._start[t] : self._start[t] + self._count[t]].
+        self._start = np.full(len(names), -1, dtype=np.int64)
+        self._count = np.zeros(len(names), dtype=np.int64)
+        self._inside: list[np.ndarray] = []
+
+    def _parts_of(self, column: int) -> list[int]:
+        words = str(self._names[column]).split(" ")
+        # Its words and its shorter runs of words: a word (most terms) hides nothing.
+        if len(words) < 2:
+            return []
+        parts = [
+            " ".join(words[first : first + size])
+            for size in range(1, len(words))
+            for first in range(len(words) - size + 1)
+        ]
+        return sorted({c for part in parts if (c := self._vocabulary.get(part)) is not None})
+
+    def visible(self, owner: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        """Which of the terms (`columns`, each named for an `owner`) no other term of the
+        same owner stands for."""
+        new = np.unique(columns)
+        new = new[self._start[new] < 0]
+        if new.size:
+            inside = [self._parts_of(column) for column in new.tolist()]
+            counts = np.array([len(c) for c in inside], dtype=np.int64)
+            known = sum(part.size for part in self._inside)
+            self._start[new] = known + np.cumsum(counts) - counts
+            self._count[new] = counts
+            self._inside.append(np.array([c for cs in inside for c in cs], dtype=np.int64))
+        flat = np.concatenate(self._inside) if self._inside else np.zeros(0, dtype=np.int64)
+        counts = self._count[columns]
+        slot = np.repeat(self._start[columns] - np.cumsum(counts) + counts, counts)
+        slot += np.arange(slot.size)
+        width = len(self._names)
+        hidden = np.repeat(owner, counts) * width + flat[slot]
+        return ~among(owner * width + columns, np.sort(hidden))
+
+
+class _Keywords:
+    """The profiles' keywords, heaviest first, with their whole-match columns (-1: none),
+    flat, for the matched keywords of many picks at once."""
+
+    def __init__(self, profiles: Profiles, owners: np.ndarray, matrix: sp.csr_matrix) -> None:
+        self._start = np.zeros(len(profiles), dtype=np.int64)
+        self._count = np.zeros(len(profiles), dtype=np.int64)
+        counts = [len(profiles.keywords[owner]) for owner in owners.tolist()]
+        self._count[owners] = counts
+        self._start[owners] = np.cumsum(counts) - counts
+        self._words = np.array(
+            [k for owner in owners.tolist() for k in profiles.keywords[owner]], dtype=object
+        )
+        self._columns = np.array(
+            [
+                -1 if c is None else c
+                for owner in owners.tolist()
+                for c in profiles.keyword_features[owner]
+            ],
+            dtype=np.int64,
+        )
+        # Which (paper row, term) the papers hold, as sorted keys.
+        self._width = matrix.shape[1]
+        row = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr))
+        self._held = np.sort((row * self._width + matrix.indices)[matrix.data != 0])
+
+    def matched(self, owners: np.ndarray, rows: np.ndarray) -> list[list[str]]:
+        """For each pick (its profile, its paper's row), the profile's keywords the paper
+        contains whole, heaviest first."""
+        counts = self._count[owners]
+        pick = np.repeat(np.arange(owners.size), counts)
+        slot = np.repeat(self._start[owners] - np.cumsum(counts) + counts, counts)
+        slot += np.arange(slot.size)
+        columns = self._columns[slot]
+        found = (columns >= 0) & among(rows[pick] * self._width + columns, self._held)
+        words = self._words[slot[found]].tolist()
+        bounds = np.searchsorted(pick[found], np.arange(owners.size + 1)).tolist()
+        return [words[first:last] for first, last in itertools.pairwise(bounds)]
