@@ -22,7 +22,7 @@ from tqdm import tqdm
 from digest import __version__
 from digest.config import Settings, load_settings
 from digest.db import ensure_schema, make_engine, unit_of_work, upgrade
-from digest.errors import ConfigError, DigestError
+from digest.errors import DigestError
 from digest.jobs import digest_for, run_daily, today, work
 from digest.jobs import replay as replay_days
 from digest.models import Subscriber
@@ -357,9 +357,8 @@ def retry(obj: Context, failed: bool, day: datetime | None) -> None:
 @_handle_errors
 def unsubscribe(obj: Context, token: str) -> None:
     """Apply an unsubscribe TOKEN from a digest's link (for a mailbox or web handler)."""
-    if obj.settings.secret is None:
-        raise ConfigError("DIGEST_SECRET is not set: unsubscribe tokens cannot be checked")
-    email, new = apply_unsubscribe(obj.engine, obj.settings.secret, token)
+    secret, previous = obj.settings.checking_secrets
+    email, new = apply_unsubscribe(obj.engine, secret, token, previous)
     click.echo(f"{email} unsubscribed" if new else f"{email} was already unsubscribed")
 
 

@@ -215,3 +215,48 @@ def test_smtp_connections_and_rate_errors_name_the_variable(
 ) -> None:
     with pytest.raises(ConfigError, match=rf"^{name} must be {says}"):
         load_settings({name: value})
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://digest.lab.org",
+        "https://digest.lab.org/papers",
+        "http://127.0.0.1:8000",
+        "http://127.3.2.1",
+        "http://localhost:8000/digest",
+        "http://[::1]:8000",
+    ],
+)
+def test_the_base_url_is_https_or_on_a_loopback_address(url: str) -> None:
+    assert load_settings({"DIGEST_BASE_URL": url + "/"}).base_url == url
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("http://digest.lab.org", "must be https"),
+        ("http://10.0.0.5:8000", "must be https"),
+        ("http://localhost.lab.org", "must be https"),
+        ("ftp://digest.lab.org", "must be an http(s) URL"),
+        ("https://user@digest.lab.org", "must be an http(s) URL"),
+        ("https://digest.lab.org?x=1", "must be an http(s) URL"),
+        ("https://digest.lab.org:99999", "malformed host or port"),
+    ],
+)
+def test_a_base_url_that_is_not_https_is_refused(url: str, problem: str) -> None:
+    with pytest.raises(ConfigError, match="DIGEST_BASE_URL") as error:
+        load_settings({"DIGEST_BASE_URL": url})
+    assert problem in str(error.value)
+
+
+def test_the_previous_secret_checks_only_beside_a_current_one() -> None:
+    rotated = load_settings({"DIGEST_SECRET": "s" * 16, "DIGEST_SECRET_PREVIOUS": "p" * 16})
+    assert rotated.checking_secrets == ("s" * 16, "p" * 16)
+    assert "p" * 16 not in repr(rotated)
+    with pytest.raises(ConfigError, match="DIGEST_SECRET_PREVIOUS is set without DIGEST_SECRET"):
+        load_settings({"DIGEST_SECRET_PREVIOUS": "p" * 16})
+    with pytest.raises(ConfigError, match="DIGEST_SECRET_PREVIOUS must be at least 16"):
+        load_settings({"DIGEST_SECRET": "s" * 16, "DIGEST_SECRET_PREVIOUS": "short"})
+    with pytest.raises(ConfigError, match="DIGEST_SECRET is not set"):
+        _ = load_settings({}).checking_secrets
