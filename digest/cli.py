@@ -23,6 +23,7 @@ from digest import __version__
 from digest.config import Settings, load_settings
 from digest.db import ensure_schema, make_engine, unit_of_work, upgrade
 from digest.errors import DigestError
+from digest.feedback import list_votes
 from digest.jobs import digest_for, run_daily, today, work
 from digest.jobs import replay as replay_days
 from digest.models import Subscriber
@@ -176,6 +177,29 @@ def subscribers_list(obj: Context, as_json: bool) -> None:
         click.echo(f"{item['email']}{state}: {', '.join(item['keywords'])}")
     if as_json:
         click.echo(json.dumps(listing))
+
+
+@main.group()
+def feedback() -> None:
+    """The readers' votes on papers ("More like this", "Less like this")."""
+
+
+@feedback.command("list")
+@click.argument("email", required=False)
+@json_option
+@click.pass_obj
+@_handle_errors
+def feedback_list(obj: Context, email: str | None, as_json: bool) -> None:
+    """List the votes (of EMAIL, or everyone's), oldest first; the last vote on a paper stands."""
+    with unit_of_work(obj.engine) as session:
+        votes = list_votes(session, email)
+    for vote in votes:
+        paper = f"{vote.title} (arXiv {vote.arxiv_id})" if vote.arxiv_id else vote.title
+        click.echo(f"{vote.at:%Y-%m-%d %H:%M}  {vote.vote:<4}  {vote.email}  {paper}")
+    if not votes:
+        click.echo("no votes yet")
+    if as_json:
+        click.echo(json.dumps([vote.as_json() for vote in votes]))
 
 
 @main.command()
