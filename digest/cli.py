@@ -35,6 +35,7 @@ from digest.schedule import serve as serve_forever
 from digest.senders import make_composer
 from digest.store import ingest as ingest_paths
 from digest.transports import FileTransport, make_transport
+from digest.unsubscribe import resubscribe
 from digest.unsubscribe import unsubscribe as apply_unsubscribe
 
 log = logging.getLogger("digest")
@@ -177,6 +178,27 @@ def subscribers_list(obj: Context, as_json: bool) -> None:
         click.echo(f"{item['email']}{state}: {', '.join(item['keywords'])}")
     if as_json:
         click.echo(json.dumps(listing))
+
+
+@subscribers.command("resubscribe")
+@click.argument("email")
+@click.pass_obj
+@_handle_errors
+def subscribers_resubscribe(obj: Context, email: str) -> None:
+    """Lift EMAIL's unsubscription (at their request): digests resume at the next run."""
+    with unit_of_work(obj.engine) as session:
+        subscription = resubscribe(session, email)
+    click.echo(
+        f"{subscription.email} resubscribed"
+        if subscription.changed
+        else f"{subscription.email} was not unsubscribed"
+    )
+    if not subscription.active:
+        click.echo(
+            f"note: {subscription.email} is not in the profile file, so gets no digests "
+            "until it is listed there again",
+            err=True,
+        )
 
 
 @main.group()

@@ -116,7 +116,10 @@ def _subscriber(session: Session, email: str) -> Subscriber | None:
 
 
 def _state(subscriber: Subscriber, changed: bool) -> Subscription:
-    return Subscription(subscriber.email, subscriber.unsubscribed_at, changed, subscriber.active)
+    moment = subscriber.unsubscribed_at
+    return Subscription(
+        subscriber.email, as_utc(moment) if moment else None, changed, subscriber.active
+    )
 
 
 def _stamp(moment: datetime) -> int:
