@@ -36,30 +36,41 @@ _FIRST_PAUSE, _LONGEST_PAUSE = 0.00005, 0.001
 _READ_ONLY = "digest_read_only"
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite gets foreign keys, WAL and a busy timeout."""
+def make_engine(url: str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Engine:
+    """An engine for `url`; SQLite gets foreign keys, WAL and a busy timeout.
+
+    `busy_timeout_ms`: how long a SQLite connection waits for a lock; a web page, which
+    must answer soon, waits less than a batch job.
+    """
     try:
         engine = create_engine(url)
     except Exception as exc:  # SQLAlchemy raises several types for a malformed URL
         raise ConfigError(f"DIGEST_DATABASE_URL is not a usable database URL: {exc}") from None
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_connect)
-        event.listen(engine, "begin", _sqlite_begin)
+
+        def connect(dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry) -> None:
+            _sqlite_connect(dbapi_connection, busy_timeout_ms)
+
+        def begin(connection: Connection) -> None:
+            _sqlite_begin(connection, busy_timeout_ms)
+
+        event.listen(engine, "connect", connect)
+        event.listen(engine, "begin", begin)
     return engine
 
 
-def _sqlite_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+def _sqlite_connect(dbapi_connection: DBAPIConnection, busy_timeout_ms: int) -> None:
     # Transactions are begun by _sqlite_begin, not by the driver, whose own handling breaks
     # savepoints (SQLAlchemy's documented recipe for pysqlite).
     assert isinstance(dbapi_connection, sqlite3.Connection)
     dbapi_connection.isolation_level = None
-    dbapi_connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    dbapi_connection.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
     dbapi_connection.execute("PRAGMA foreign_keys=ON")
     # SQLite answers a change of journal mode with SQLITE_BUSY at once, without its busy
     # wait, while another connection holds a lock on the file: two runs starting on a new
     # database, one of them migrating it, failed with "database is locked".
     _until_not_busy(
-        lambda: dbapi_connection.execute("PRAGMA journal_mode=WAL"), BUSY_TIMEOUT_MS / 1000
+        lambda: dbapi_connection.execute("PRAGMA journal_mode=WAL"), busy_timeout_ms / 1000
     )
     # In WAL mode NORMAL syncs at checkpoints, not at every commit: a commit per message
     # then costs no disk flush. A power cut may undo the last commits (never corrupt the
@@ -68,7 +79,7 @@ def _sqlite_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEn
     dbapi_connection.execute("PRAGMA synchronous=NORMAL")
 
 
-def _sqlite_begin(connection: Connection) -> None:
+def _sqlite_begin(connection: Connection, busy_timeout_ms: int) -> None:
     # IMMEDIATE takes the write lock up front: two processes (two runs, or serve and a run)
     # then queue on the busy timeout instead of one failing when it upgrades a read to a
     # write. Units of work are short, so the lock is held briefly. A connection that only
@@ -78,11 +89,11 @@ def _sqlite_begin(connection: Connection) -> None:
         return
     driver = connection.connection.driver_connection
     assert isinstance(driver, sqlite3.Connection)
-    if not _poll_for_write_lock(driver):
+    if not _poll_for_write_lock(driver, busy_timeout_ms):
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def _poll_for_write_lock(driver: sqlite3.Connection) -> bool:
+def _poll_for_write_lock(driver: sqlite3.Connection, busy_timeout_ms: int) -> bool:
     """Begin IMMEDIATE, trying again in short pauses while another holds the write lock.
 
     False when it did not begin within WRITE_LOCK_POLL_SECONDS, or failed otherwise: the
@@ -96,7 +107,7 @@ def _poll_for_write_lock(driver: sqlite3.Connection) -> bool:
     else:
         return True
     finally:
-        driver.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        driver.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
 
 
 def _until_not_busy(attempt: Callable[[], object], seconds: float) -> None:

@@ -8,10 +8,12 @@ import threading
 import time
 from datetime import date
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import String, bindparam, cast, insert, inspect, select, update
+from sqlalchemy.exc import OperationalError
 
 from digest.db import (
     BUSY_TIMEOUT_MS,
@@ -211,6 +213,18 @@ def test_a_transaction_still_waits_for_a_lock_held_longer_than_its_own_polling(e
         began = time.monotonic()
         connection.exec_driver_sql("SELECT 1")
     assert began - started >= held
+
+
+@sqlite_only
+def test_an_engine_for_pages_gives_up_on_a_held_lock_after_its_own_shorter_wait(engine):
+    impatient = make_engine(str(engine.url), busy_timeout_ms=300)
+    with _Holder(str(engine.url), 2.0):
+        started = time.monotonic()
+        with pytest.raises(OperationalError, match="database is locked"), impatient.begin():
+            pass
+        waited = time.monotonic() - started
+    impatient.dispose()
+    assert 0.3 <= waited < 1.5
 
 
 @sqlite_only
