@@ -37,6 +37,7 @@ from digest.store import ingest as ingest_paths
 from digest.transports import FileTransport, make_transport
 from digest.unsubscribe import resubscribe
 from digest.unsubscribe import unsubscribe as apply_unsubscribe
+from digest.web import serve as serve_web
 
 log = logging.getLogger("digest")
 
@@ -418,6 +419,32 @@ def serve(obj: Context, no_send: bool) -> None:
     logging.getLogger("digest").setLevel(logging.INFO)
     obj.engine  # noqa: B018 - the schema must be current before the job store opens
     serve_forever(obj.settings, send=not no_send)
+
+
+@main.command()
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; an HTTPS reverse proxy in front serves DIGEST_BASE_URL.",
+)
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.pass_obj
+@_handle_errors
+def web(obj: Context, host: str, port: int) -> None:
+    """Serve the pages the emails link to: one-click unsubscribe, resubscribe, feedback."""
+    base_url = obj.settings.base_url
+
+    def ready(address: str) -> None:
+        # A service's log is its only record: from now on, say what it does.
+        logging.getLogger("digest").setLevel(logging.INFO)
+        click.echo(f"serving on {address} (Ctrl-C stops)")
+        if base_url is None:
+            log.warning("DIGEST_BASE_URL is not set: the emails do not link to this server")
+        else:
+            click.echo(f"the emails link to {base_url}/")
+
+    serve_web(obj.settings, host, port, ready)
 
 
 @main.command()

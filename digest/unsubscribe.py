@@ -59,6 +59,12 @@ def unsubscribe(
     return email, subscription.changed
 
 
+def subscription_of(session: Session, email: str) -> Subscription | None:
+    """`email`'s state as it stands; None when no subscriber has that address."""
+    subscriber = _subscriber(session, email)
+    return None if subscriber is None else _state(subscriber, changed=False)
+
+
 def unsubscribe_address(session: Session, email: str) -> Subscription | None:
     """Unsubscribe `email` (at once, idempotent); None when no subscriber has that address."""
     subscriber = _subscriber(session, email)
