@@ -1,10 +1,13 @@
 """`digest web` behind waitress on a loopback port, asked as a mail client and a reader would:
 one-click unsubscribe, pages that change nothing on GET, votes, forged and cross-purpose
-links, size limits, a busy database, and the command itself."""
+links, size limits, a busy database, the command itself, and a reader clicking through in
+a real headless browser (Debian's chromium, driven by Playwright)."""
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import os
 import re
 import shutil
@@ -22,18 +25,20 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from playwright.sync_api import Page, sync_playwright
 from sqlalchemy import Engine, select, text
 
 from digest.config import Settings
 from digest.db import make_engine, unit_of_work, upgrade
 from digest.feedback import Ballot, vote_signer
 from digest.jobs import run_daily
-from digest.models import Page, Paper, Subscriber, Vote
+from digest.models import Page as StoredPage
+from digest.models import Paper, Subscriber, Vote
 from digest.profiles import sync_profiles
 from digest.transports import make_transport
 from digest.unsubscribe import make_token, make_undo_token, unsubscribe_address
 from digest.web import BUSY_SECONDS, create_app
-from tests.conftest import PAGES, PROFILES, env_for, free_port
+from tests.conftest import PAGES, POSTGRES, PROFILES, env_for, free_port
 from tests.web_server import Answer, Site, serving
 
 SECRET = "test-secret-not-for-production"
@@ -299,7 +304,7 @@ def test_a_vote_counts_only_once_its_form_is_posted_and_the_last_one_stands(site
 def test_titles_on_the_pages_are_escaped(site, mail, db):
     nasty = '<script>alert("x")</script> & <b>bold</b> “quotes”'
     with unit_of_work(db) as session:
-        page_id = session.scalar(select(Page.id).limit(1))
+        page_id = session.scalar(select(StoredPage.id).limit(1))
         paper = Paper(key="nasty", title=nasty, abstract=nasty, first_seen=DAY1, page_id=page_id)
         session.add(paper)
         session.flush()
@@ -451,6 +456,103 @@ def test_a_failure_shows_a_page_without_a_traceback_and_logs_it(site, mail, db, 
     assert any(r.exc_info for r in caplog.records)
 
 
+# --- during a run -------------------------------------------------------------------------
+
+TOPICS = [
+    "video compression",
+    "speech recognition",
+    "dense retrieval",
+    "diffusion",
+    "reinforcement learning",
+    "language model",
+    "robot",
+    "3D",
+    "reasoning",
+    "benchmark",
+    "image generation",
+    "agents",
+]
+CROWD = 4000
+
+
+def crowd_profiles(path: Path, readers: Settings) -> Path:
+    """The example readers and CROWD more, with two or three topics each."""
+    entries = [
+        f'[[subscriber]]\nemail = "reader{n}@example.org"\n'
+        f"keywords = {[TOPICS[n % 12], TOPICS[n * 7 % 12], TOPICS[n * 5 % 11]]!r}\n".replace(
+            "'", '"'
+        )
+        for n in range(CROWD)
+    ]
+    assert readers.profiles is not None
+    path.write_text(readers.profiles.read_text() + "\n" + "\n".join(entries))
+    return path
+
+
+def planning_under_way(engine: Engine, day: date) -> bool:
+    """Whether a run holds the lock it holds while it ranks and records the day's digests
+    (the advisory lock of digest.db.serialize, named "enqueue DAY")."""
+    name = f"enqueue {day}".encode()
+    key = int.from_bytes(hashlib.sha256(name).digest()[:8], "big", signed=True)
+    with engine.connect() as connection:
+        held = connection.execute(
+            text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                "AND classid::bigint = :high AND objid::bigint = :low AND objsubid = 1"
+            ),
+            {"high": (key >> 32) & 0xFFFFFFFF, "low": key & 0xFFFFFFFF},
+        )
+        return bool(held.scalar())
+
+
+@pytest.mark.skipif(
+    POSTGRES is None,
+    reason="on SQLite 'digest run' holds the write lock while it ranks, so the POST gets the "
+    "busy page; it passes once the run ranks outside its write transaction",
+)
+def test_a_one_click_post_is_answered_at_once_while_a_run_ranks_thousands(
+    readers, site, db, tmp_path
+):
+    crowd = dataclasses.replace(
+        readers, profiles=crowd_profiles(tmp_path / "crowd.toml", readers), base_url=site.url
+    )
+    assert crowd.profiles is not None
+    sync_profiles(db, crowd.profiles)  # they were readers before today
+    command = [sys.executable, "-m", "digest", "--env-file", "/dev/null"]
+    run = subprocess.Popen(
+        [*command, "run", "--date", str(DAY1), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **env_for(crowd)},
+        cwd=tmp_path,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not planning_under_way(db, DAY1):
+            assert run.poll() is None, run.communicate()
+            assert time.monotonic() < deadline, "the run never began to plan"
+            time.sleep(0.05)
+        started = time.monotonic()
+        link = f"/unsubscribe?token={make_token(SECRET, 'ada@example.org')}"
+        answer = site.post(link, ONE_CLICK)
+        answered = time.monotonic() - started
+        still_planning = planning_under_way(db, DAY1)
+        out, err = run.communicate(timeout=300)
+    finally:
+        run.kill()
+        run.wait()
+    assert answer.status == 200
+    assert "will get no more digests" in answer.body
+    assert answered < 5.0
+    assert still_planning, "the run had finished planning: the test proved nothing"
+    assert run.returncode == 0, err
+    sent = json.loads(out.splitlines()[-1])["sent"]
+    assert len(sent) > CROWD / 2
+    assert "grace@example.org" in sent
+    assert "ada@example.org" not in sent
+
+
 # --- the app and the command --------------------------------------------------------------
 
 
@@ -505,3 +607,95 @@ def test_digest_web_refuses_to_start_without_a_secret_or_on_a_taken_port(cli, re
     assert result.exit_code == 1
     assert result.stderr.startswith(f"error: cannot listen on 127.0.0.1:{taken}")
     assert "Traceback" not in result.output
+
+
+# --- in a real browser ---------------------------------------------------------------------
+
+CHROMIUM = shutil.which("chromium")
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="Debian's chromium is not installed (apt-get install chromium; CI installs it)",
+)
+# Debian's chromium, driven by Playwright without its own browser downloads (no network).
+LAUNCH_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+
+@pytest.fixture
+def browser_page() -> Iterator[tuple[Page, list[str]]]:
+    """A browser tab, and the console errors and page errors it reports (CSP included)."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        page = browser.new_page()
+        problems: list[str] = []
+        page.on(
+            "console",
+            lambda message: problems.append(message.text) if message.type == "error" else None,
+        )
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        try:
+            yield page, problems
+        finally:
+            browser.close()
+
+
+def heading(page: Page) -> str:
+    return page.locator("h1").inner_text()
+
+
+@needs_chromium
+def test_a_reader_unsubscribes_resubscribes_then_votes_by_clicking(
+    mail, site, db, browser_page, tmp_path
+):
+    page, problems = browser_page
+    message = mail["ada@example.org"]
+    email_html = message.get_body(("html",)).get_content()
+
+    # The digest as the mail client shows it; its footer's link leads to the web side.
+    page.set_content(email_html)
+    page.get_by_role("link", name="Unsubscribe").click()
+    page.wait_for_url(f"{site.url}/unsubscribe?token=*")
+    assert heading(page) == "Unsubscribe"
+    assert "ada@example.org" in page.inner_text("main")
+    assert unsubscribed_at(db, "ada@example.org") is None  # opening the link changed nothing
+
+    page.get_by_role("button", name="Unsubscribe").click()
+    page.wait_for_load_state()
+    assert heading(page) == "You are unsubscribed"
+    assert unsubscribed_at(db, "ada@example.org") is not None
+    page.screenshot(path=tmp_path / "unsubscribed.png")
+
+    page.get_by_role("button", name="Resubscribe").click()
+    page.wait_for_url(f"{site.url}/resubscribe")
+    assert heading(page) == "You are subscribed again"
+    assert unsubscribed_at(db, "ada@example.org") is None
+
+    # Back in the digest (a blank page first: the site's CSP is not the mail client's),
+    # "Less like this" beside the first paper.
+    page.goto("about:blank")
+    page.set_content(email_html)
+    first_title = page.locator(".paper .title a").first.inner_text()
+    page.get_by_role("link", name="Less like this").first.click()
+    page.wait_for_url(f"{site.url}/feedback?token=*")
+    assert heading(page) == "Less like this"
+    assert page.locator("h2").inner_text() == first_title
+    assert page.get_by_role("button").count() == 1
+    assert votes(db) == []  # not before the form is posted
+
+    page.get_by_role("button", name="Less like this").click()
+    page.wait_for_load_state()
+    assert heading(page) == "Thank you"
+    assert first_title in page.inner_text("main")
+    assert [(email, vote) for email, _, vote in votes(db)] == [("ada@example.org", "down")]
+    page.screenshot(path=tmp_path / "voted.png")
+
+    # The stylesheet applied (no inline style, nothing refused by the page's CSP).
+    background = page.locator("main").evaluate("e => getComputedStyle(e).backgroundColor")
+    assert background in ("rgb(255, 255, 255)", "rgb(39, 39, 42)")
+    assert problems == []

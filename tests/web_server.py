@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import Message
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from digest.config import Settings
@@ -71,8 +72,15 @@ def serving(settings: Settings) -> Iterator[Site]:
     try:
         yield Site(f"http://127.0.0.1:{server.effective_port}")
     finally:
-        # Closed from the server's own loop, which then ends with its last connection.
-        server.trigger.pull_trigger(server.close)
+        server.trigger.pull_trigger(lambda: _close(server))
         thread.join(10)
         server.task_dispatcher.shutdown()
         assert not thread.is_alive(), "the web server did not stop"
+
+
+def _close(server: Any) -> None:
+    """Close the server and its connections, from the server's own loop, which then ends
+    (a browser keeps idle connections open)."""
+    server.close()
+    for channel in list(server.active_channels.values()):
+        channel.close()
