@@ -78,7 +78,7 @@ class Busy(DigestError):
     """The database stayed busy (locked, or unreachable) for longer than a page may wait."""
 
 
-class Pages:
+class Database:
     """The database as pages use it: short transactions, tried again while it is busy."""
 
     def __init__(self, engine: Engine) -> None:
@@ -153,7 +153,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     secret, previous = settings.checking_secrets
     engine = make_engine(settings.database_url, busy_timeout_ms=LOCK_WAIT_MS)
     ensure_schema(engine)
-    pages = Pages(engine)
+    database = Database(engine)
     votes = vote_signer(secret, previous)
     sender = settings.sender_address.addr_spec
     templates = resource_dir("templates") / "web"
@@ -178,7 +178,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     @app.get("/unsubscribe")
     def unsubscribe_page() -> str:
         email = read_token(secret, _token(), previous)
-        subscription = pages.read(lambda session: subscription_of(session, email))
+        subscription = database.read(lambda session: subscription_of(session, email))
         if subscription is not None and subscription.unsubscribed_at is None:
             return render_template("unsubscribe.html", title="Unsubscribe", email=email)
         return _unsubscribed(email, subscription, undo=None)
@@ -190,7 +190,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         # mistake. The form is still read, so that its size limit applies.
         request.form  # noqa: B018
         email = read_token(secret, _token(), previous)
-        subscription = pages.write(lambda session: unsubscribe_address(session, email))
+        subscription = database.write(lambda session: unsubscribe_address(session, email))
         undo = None
         if subscription is not None and subscription.changed:
             log.info("%s unsubscribed from the web", email)
@@ -210,7 +210,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     @app.post("/resubscribe")
     def resubscribe() -> str:
         email, stamp = read_undo_token(secret, request.form.get("token", ""), previous)
-        subscription = pages.write(lambda session: undo_unsubscribe(session, email, stamp))
+        subscription = database.write(lambda session: undo_unsubscribe(session, email, stamp))
         if subscription is None:
             raise NotFoundError(f"no subscriber {email}")
         if subscription.changed:
@@ -227,7 +227,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     @app.get("/feedback")
     def feedback_page() -> str:
         ballot = Ballot.read(votes, _token())
-        shown = pages.read(lambda session: standing(session, ballot))
+        shown = database.read(lambda session: standing(session, ballot))
         return render_template(
             "feedback.html",
             title=_vote_label(ballot.vote),
@@ -247,7 +247,7 @@ def create_app(settings: Settings | None = None) -> Flask:
             changed = record_vote(session, ballot)
             return changed, standing(session, ballot).paper
 
-        changed, paper = pages.write(vote)
+        changed, paper = database.write(vote)
         if changed:
             log.info("%s voted %s on paper %d", ballot.email, ballot.vote, ballot.paper_id)
         return render_template("voted.html", title="Thank you", ballot=ballot, paper=paper)
