@@ -1,9 +1,9 @@
 """Unsubscribing and undoing it: tokens signed per subscriber, and the changes they make.
 
 An unsubscribe token never expires (the link must work long after the mail was sent), so
-nobody can unsubscribe someone else. Undoing is offered only by the page that has just
-unsubscribed: its token is bound to that very unsubscription, so whoever holds a
-forwarded digest can undo their own click, never resubscribe someone who left.
+nobody can unsubscribe someone else. Undoing takes a token of its own, which the
+unsubscribed page hands out, bound to the unsubscription it undoes: an unsubscribe link
+cannot resubscribe by itself, and a page left open cannot undo a later unsubscription.
 """
 
 from __future__ import annotations

@@ -181,7 +181,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         subscription = database.read(lambda session: subscription_of(session, email))
         if subscription is not None and subscription.unsubscribed_at is None:
             return render_template("unsubscribe.html", title="Unsubscribe", email=email)
-        return _unsubscribed(email, subscription, undo=None)
+        return _unsubscribed(email, subscription)
 
     @app.post("/unsubscribe")
     def unsubscribe() -> str:
@@ -191,19 +191,22 @@ def create_app(settings: Settings | None = None) -> Flask:
         request.form  # noqa: B018
         email = read_token(secret, _token(), previous)
         subscription = database.write(lambda session: unsubscribe_address(session, email))
-        undo = None
         if subscription is not None and subscription.changed:
             log.info("%s unsubscribed from the web", email)
-            undo = make_undo_token(secret, subscription)
-        return _unsubscribed(email, subscription, undo)
+        return _unsubscribed(email, subscription)
 
-    def _unsubscribed(email: str, subscription: Subscription | None, undo: str | None) -> str:
+    def _unsubscribed(email: str, subscription: Subscription | None) -> str:
+        """The unsubscribed page, with a Resubscribe button that undoes this unsubscription.
+
+        It is offered on every visit, not only right after the click: one-click
+        unsubscribing from the mail client (Gmail's button) shows no page of ours.
+        """
         return render_template(
             "unsubscribed.html",
             title="You are unsubscribed",
             email=email,
             known=subscription is not None,
-            undo=undo,
+            undo=make_undo_token(secret, subscription) if subscription else None,
             sender=sender,
         )
 
