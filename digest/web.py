@@ -52,11 +52,12 @@ MAX_BODY_BYTES = 4096
 # waitress buffers a body before the app sees it: it refuses larger ones outright, the app
 # (with a page of its own) anything over MAX_BODY_BYTES.
 SERVER_MAX_BODY_BYTES = 64 * 1024
-# A page waits this long at most for a busy database, trying again, then answers 503
-# (a mail client's one-click POST must be answered within seconds).
-BUSY_SECONDS = 3.0
+# A page tries again for a busy database until this many seconds have passed, then
+# answers 503; with the last try's wait, every answer comes within 5 seconds (a mail
+# client's one-click POST must be answered at once).
+BUSY_SECONDS = 3.5
 # One try's wait for a lock: SQLite's write lock, a PostgreSQL row lock.
-LOCK_WAIT_MS = 1000
+LOCK_WAIT_MS = 500
 RETRY_AFTER_SECONDS = 30
 THREADS = 4
 

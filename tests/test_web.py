@@ -510,8 +510,9 @@ def planning_under_way(engine: Engine, day: date) -> bool:
 
 @pytest.mark.skipif(
     POSTGRES is None,
-    reason="on SQLite 'digest run' holds the write lock while it ranks, so the POST gets the "
-    "busy page; it passes once the run ranks outside its write transaction",
+    reason="on SQLite 'digest run' holds the write lock while it ranks, for longer than a "
+    "page waits with thousands of subscribers; it passes once the run ranks outside its "
+    "write transaction",
 )
 def test_a_one_click_post_is_answered_at_once_while_a_run_ranks_thousands(
     readers, site, db, tmp_path
