@@ -206,7 +206,7 @@ def _source_url(value: str | None) -> str | None:
 def _secret(name: str, value: str | None) -> str | None:
     if value is not None and len(value) < 16:
         raise ConfigError(
-            f"{name} must be at least 16 characters (it signs unsubscribe links); make "
+            f"{name} must be at least 16 characters (it signs the links in emails); make "
             "one with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
         )
     return value

@@ -151,52 +151,69 @@ def create_app(settings: Settings | None = None) -> Flask:
     is migrated, another database must be current.
     """
     settings = settings or load_settings()
-    secret, previous = settings.checking_secrets
-    engine = make_engine(settings.database_url, busy_timeout_ms=LOCK_WAIT_MS)
-    ensure_schema(engine)
-    database = Database(engine)
-    votes = vote_signer(secret, previous)
-    sender = settings.sender_address.addr_spec
     templates = resource_dir("templates") / "web"
-    stylesheet = (templates / STYLESHEET).read_text(encoding="utf-8")
+    site = _Site(settings, (templates / STYLESHEET).read_text(encoding="utf-8"))
 
     app = Flask(__name__, template_folder=str(templates), static_folder=None)
     app.config.update(
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES, MAX_FORM_MEMORY_SIZE=MAX_BODY_BYTES, MAX_FORM_PARTS=8
     )
     app.jinja_env.undefined = StrictUndefined
+    app.add_url_rule("/", view_func=site.home, methods=["GET"])
+    app.add_url_rule("/style.css", view_func=site.style, methods=["GET"])
+    app.add_url_rule("/unsubscribe", view_func=site.unsubscribe_page, methods=["GET"])
+    app.add_url_rule("/unsubscribe", view_func=site.unsubscribe, methods=["POST"])
+    app.add_url_rule("/resubscribe", view_func=site.resubscribe, methods=["POST"])
+    app.add_url_rule("/feedback", view_func=site.feedback_page, methods=["GET"])
+    app.add_url_rule("/feedback", view_func=site.feedback, methods=["POST"])
+    app.after_request(_secure)
+    _error_pages(app)
+    return app
 
-    @app.get("/")
-    def home() -> str:
+
+class _Site:
+    """The pages: each reads its token, does one short unit of work, renders a template."""
+
+    def __init__(self, settings: Settings, stylesheet: str) -> None:
+        self.secret, self.previous = settings.checking_secrets
+        self.votes = vote_signer(self.secret, self.previous)
+        self.sender = settings.sender_address.addr_spec
+        self.stylesheet = stylesheet
+        engine = make_engine(settings.database_url, busy_timeout_ms=LOCK_WAIT_MS)
+        ensure_schema(engine)
+        self.database = Database(engine)
+
+    def home(self) -> str:
+        """GET /: one line, for health checks and load balancers."""
         return render_template("home.html", title="digest")
 
-    @app.get("/style.css")
-    def style() -> Response:
-        response = Response(stylesheet, mimetype="text/css")
+    def style(self) -> Response:
+        """GET /style.css: the pages' one stylesheet (their CSP allows no inline style)."""
+        response = Response(self.stylesheet, mimetype="text/css")
         response.headers["Cache-Control"] = "public, max-age=86400"
         return response
 
-    @app.get("/unsubscribe")
-    def unsubscribe_page() -> str:
-        email = read_token(secret, _token(), previous)
-        subscription = database.read(lambda session: subscription_of(session, email))
+    def unsubscribe_page(self) -> str:
+        """GET /unsubscribe: the address and one button; changes nothing."""
+        email = read_token(self.secret, _token(), self.previous)
+        subscription = self.database.read(lambda session: subscription_of(session, email))
         if subscription is not None and subscription.unsubscribed_at is None:
             return render_template("unsubscribe.html", title="Unsubscribe", email=email)
-        return _unsubscribed(email, subscription)
+        return self._unsubscribed(email, subscription)
 
-    @app.post("/unsubscribe")
-    def unsubscribe() -> str:
+    def unsubscribe(self) -> str:
+        """POST /unsubscribe: unsubscribe at once (RFC 8058 one-click), idempotent."""
         # RFC 8058 clients post List-Unsubscribe=One-Click, as the page's button does; any
         # POST with a valid token unsubscribes, since an unsubscription lost is the worse
         # mistake. The form is still read, so that its size limit applies.
         request.form  # noqa: B018
-        email = read_token(secret, _token(), previous)
-        subscription = database.write(lambda session: unsubscribe_address(session, email))
+        email = read_token(self.secret, _token(), self.previous)
+        subscription = self.database.write(lambda session: unsubscribe_address(session, email))
         if subscription is not None and subscription.changed:
             log.info("%s unsubscribed from the web", email)
-        return _unsubscribed(email, subscription)
+        return self._unsubscribed(email, subscription)
 
-    def _unsubscribed(email: str, subscription: Subscription | None) -> str:
+    def _unsubscribed(self, email: str, subscription: Subscription | None) -> str:
         """The unsubscribed page, with a Resubscribe button that undoes this unsubscription.
 
         It is offered on every visit, not only right after the click: one-click
@@ -207,14 +224,14 @@ def create_app(settings: Settings | None = None) -> Flask:
             title="You are unsubscribed",
             email=email,
             known=subscription is not None,
-            undo=make_undo_token(secret, subscription) if subscription else None,
-            sender=sender,
+            undo=make_undo_token(self.secret, subscription) if subscription else None,
+            sender=self.sender,
         )
 
-    @app.post("/resubscribe")
-    def resubscribe() -> str:
-        email, stamp = read_undo_token(secret, request.form.get("token", ""), previous)
-        subscription = database.write(lambda session: undo_unsubscribe(session, email, stamp))
+    def resubscribe(self) -> str:
+        """POST /resubscribe: undo the unsubscription the button was shown for."""
+        email, stamp = read_undo_token(self.secret, request.form.get("token", ""), self.previous)
+        subscription = self.database.write(lambda session: undo_unsubscribe(session, email, stamp))
         if subscription is None:
             raise NotFoundError(f"no subscriber {email}")
         if subscription.changed:
@@ -224,14 +241,14 @@ def create_app(settings: Settings | None = None) -> Flask:
             title="You are subscribed again",
             email=email,
             active=subscription.active,
-            unsubscribe_token=make_token(secret, email),
-            sender=sender,
+            unsubscribe_token=make_token(self.secret, email),
+            sender=self.sender,
         )
 
-    @app.get("/feedback")
-    def feedback_page() -> str:
-        ballot = Ballot.read(votes, _token())
-        shown = database.read(lambda session: standing(session, ballot))
+    def feedback_page(self) -> str:
+        """GET /feedback: the paper and one button; changes nothing."""
+        ballot = Ballot.read(self.votes, _token())
+        shown = self.database.read(lambda session: standing(session, ballot))
         return render_template(
             "feedback.html",
             title=_vote_label(ballot.vote),
@@ -242,28 +259,26 @@ def create_app(settings: Settings | None = None) -> Flask:
             label=_vote_label,
         )
 
-    @app.post("/feedback")
-    def feedback() -> str:
+    def feedback(self) -> str:
+        """POST /feedback: record the vote; the last one stands."""
         request.form  # noqa: B018 - the size limit
-        ballot = Ballot.read(votes, _token())
+        ballot = Ballot.read(self.votes, _token())
 
         def vote(session: Session) -> tuple[bool, Paper]:
             changed = record_vote(session, ballot)
             return changed, standing(session, ballot).paper
 
-        changed, paper = database.write(vote)
+        changed, paper = self.database.write(vote)
         if changed:
             log.info("%s voted %s on paper %d", ballot.email, ballot.vote, ballot.paper_id)
         return render_template("voted.html", title="Thank you", ballot=ballot, paper=paper)
 
-    @app.after_request
-    def secure(response: Response) -> Response:
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        return response
 
-    _error_pages(app)
-    return app
+def _secure(response: Response) -> Response:
+    # Set on every answer, error pages included; a view may set its own (the stylesheet).
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
 
 
 def _token() -> str:
