@@ -53,8 +53,8 @@ MAX_BODY_BYTES = 4096
 # (with a page of its own) anything over MAX_BODY_BYTES.
 SERVER_MAX_BODY_BYTES = 64 * 1024
 # A page tries again for a busy database until this many seconds have passed, then
-# answers 503; with the last try's wait, every answer comes within 5 seconds (a mail
-# client's one-click POST must be answered at once).
+# answers 503; with the last try's wait (LOCK_WAIT_MS) every answer comes within about 4
+# seconds (a mail client's one-click POST must be answered at once).
 BUSY_SECONDS = 3.5
 # One try's wait for a lock: SQLite's write lock, a PostgreSQL row lock.
 LOCK_WAIT_MS = 500
@@ -120,11 +120,12 @@ class Database:
             except OperationalError as error:
                 if not _transient(error):
                     raise
-                if time.monotonic() + pause >= deadline:
+                left = deadline - time.monotonic()
+                if left <= 0:
                     log.warning("database busy, page answered 503: %s", error.orig)
                     raise Busy("the database is busy") from None
                 log.info("database busy, trying again: %s", error.orig)
-            time.sleep(pause)
+            time.sleep(min(pause, left))
             pause = min(2 * pause, 0.5)
 
 
