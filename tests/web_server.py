@@ -1,19 +1,34 @@
-"""The web app behind its real server (waitress) on a free loopback port, and a plain HTTP
-client that follows nothing by itself: what a mail client's one-click POST is."""
+"""The web app in a process of its own, behind its real server (waitress) on a free loopback
+port, and a plain HTTP client that follows nothing by itself: what a mail client's
+one-click POST is."""
 
 from __future__ import annotations
 
 import http.client
-import threading
+import os
+import signal
+import subprocess
+import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import Message
-from typing import Any
+from typing import IO
 from urllib.parse import urlencode, urlsplit
 
 from digest.config import Settings
-from digest.web import create_app, make_server
+from tests.conftest import env_for
+
+# What `digest web` runs, without the command line's imports (the whole pipeline): the
+# same serve(), on a port the system picks, its log on stderr.
+SERVE = """
+import logging
+from digest.config import load_settings
+from digest.web import serve
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+serve(load_settings(), "127.0.0.1", 0, lambda address: print(address, flush=True))
+"""
 
 
 @dataclass(frozen=True)
@@ -25,11 +40,13 @@ class Answer:
     body: str
 
 
-@dataclass(frozen=True)
+@dataclass
 class Site:
-    """A running `digest web` at `url` (http://127.0.0.1:PORT)."""
+    """A running web app at `url` (http://127.0.0.1:PORT); `log` is what it logged, once
+    it has stopped."""
 
     url: str
+    log: str = field(default="")
 
     def get(self, target: str) -> Answer:
         """GET `target` (a path, or a full URL into this site)."""
@@ -65,22 +82,37 @@ class Site:
 
 @contextmanager
 def serving(settings: Settings) -> Iterator[Site]:
-    """The app of `settings` served by waitress on 127.0.0.1 and a free port."""
-    server = make_server(create_app(settings), "127.0.0.1", 0)
-    thread = threading.Thread(target=server.run, name="digest-web", daemon=True)
-    thread.start()
-    try:
-        yield Site(f"http://127.0.0.1:{server.effective_port}")
-    finally:
-        server.trigger.pull_trigger(lambda: _close(server))
-        thread.join(10)
-        server.task_dispatcher.shutdown()
-        assert not thread.is_alive(), "the web server did not stop"
+    """The app of `settings` served by waitress in a process of its own, stopped with
+    SIGTERM as systemd stops it."""
+    with tempfile.TemporaryFile("w+") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-c", SERVE],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            env={**os.environ, **env_for(settings)},
+        )
+        site = Site(_address(process, log))
+        try:
+            yield site
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(15)
+            finally:
+                process.kill()
+            log.seek(0)
+            site.log = log.read()
+    assert process.returncode == 0, site.log
 
 
-def _close(server: Any) -> None:
-    """Close the server and its connections, from the server's own loop, which then ends
-    (a browser keeps idle connections open)."""
-    server.close()
-    for channel in list(server.active_channels.values()):
-        channel.close()
+def _address(process: subprocess.Popen[str], log: IO[str]) -> str:
+    """The address the app announces once it listens."""
+    assert process.stdout is not None
+    line = process.stdout.readline().strip()
+    if line.startswith("http://127.0.0.1:"):
+        return line
+    process.kill()
+    process.wait()
+    log.seek(0)
+    raise AssertionError(f"the web app did not start:\n{log.read()}")
