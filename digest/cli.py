@@ -21,8 +21,9 @@ from tqdm import tqdm
 
 from digest import __version__
 from digest.config import Settings, load_settings
-from digest.db import ensure_schema, make_engine, read_only, upgrade
-from digest.errors import ConfigError, DigestError
+from digest.db import ensure_schema, make_engine, read_only, unit_of_work, upgrade
+from digest.errors import DigestError
+from digest.feedback import list_votes
 from digest.jobs import digest_for, run_daily, today, work
 from digest.jobs import replay as replay_days
 from digest.models import Subscriber
@@ -34,7 +35,9 @@ from digest.schedule import serve as serve_forever
 from digest.senders import make_composer
 from digest.store import ingest as ingest_paths
 from digest.transports import FileTransport, make_transport
+from digest.unsubscribe import resubscribe
 from digest.unsubscribe import unsubscribe as apply_unsubscribe
+from digest.web import serve as serve_web
 
 log = logging.getLogger("digest")
 
@@ -182,6 +185,50 @@ def subscribers_list(obj: Context, as_json: bool) -> None:
         click.echo(f"{item['email']}{state}: {', '.join(item['keywords'])}")
     if as_json:
         click.echo(json.dumps(listing))
+
+
+@subscribers.command("resubscribe")
+@click.argument("email")
+@click.pass_obj
+@_handle_errors
+def subscribers_resubscribe(obj: Context, email: str) -> None:
+    """Lift EMAIL's unsubscription (at their request): digests resume at the next run."""
+    with unit_of_work(obj.engine) as session:
+        subscription = resubscribe(session, email)
+    click.echo(
+        f"{subscription.email} resubscribed"
+        if subscription.changed
+        else f"{subscription.email} was not unsubscribed"
+    )
+    if not subscription.active:
+        click.echo(
+            f"note: {subscription.email} is not in the profile file, so gets no digests "
+            "until it is listed there again",
+            err=True,
+        )
+
+
+@main.group()
+def feedback() -> None:
+    """The readers' votes on papers ("More like this", "Less like this")."""
+
+
+@feedback.command("list")
+@click.argument("email", required=False)
+@json_option
+@click.pass_obj
+@_handle_errors
+def feedback_list(obj: Context, email: str | None, as_json: bool) -> None:
+    """List the votes (of EMAIL, or everyone's), oldest first; the last vote on a paper stands."""
+    with unit_of_work(obj.engine) as session:
+        votes = list_votes(session, email)
+    for vote in votes:
+        paper = f"{vote.title} (arXiv {vote.arxiv_id})" if vote.arxiv_id else vote.title
+        click.echo(f"{vote.at:%Y-%m-%d %H:%M}  {vote.vote:<4}  {vote.email}  {paper}")
+    if not votes:
+        click.echo("no votes yet")
+    if as_json:
+        click.echo(json.dumps([vote.as_json() for vote in votes]))
 
 
 @main.command()
@@ -363,9 +410,8 @@ def retry(obj: Context, failed: bool, day: datetime | None) -> None:
 @_handle_errors
 def unsubscribe(obj: Context, token: str) -> None:
     """Apply an unsubscribe TOKEN from a digest's link (for a mailbox or web handler)."""
-    if obj.settings.secret is None:
-        raise ConfigError("DIGEST_SECRET is not set: unsubscribe tokens cannot be checked")
-    email, new = apply_unsubscribe(obj.engine, obj.settings.secret, token)
+    secret, previous = obj.settings.checking_secrets
+    email, new = apply_unsubscribe(obj.engine, secret, token, previous)
     click.echo(f"{email} unsubscribed" if new else f"{email} was already unsubscribed")
 
 
@@ -379,6 +425,32 @@ def serve(obj: Context, no_send: bool) -> None:
     logging.getLogger("digest").setLevel(logging.INFO)
     obj.engine  # noqa: B018 - the schema must be current before the job store opens
     serve_forever(obj.settings, send=not no_send)
+
+
+@main.command()
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; an HTTPS reverse proxy in front serves DIGEST_BASE_URL.",
+)
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.pass_obj
+@_handle_errors
+def web(obj: Context, host: str, port: int) -> None:
+    """Serve the pages the emails link to: one-click unsubscribe, resubscribe, feedback."""
+    base_url = obj.settings.base_url
+
+    def ready(address: str) -> None:
+        # A service's log is its only record: from now on, say what it does.
+        logging.getLogger("digest").setLevel(logging.INFO)
+        click.echo(f"serving on {address} (Ctrl-C stops)")
+        if base_url is None:
+            log.warning("DIGEST_BASE_URL is not set: the emails do not link to this server")
+        else:
+            click.echo(f"the emails link to {base_url}/")
+
+    serve_web(obj.settings, host, port, ready)
 
 
 @main.command()

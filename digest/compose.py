@@ -18,8 +18,10 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from jinja2.environment import TemplateModule
 from markupsafe import Markup
 
+from digest.feedback import DOWN, UP, Ballot, vote_signer
 from digest.mime import Email, address, alternative
 from digest.ranking.analyzer import fold_plural
+from digest.tokens import Signer
 from digest.unsubscribe import make_token
 
 SUMMARY_CHARS = 600
@@ -55,6 +57,8 @@ class Entry:
     authors: tuple[str, ...] = ()
     upvotes: int | None = None
     project_url: str | None = None
+    # The stored paper: its feedback links name it. None for a paper not stored.
+    paper_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -126,11 +130,12 @@ class Composer:
         secret: str | None = None,
         base_url: str | None = None,
     ) -> None:
-        """`secret` signs unsubscribe links; `base_url` adds a one-click web link to them."""
+        """`secret` signs the links; `base_url` adds one-click unsubscribe and feedback links."""
         self._sender = sender
         self._from = address(sender.display_name, sender.addr_spec)
         self._secret = secret
         self._base_url = base_url
+        self._votes: Signer | None = vote_signer(secret) if secret and base_url else None
         environment = Environment(
             loader=_InliningLoader(templates),
             autoescape=select_autoescape(["html"], default_for_string=True),
@@ -160,13 +165,15 @@ class Composer:
             "recipient": digest.recipient,
             "subject": subject,
             "date_label": _date_label(digest.digest_date),
-            "entries": [self._entry_view(entry) for entry in digest.entries],
+            "entries": [
+                self._entry_view(entry, digest.recipient.email) for entry in digest.entries
+            ],
             "keywords": digest.keywords,
             **links,
         }
         return self._text.render(context), self._html.render(context)
 
-    def _entry_view(self, entry: Entry) -> _EntryView:
+    def _entry_view(self, entry: Entry, email: str) -> _EntryView:
         paper = self._paper(
             entry.title,
             entry.abstract,
@@ -191,7 +198,15 @@ class Composer:
             links_html=paper.links_html,
             about_text=paper.about_text,
             details_text=paper.details_text,
+            more_url=self._vote_link(email, entry.paper_id, UP),
+            less_url=self._vote_link(email, entry.paper_id, DOWN),
         )
+
+    def _vote_link(self, email: str, paper_id: int | None, vote: str) -> str | None:
+        """A feedback link into the web side, signed for this reader, paper and vote."""
+        if self._votes is None or paper_id is None:
+            return None
+        return f"{self._base_url}/feedback?token={Ballot(email, paper_id, vote).token(self._votes)}"
 
     def compose(self, digest: Digest, now: datetime) -> Email:
         """The complete message: headers, then text and HTML as multipart/alternative.
@@ -268,6 +283,9 @@ class _EntryView(NamedTuple):
     links_html: Markup
     about_text: str
     details_text: str
+    # This reader's "More like this" and "Less like this" links, with a web side.
+    more_url: str | None
+    less_url: str | None
 
 
 class _Paper(NamedTuple):

@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 from datetime import time
 from email.headerregistry import Address
 from email.utils import getaddresses, parseaddr
+from ipaddress import ip_address
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
@@ -55,6 +57,8 @@ class Settings:
     # the file outbox, one over SMTP, since each process opens its own connections.
     senders: int = 0
     secret: str | None = field(default=None, repr=False)
+    # The secret before the last rotation: checks the links in mail already sent, signs none.
+    secret_previous: str | None = field(default=None, repr=False)
     base_url: str | None = None
     retry_attempts: int = 3
     retry_backoff: float = 2.0
@@ -99,6 +103,19 @@ class Settings:
             ),
             reraise=True,
         )
+
+    @property
+    def checking_secrets(self) -> tuple[str, str | None]:
+        """The secret that signs links and the previous one that still checks them.
+
+        ConfigError without DIGEST_SECRET: no link can be checked then.
+        """
+        if self.secret is None:
+            raise ConfigError(
+                "DIGEST_SECRET is not set: the links' tokens cannot be checked; set the "
+                "secret the emails were signed with"
+            )
+        return self.secret, self.secret_previous
 
     def require_secret(self) -> str | None:
         """The unsubscribe secret; ConfigError when mail goes over SMTP without one.
@@ -153,7 +170,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         smtp_rate=_int("DIGEST_SMTP_RATE", get("DIGEST_SMTP_RATE"), 0, minimum=0),
         senders=_int("DIGEST_SENDERS", get("DIGEST_SENDERS"), 0, minimum=1, maximum=MAX_SENDERS),
-        secret=_secret(env.get("DIGEST_SECRET") or None),
+        secret=_secret("DIGEST_SECRET", env.get("DIGEST_SECRET") or None),
+        secret_previous=_previous_secret(
+            env.get("DIGEST_SECRET_PREVIOUS") or None, env.get("DIGEST_SECRET") or None
+        ),
         base_url=_base_url(get("DIGEST_BASE_URL")),
         retry_attempts=_int("DIGEST_RETRY_ATTEMPTS", get("DIGEST_RETRY_ATTEMPTS"), 3, minimum=1),
         retry_backoff=_seconds("DIGEST_RETRY_BACKOFF", get("DIGEST_RETRY_BACKOFF"), 2.0),
@@ -192,27 +212,58 @@ def _source_url(value: str | None) -> str | None:
 MIN_SECRET_CHARACTERS = 8
 
 
-def _secret(value: str | None) -> str | None:
+def _secret(name: str, value: str | None) -> str | None:
     if value is None:
         return None
-    distinct = set(value) - set(" \t")
+    distinct = set(value) - set(" 	")
     if len(value) < 16 or len(distinct) < MIN_SECRET_CHARACTERS:
         raise ConfigError(
-            f"DIGEST_SECRET must be at least 16 characters, {MIN_SECRET_CHARACTERS} of them "
-            "different and not spaces (it signs unsubscribe links); make one with: "
+            f"{name} must be at least 16 characters, {MIN_SECRET_CHARACTERS} of them "
+            "different and not spaces (it signs the links in emails); make one with: "
             "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
         )
     return value
 
 
+def _previous_secret(value: str | None, current: str | None) -> str | None:
+    if value is not None and current is None:
+        raise ConfigError(
+            "DIGEST_SECRET_PREVIOUS is set without DIGEST_SECRET: the previous secret only "
+            "checks old links, the current one signs new ones"
+        )
+    return _secret("DIGEST_SECRET_PREVIOUS", value)
+
+
 def _base_url(value: str | None) -> str | None:
     if value is None:
         return None
-    if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+    if not re.fullmatch(r"https?://[^\s/?#@]+(/[^\s?#]*)?", value):
         raise ConfigError(
             f"DIGEST_BASE_URL must be an http(s) URL like 'https://digest.lab.org', not {value!r}"
         )
+    url = urlsplit(value)
+    try:
+        host = url.hostname
+        url.port  # noqa: B018 - parsing it is the check
+    except ValueError:
+        raise ConfigError(f"DIGEST_BASE_URL has a malformed host or port: {value!r}") from None
+    if url.scheme.lower() == "http" and not _is_loopback(host or ""):
+        # RFC 8058: the one-click link must be https; plain http only where nothing but
+        # this machine can listen (tests, or a proxy on the same host).
+        raise ConfigError(
+            "DIGEST_BASE_URL must be https (the one-click unsubscribe link requires it); "
+            f"http is accepted only on loopback addresses such as 127.0.0.1, not {value!r}"
+        )
     return value.rstrip("/")
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _seconds(name: str, value: str | None, default: float) -> float:

@@ -40,16 +40,31 @@ _FIRST_PAUSE, _LONGEST_PAUSE = 0.00005, 0.001
 _READ_ONLY = "digest_read_only"
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite gets foreign keys, WAL and a busy timeout."""
+def make_engine(url: str, *, busy_timeout_ms: int | None = None) -> Engine:
+    """An engine for `url`; SQLite gets foreign keys, WAL and a busy timeout.
+
+    `busy_timeout_ms`: how long a SQLite connection waits for a lock (default
+    BUSY_TIMEOUT_MS); a web page, which must answer soon, waits less than a batch job.
+    """
+    wait_ms = BUSY_TIMEOUT_MS if busy_timeout_ms is None else busy_timeout_ms
     try:
         engine = create_engine(url)
     except Exception as exc:  # SQLAlchemy raises several types for a malformed URL
         raise ConfigError(f"DIGEST_DATABASE_URL is not a usable database URL: {exc}") from None
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_connect)
-        event.listen(engine, "begin", _sqlite_begin)
-        event.listen(engine, "handle_error", _sqlite_error)
+
+        def connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+            _sqlite_connect(dbapi_connection, wait_ms)
+
+        def begin(connection: Connection) -> None:
+            _sqlite_begin(connection, wait_ms)
+
+        def error(context: ExceptionContext) -> None:
+            _sqlite_error(context, wait_ms)
+
+        event.listen(engine, "connect", connect)
+        event.listen(engine, "begin", begin)
+        event.listen(engine, "handle_error", error)
     return engine
 
 
@@ -61,7 +76,7 @@ class DatabaseFull(DigestError):
     """SQLite could not grow its file: the disk (or a quota) is full."""
 
 
-def _sqlite_error(context: ExceptionContext) -> None:
+def _sqlite_error(context: ExceptionContext, busy_timeout_ms: int) -> None:
     """Replace SQLite's bare "database is locked" and "database or disk is full" with what
     to do (and, for a lock, who holds it): one line for the user, not a traceback."""
     error = context.original_exception
@@ -79,7 +94,7 @@ def _sqlite_error(context: ExceptionContext) -> None:
     holders = lock_holders(path) if path else []
     held = f"held by {', '.join(holders)}" if holders else "held by another process"
     raise DatabaseBusy(
-        f"the database {path} stayed locked for {BUSY_TIMEOUT_MS / 1000:g} s, {held}; "
+        f"the database {path} stayed locked for {busy_timeout_ms / 1000:g} s, {held}; "
         "try again once it has finished writing"
     ) from None
 
@@ -113,18 +128,18 @@ def _pid(process: Path) -> int:
     return int(process.name)
 
 
-def _sqlite_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+def _sqlite_connect(dbapi_connection: DBAPIConnection, busy_timeout_ms: int) -> None:
     # Transactions are begun by _sqlite_begin, not by the driver, whose own handling breaks
     # savepoints (SQLAlchemy's documented recipe for pysqlite).
     assert isinstance(dbapi_connection, sqlite3.Connection)
     dbapi_connection.isolation_level = None
-    dbapi_connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    dbapi_connection.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
     dbapi_connection.execute("PRAGMA foreign_keys=ON")
     # SQLite answers a change of journal mode with SQLITE_BUSY at once, without its busy
     # wait, while another connection holds a lock on the file: two runs starting on a new
     # database, one of them migrating it, failed with "database is locked".
     _until_not_busy(
-        lambda: dbapi_connection.execute("PRAGMA journal_mode=WAL"), BUSY_TIMEOUT_MS / 1000
+        lambda: dbapi_connection.execute("PRAGMA journal_mode=WAL"), busy_timeout_ms / 1000
     )
     # In WAL mode NORMAL syncs at checkpoints, not at every commit: a commit per message
     # then costs no disk flush. A power cut may undo the last commits (never corrupt the
@@ -133,7 +148,7 @@ def _sqlite_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEn
     dbapi_connection.execute("PRAGMA synchronous=NORMAL")
 
 
-def _sqlite_begin(connection: Connection) -> None:
+def _sqlite_begin(connection: Connection, busy_timeout_ms: int) -> None:
     # IMMEDIATE takes the write lock up front: two processes (two runs, or serve and a run)
     # then queue on the busy timeout instead of one failing when it upgrades a read to a
     # write. Units of work are short, so the lock is held briefly. A connection that only
@@ -143,11 +158,11 @@ def _sqlite_begin(connection: Connection) -> None:
         return
     driver = connection.connection.driver_connection
     assert isinstance(driver, sqlite3.Connection)
-    if not _poll_for_write_lock(driver):
+    if not _poll_for_write_lock(driver, busy_timeout_ms):
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def _poll_for_write_lock(driver: sqlite3.Connection) -> bool:
+def _poll_for_write_lock(driver: sqlite3.Connection, busy_timeout_ms: int) -> bool:
     """Begin IMMEDIATE, trying again in short pauses while another holds the write lock.
 
     False when it did not begin within WRITE_LOCK_POLL_SECONDS, or failed otherwise: the
@@ -161,7 +176,7 @@ def _poll_for_write_lock(driver: sqlite3.Connection) -> bool:
     else:
         return True
     finally:
-        driver.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        driver.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
 
 
 def _until_not_busy(attempt: Callable[[], object], seconds: float) -> None:

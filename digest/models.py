@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     Date,
     DateTime,
     Float,
@@ -163,4 +164,28 @@ class DeliveryItem(Base):
     terms: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
 
     delivery: Mapped[Delivery] = relationship(back_populates="items")
+    paper: Mapped[Paper] = relationship()
+
+
+class Vote(Base):
+    """A reader's say on a paper from their digest: more like it (up) or less (down).
+
+    One per subscriber and paper, the last one cast. A subscriber's liked and disliked
+    papers are one read through the unique (subscriber, paper) index.
+    """
+
+    __tablename__ = "votes"
+    __table_args__ = (
+        UniqueConstraint("subscriber_id", "paper_id"),
+        CheckConstraint("vote IN ('up', 'down')", name="vote"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id"))
+    paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id"))
+    vote: Mapped[str] = mapped_column(String(4))
+    # When the vote now standing was cast.
+    voted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    subscriber: Mapped[Subscriber] = relationship()
     paper: Mapped[Paper] = relationship()

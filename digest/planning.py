@@ -207,6 +207,8 @@ class PaperFields(Protocol):
     """What a digest shows of a paper: a stored `Paper`, or a row of its columns."""
 
     @property
+    def id(self) -> int: ...
+    @property
     def title(self) -> str: ...
     @property
     def abstract(self) -> str: ...
@@ -253,6 +255,7 @@ def entry(
         authors=tuple(paper.authors or ()),
         upvotes=paper.upvotes,
         project_url=paper.project_url,
+        paper_id=paper.id,
     )
 
 

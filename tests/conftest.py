@@ -224,6 +224,7 @@ def env_for(settings: Settings) -> dict[str, str]:
         "SMTP_SECURITY": settings.smtp_security,
         "SMTP_TIMEOUT": str(int(settings.smtp_timeout)),
         "DIGEST_SECRET": settings.secret or "",
+        "DIGEST_SECRET_PREVIOUS": settings.secret_previous or "",
         "DIGEST_BASE_URL": settings.base_url or "",
         "DIGEST_RETRY_ATTEMPTS": str(settings.retry_attempts),
         "DIGEST_RETRY_BACKOFF": str(settings.retry_backoff),

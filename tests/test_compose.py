@@ -29,8 +29,10 @@ from digest.compose import (
     shorten,
     wrap,
 )
+from digest.feedback import Ballot, vote_signer
 from digest.mime import Email
 from digest.resources import resource_dir
+from digest.unsubscribe import read_token
 
 SENDER = Address(display_name="Lab Digest", username="digest", domain="example.org")
 DAY = date(2025, 3, 1)
@@ -303,6 +305,62 @@ def test_footer_names_recipient_keywords_and_unsubscribe(composer: Composer) -> 
     ]
     assert "NeRV, video compression" in text
     assert "Unsubscribe: mailto:digest@example.org?subject=unsubscribe" in text
+
+
+# --- links into the web side ------------------------------------------------------------------
+
+WEB = "https://digest.lab.example"
+SECRET = "test-secret-not-for-production"
+
+
+def feedback_links(paper: Node) -> dict[str, str]:
+    (row,) = paper.find_all("p", "feedback")
+    return {a.text: a.attrs["href"] for a in row.find_all("a")}
+
+
+def test_every_stored_paper_has_feedback_links_signed_for_its_reader_and_vote() -> None:
+    composer = Composer(resource_dir("templates"), SENDER, secret=SECRET, base_url=WEB)
+    entries = [dataclasses.replace(entry(f"Paper {n}"), paper_id=n) for n in (7, 9)]
+    text, html = bodies(composer, make_digest(entries))
+
+    signer = vote_signer(SECRET)
+    for paper_id, paper in zip((7, 9), papers(html), strict=True):
+        found = feedback_links(paper)
+        assert list(found) == ["More like this", "Less like this"]
+        ballots = [Ballot.read(signer, token_in(url, f"{WEB}/feedback")) for url in found.values()]
+        assert ballots == [
+            Ballot("zoe@example.org", paper_id, "up"),
+            Ballot("zoe@example.org", paper_id, "down"),
+        ]
+        for label, url in found.items():
+            assert f"   {label}: {url}\n" in text
+    # The visible unsubscribe link goes to the same page as the one-click header.
+    (footer,) = parse_html(html).find_all("p", "footer")
+    (unsubscribe,) = footer.find_all("a")
+    token = token_in(unsubscribe.attrs["href"], f"{WEB}/unsubscribe")
+    assert read_token(SECRET, token) == "zoe@example.org"
+    assert f"Unsubscribe: {WEB}/unsubscribe?token={token}" in text
+
+
+def token_in(url: str, page: str) -> str:
+    assert url.startswith(f"{page}?token=")
+    (token,) = parse_qs(urlsplit(url).query)["token"]
+    return token
+
+
+def test_no_feedback_links_without_a_web_side_or_a_stored_paper() -> None:
+    stored = dataclasses.replace(entry("Stored"), paper_id=7)
+    for composer in (
+        Composer(resource_dir("templates"), SENDER, secret=SECRET),
+        Composer(resource_dir("templates"), SENDER, base_url=WEB),
+    ):
+        text, html = bodies(composer, make_digest([stored]))
+        assert papers(html)[0].find_all("p", "feedback") == []
+        assert "like this" not in text
+    with_web = Composer(resource_dir("templates"), SENDER, secret=SECRET, base_url=WEB)
+    text, html = bodies(with_web, make_digest([entry("Not stored")]))
+    assert papers(html)[0].find_all("p", "feedback") == []
+    assert "like this" not in text
 
 
 # --- CSS --------------------------------------------------------------------------------------

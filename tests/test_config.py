@@ -229,3 +229,52 @@ def test_a_secret_without_enough_different_characters_is_refused(secret: str) ->
 def test_a_generated_secret_is_accepted() -> None:
     secret = "Zk3_9f-QpL2xV7mN0aB4cD8eF1gH5iJ6"
     assert load_settings({"DIGEST_SECRET": secret}).secret == secret
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://digest.lab.org",
+        "https://digest.lab.org/papers",
+        "http://127.0.0.1:8000",
+        "http://127.3.2.1",
+        "http://localhost:8000/digest",
+        "http://[::1]:8000",
+    ],
+)
+def test_the_base_url_is_https_or_on_a_loopback_address(url: str) -> None:
+    assert load_settings({"DIGEST_BASE_URL": url + "/"}).base_url == url
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("http://digest.lab.org", "must be https"),
+        ("http://10.0.0.5:8000", "must be https"),
+        ("http://localhost.lab.org", "must be https"),
+        ("ftp://digest.lab.org", "must be an http(s) URL"),
+        ("https://user@digest.lab.org", "must be an http(s) URL"),
+        ("https://digest.lab.org?x=1", "must be an http(s) URL"),
+        ("https://digest.lab.org:99999", "malformed host or port"),
+    ],
+)
+def test_a_base_url_that_is_not_https_is_refused(url: str, problem: str) -> None:
+    with pytest.raises(ConfigError, match="DIGEST_BASE_URL") as error:
+        load_settings({"DIGEST_BASE_URL": url})
+    assert problem in str(error.value)
+
+
+CURRENT = "current-secret-0123"
+PREVIOUS = "previous-secret-4567"
+
+
+def test_the_previous_secret_checks_only_beside_a_current_one() -> None:
+    rotated = load_settings({"DIGEST_SECRET": CURRENT, "DIGEST_SECRET_PREVIOUS": PREVIOUS})
+    assert rotated.checking_secrets == (CURRENT, PREVIOUS)
+    assert PREVIOUS not in repr(rotated)
+    with pytest.raises(ConfigError, match="DIGEST_SECRET_PREVIOUS is set without DIGEST_SECRET"):
+        load_settings({"DIGEST_SECRET_PREVIOUS": PREVIOUS})
+    with pytest.raises(ConfigError, match="DIGEST_SECRET_PREVIOUS must be at least 16"):
+        load_settings({"DIGEST_SECRET": CURRENT, "DIGEST_SECRET_PREVIOUS": "short"})
+    with pytest.raises(ConfigError, match="DIGEST_SECRET is not set"):
+        _ = load_settings({}).checking_secrets

@@ -19,6 +19,7 @@ from sqlalchemy import String, bindparam, cast, event, insert, inspect, select, 
 from digest.db import (
     BUSY_TIMEOUT_MS,
     WRITE_LOCK_POLL_SECONDS,
+    DatabaseBusy,
     DatabaseFull,
     Prepared,
     alembic_config,
@@ -216,6 +217,18 @@ def test_a_transaction_still_waits_for_a_lock_held_longer_than_its_own_polling(e
         began = time.monotonic()
         connection.exec_driver_sql("SELECT 1")
     assert began - started >= held
+
+
+@sqlite_only
+def test_an_engine_for_pages_gives_up_on_a_held_lock_after_its_own_shorter_wait(engine):
+    impatient = make_engine(str(engine.url), busy_timeout_ms=300)
+    with _Holder(str(engine.url), 2.0):
+        started = time.monotonic()
+        with pytest.raises(DatabaseBusy, match=r"stayed locked for 0\.3 s"), impatient.begin():
+            pass
+        waited = time.monotonic() - started
+    impatient.dispose()
+    assert 0.3 <= waited < 1.5
 
 
 @sqlite_only
