@@ -1,19 +1,22 @@
 """Why a paper was picked: its calibrated score, the profile's keywords it holds whole, the
-seed papers most like it and the terms that weigh most in its score."""
+seed papers most like it and the terms that weigh most in its score, as the paper writes
+them."""
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
 
+from digest.ranking.analyzer import Document
 from digest.ranking.arrays import among
 from digest.ranking.calibration import calibrated
 from digest.ranking.interests import Profiles
 from digest.ranking.neighbours import Neighbourhoods, similarities
+from digest.ranking.surface import Distinctive, Surfaces
 from digest.ranking.topk import Picked
 from digest.ranking.vocabulary import Corpus
 
@@ -22,6 +25,9 @@ from digest.ranking.vocabulary import Corpus
 BECAUSE_MAX = 3
 TERMS_MAX = 5
 BECAUSE_SHARE = 0.5
+# The heaviest terms of a pick looked at for the TERMS_MAX shown: many of them are not
+# shown (see digest.ranking.surface).
+TERMS_LOOKED_AT = 4 * TERMS_MAX
 # Picks explained this many at a time: their papers and profiles written out term by term
 # would take gigabytes for a million picks.
 _EXPLAIN_PICKS = 5_000
@@ -33,7 +39,8 @@ class Pick:
 
     `matched`: the profile's keywords the paper contains whole, heaviest first.
     `because`: the titles of the seed papers most like it, most similar first.
-    `terms`: the terms that contributed most to its score, largest share first.
+    `terms`: the terms that contributed most to its score, largest share first, as the
+    paper writes them; only distinctive ones, which it says in its title or more than once.
     """
 
     paper_id: int
@@ -50,9 +57,11 @@ def explain(
     matrix: sp.csr_matrix,
     ids: np.ndarray,
     chosen: list[Picked],
+    documents: Sequence[Document],
 ) -> list[list[Pick]]:
     """The picks (`topk.top`'s, rows of `matrix` with raw scores) with their calibrated
-    scores and why: keywords, seed papers, terms."""
+    scores and why: keywords, seed papers, terms. `documents` are the papers of `matrix`'s
+    rows, whose words the terms are shown in."""
     owners = np.repeat(np.arange(len(chosen)), [len(rows) for rows, _ in chosen])
     rows = np.concatenate([rows for rows, _ in chosen]) if chosen else np.zeros(0, int)
     raw = np.concatenate([scores for _, scores in chosen]) if chosen else np.zeros(0)
@@ -61,6 +70,7 @@ def explain(
     scores = calibrated((raw - profiles.mean[owners]) / profiles.spread[owners])
     keywords = _Keywords(profiles, np.unique(owners), matrix)
     hiding = _Hiding(corpus.names, corpus.vocabulary)
+    shown = _Shown(corpus, documents)
     picks: list[list[Pick]] = [[] for _ in chosen]
     for start in range(0, rows.size, _EXPLAIN_PICKS):
         block = slice(start, start + _EXPLAIN_PICKS)
@@ -68,7 +78,7 @@ def explain(
         # Each profile written out once, however many picks it has.
         distinct, inverse = np.unique(owners[block], return_inverse=True)
         vectors = profiles.vectors(distinct).explicit(corpus)[inverse]
-        terms = _terms(vectors, papers, hiding, corpus.names)
+        terms = _terms(vectors, papers, rows[block], hiding, shown)
         matched = keywords.matched(owners[block], rows[block])
         because = _seed_reasons(corpus, neighbourhoods, profiles, owners[block], papers)
         for n, (owner, paper, score) in enumerate(
@@ -131,24 +141,64 @@ def _because(similarity: np.ndarray, titles: list[str]) -> list[str]:
 
 
 def _terms(
-    vectors: sp.csr_matrix, rows: sp.csr_matrix, hiding: _Hiding, names: np.ndarray
+    vectors: sp.csr_matrix,
+    papers: sp.csr_matrix,
+    rows: np.ndarray,
+    hiding: _Hiding,
+    shown: _Shown,
 ) -> list[list[str]]:
-    """For each (profile, paper) pair, the terms with the largest share of its score, a
-    phrase before its words, at most TERMS_MAX; all pairs in one elementwise product."""
-    contribution = sp.csr_matrix(rows.multiply(vectors))
+    """For each (profile, paper) pair, the terms with the largest share of its score, as
+    the paper (at `rows` of the candidates) writes them, a phrase before its words, at most
+    TERMS_MAX; all pairs in one elementwise product."""
+    contribution = sp.csr_matrix(papers.multiply(vectors))
     pairs = contribution.shape[0]
-    keep = _top_entries(contribution, 3 * TERMS_MAX)
+    keep = _top_entries(contribution, TERMS_LOOKED_AT)
     owner = np.repeat(np.arange(pairs), np.diff(contribution.indptr))[keep]
     named = contribution.indices[keep]
-    shown = np.flatnonzero(hiding.visible(owner, named))
-    # The first TERMS_MAX shown of each pair, in order.
-    rank = np.arange(shown.size) - np.searchsorted(owner[shown], owner[shown])
-    shown = shown[rank < TERMS_MAX]
+    written = shown.forms(rows[owner], named)
+    showable = np.flatnonzero(written != "")
+    owner, named, written = owner[showable], named[showable], written[showable]
+    # Hidden by a phrase among the terms shown, not by one the paper does not write.
+    visible = np.flatnonzero(hiding.visible(owner, named))
+    # The first TERMS_MAX visible of each pair, in order.
+    rank = np.arange(visible.size) - np.searchsorted(owner[visible], owner[visible])
+    visible = visible[rank < TERMS_MAX]
     # One list sliced per pair: a numpy slice and its tolist per pair cost several times
     # as much at a million picks.
-    found = names[named[shown]].tolist()
-    bounds = np.searchsorted(owner[shown], np.arange(pairs + 1)).tolist()
+    found = written[visible].tolist()
+    bounds = np.searchsorted(owner[visible], np.arange(pairs + 1)).tolist()
     return [found[first:last] for first, last in itertools.pairwise(bounds)]
+
+
+class _Shown:
+    """How the candidate papers write the terms that may explain them: "" where a term is
+    not distinctive, or the paper does not write it whole and often enough.
+
+    Each (paper, term) is looked at once, however many picks name it.
+    """
+
+    def __init__(self, corpus: Corpus, documents: Sequence[Document]) -> None:
+        self._names = corpus.names
+        self._width = corpus.width
+        self._distinctive = Distinctive(
+            corpus.names, corpus.vocabulary, corpus.frequency, len(corpus)
+        )
+        self._surfaces = Surfaces(documents)
+
+    def forms(self, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        """The written form of each term (`columns`) in the paper at its `rows`, or ""."""
+        forms = np.full(columns.size, "", dtype=object)
+        candidate = np.flatnonzero(self._distinctive(columns))
+        keys, inverse = np.unique(
+            rows[candidate].astype(np.int64) * self._width + columns[candidate],
+            return_inverse=True,
+        )
+        found = [
+            self._surfaces.form(key // self._width, str(self._names[key % self._width])) or ""
+            for key in keys.tolist()
+        ]
+        forms[candidate] = np.array(found, dtype=object)[inverse] if found else []
+        return forms
 
 
 def _top_entries(matrix: sp.csr_matrix, most: int) -> np.ndarray:

@@ -172,7 +172,7 @@ class InterestModel:
         matrix = self.transform(candidates) if matrix is None else sp.csr_matrix(matrix)
         ids = np.array([doc.id for doc in candidates])
         chosen = self.top(profiles, matrix, ids, allowed, self.meaning(candidates))
-        return explain(self.corpus, self.neighbourhoods, profiles, matrix, ids, chosen)
+        return explain(self.corpus, self.neighbourhoods, profiles, matrix, ids, chosen, candidates)
 
     def top(
         self,
