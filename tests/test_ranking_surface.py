@@ -1,5 +1,6 @@
-"""Key terms as the paper writes them: whole words, never across punctuation, distinctive;
-and explaining a pick never changes its score or its place."""
+"""Explanations a reader can trust: key terms as the paper writes them (whole words, never
+across punctuation, distinctive), a score said in words, and explaining a pick never
+changes its score or its place."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 from digest.hf_api import parse_api
-from digest.ranking import Document, Interest, InterestModel, calibrated
+from digest.ranking import Document, Interest, InterestModel, calibrated, match_strength
 from digest.ranking.surface import Surfaces
 from tests.conftest import ROOT
 
@@ -99,3 +100,21 @@ def test_explaining_a_pick_changes_neither_its_score_nor_its_place(week: list[Do
         expected = calibrated((raw - profiles.mean[number]) / profiles.spread[number])
         assert [p.paper_id for p in explained[number]] == ids[rows].tolist()
         assert [p.score for p in explained[number]] == np.round(expected, 4).tolist()
+
+
+def test_a_score_reads_as_a_strong_good_or_weak_match_by_its_standard_deviations() -> None:
+    def at(deviations: float) -> str:
+        return match_strength(float(calibrated(np.array(deviations))))
+
+    assert [at(z) for z in (5.0, 3.0, 2.99, 1.0, 0.99, 0.0, -2.0)] == [
+        "strong",
+        "strong",
+        "good",
+        "good",
+        "weak",
+        "weak",
+        "weak",
+    ]
+    assert match_strength(0.5) == "strong"
+    assert match_strength(0.27) == "good"
+    assert match_strength(0.26) == "weak"

@@ -7,7 +7,7 @@ Pure computation on plain data: which papers are candidates is decided by the ca
 
 from digest.ranking.analyzer import STOP_WORDS, Document, fold_plural, phrase_feature, words
 from digest.ranking.calibration import calibrated
-from digest.ranking.explain import Pick
+from digest.ranking.explain import Pick, match_strength
 from digest.ranking.interests import Interest, Profiles
 from digest.ranking.model import InterestModel
 
@@ -20,6 +20,7 @@ __all__ = [
     "Profiles",
     "calibrated",
     "fold_plural",
+    "match_strength",
     "phrase_feature",
     "words",
 ]

@@ -13,7 +13,7 @@ import scipy.sparse as sp
 
 from digest.ranking.analyzer import Document
 from digest.ranking.arrays import among
-from digest.ranking.calibration import calibrated
+from digest.ranking.calibration import calibrated, standard
 from digest.ranking.interests import Profiles
 from digest.ranking.neighbours import Neighbourhoods, similarities
 from digest.ranking.surface import Distinctive, Surfaces
@@ -28,6 +28,11 @@ BECAUSE_SHARE = 0.5
 # The heaviest terms of a pick looked at for the TERMS_MAX shown: many of them are not
 # shown (see digest.ranking.surface).
 TERMS_LOOKED_AT = 4 * TERMS_MAX
+# A pick's score in words: a strong match stands at least STRONG_MATCH standard deviations
+# above the subscriber's average paper (a score of 0.5), a good one at least GOOD_MATCH
+# (0.27); below that it is a weak match, barely above their average paper.
+STRONG_MATCH = 3.0
+GOOD_MATCH = 1.0
 # Picks explained this many at a time: their papers and profiles written out term by term
 # would take gigabytes for a million picks.
 _EXPLAIN_PICKS = 5_000
@@ -48,6 +53,14 @@ class Pick:
     matched: list[str]
     because: list[str] = field(default_factory=list)
     terms: list[str] = field(default_factory=list)
+
+
+def match_strength(score: float) -> str:
+    """A pick's calibrated score in words: "strong", "good" or "weak" (a match)."""
+    deviations = float(standard(np.array(score)))
+    if deviations >= STRONG_MATCH:
+        return "strong"
+    return "good" if deviations >= GOOD_MATCH else "weak"
 
 
 def explain(
@@ -156,7 +169,7 @@ def _terms(
     owner = np.repeat(np.arange(pairs), np.diff(contribution.indptr))[keep]
     named = contribution.indices[keep]
     written = shown.forms(rows[owner], named)
-    showable = np.flatnonzero(written != "")
+    showable = np.flatnonzero(written >= 0)
     owner, named, written = owner[showable], named[showable], written[showable]
     # Hidden by a phrase among the terms shown, not by one the paper does not write.
     visible = np.flatnonzero(hiding.visible(owner, named))
@@ -165,16 +178,18 @@ def _terms(
     visible = visible[rank < TERMS_MAX]
     # One list sliced per pair: a numpy slice and its tolist per pair cost several times
     # as much at a million picks.
-    found = written[visible].tolist()
+    found = shown.strings(written[visible]).tolist()
     bounds = np.searchsorted(owner[visible], np.arange(pairs + 1)).tolist()
     return [found[first:last] for first, last in itertools.pairwise(bounds)]
 
 
 class _Shown:
-    """How the candidate papers write the terms that may explain them: "" where a term is
-    not distinctive, or the paper does not write it whole and often enough.
+    """How the candidate papers write the terms that may explain them, as codes into the
+    written forms: -1 where a term is not distinctive, or the paper does not write it whole
+    and often enough.
 
-    Each (paper, term) is looked at once, however many picks name it.
+    Each (paper, term) is looked at once, however many picks name it: the pairs looked at
+    are kept as sorted keys (paper row x terms + term) with their codes.
     """
 
     def __init__(self, corpus: Corpus, documents: Sequence[Document]) -> None:
@@ -184,21 +199,43 @@ class _Shown:
             corpus.names, corpus.vocabulary, corpus.frequency, len(corpus)
         )
         self._surfaces = Surfaces(documents)
+        self._keys = np.zeros(0, dtype=np.int64)
+        self._codes = np.zeros(0, dtype=np.int64)
+        self._written: dict[str, int] = {}
+        self._strings = np.zeros(0, dtype=object)
 
     def forms(self, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
-        """The written form of each term (`columns`) in the paper at its `rows`, or ""."""
-        forms = np.full(columns.size, "", dtype=object)
+        """The code of each term's (`columns`) written form in the paper at its `rows`."""
+        codes = np.full(columns.size, -1, dtype=np.int64)
         candidate = np.flatnonzero(self._distinctive(columns))
         keys, inverse = np.unique(
             rows[candidate].astype(np.int64) * self._width + columns[candidate],
             return_inverse=True,
         )
-        found = [
-            self._surfaces.form(key // self._width, str(self._names[key % self._width])) or ""
-            for key in keys.tolist()
-        ]
-        forms[candidate] = np.array(found, dtype=object)[inverse] if found else []
-        return forms
+        new = keys[~among(keys, self._keys)]
+        if new.size:
+            found = [
+                self._code(
+                    self._surfaces.form(key // self._width, str(self._names[key % self._width]))
+                )
+                for key in new.tolist()
+            ]
+            order = np.argsort(np.concatenate([self._keys, new]), kind="stable")
+            self._keys = np.concatenate([self._keys, new])[order]
+            self._codes = np.concatenate([self._codes, np.array(found, dtype=np.int64)])[order]
+        codes[candidate] = self._codes[np.searchsorted(self._keys, keys)][inverse]
+        return codes
+
+    def strings(self, codes: np.ndarray) -> np.ndarray:
+        """The written forms that `codes` stand for."""
+        if len(self._strings) < len(self._written):
+            self._strings = np.array(list(self._written), dtype=object)
+        return self._strings[codes]
+
+    def _code(self, written: str | None) -> int:
+        if written is None:
+            return -1
+        return self._written.setdefault(written, len(self._written))
 
 
 def _top_entries(matrix: sp.csr_matrix, most: int) -> np.ndarray:

@@ -38,20 +38,22 @@ FILLER = (
     frozenset(
         """
     ability able according achieve achieved achieves achieving across address addresses
-    advance advanced allow allows approach approache based better called capability
-    challenge challenging common consider considered conventional corresponding current
-    demonstrate demonstrated design designed despite different directly effective
-    effectively efficient enable enables enhance enhanced enhancing entirely existing
-    extensive even finding first furthermore future given good high however improve
-    improved improvement improving including inconsistent information input introduce
-    key large leverage leveraging like long low make making method methodology moreover
-    need new novel numerous often operation overall paper particular particularly pattern
-    performance potential present previous prior process promising propose proposed
-    provide providing question reason recent recently relying remain remains require
-    requiring research response result rethinking reveal revisiting role rule scaling
-    secretly several significant significantly simple simply solely space specific state
-    step strong structured study substantial such take three toward towards two
-    typically understanding unified unifying unleashing unlike use used using value
+    advance advanced advancing ahead algorithm allow allows approach approache based
+    better beyond boosting bridging called capability challenge challenging common
+    consider considered conventional correct corresponding current demonstrate
+    demonstrated design designed despite different directly easy effective effectively
+    efficient empowering enable enables enabling enhance enhanced enhancing entirely
+    even existing exploring extensive finding first furthermore future given good guide
+    high however improve improved improvement improving including inconsistent
+    information input intermediate introduce key large leverage leveraging like long low
+    made make making method methodology moreover need new novel numerous often operation
+    optimal overall paper particular particularly pattern perform performance potential
+    present previous prior process promising propose proposed provide providing pure
+    question reason recent recently relying remain remains require requiring research
+    response result rethinking reveal revisiting role rule safe scaling secretly several
+    significant significantly simple simply solely space specific state step strong
+    structured study substantial such take think three toward towards two typically
+    understanding unified unifying unleashing unlike unlocking use used using value
     various via way well wide widely work
     """.split()  # noqa: SIM905 - a word list reads better as prose
     )
@@ -68,22 +70,25 @@ _EDGES = re.compile(r"^\W*(.*?)\W*$", re.DOTALL)
 
 
 @dataclass(frozen=True)
-class _Word:
-    """One word of a paper as written, and where it stands."""
+class _Words:
+    """A text's whole words, in parallel lists (a paper has a few hundred, and a day's
+    picks thousands of papers): as written (a capitalized word in lower case), as the model
+    folds them, and whether punctuation stands before the next word."""
 
-    written: str
-    folded: str
-    # Punctuation stands between it and the next word: no term runs on across it.
-    breaks_after: bool
-    in_title: bool
+    written: list[str]
+    folded: list[str]
+    breaks: list[bool]
 
 
 @dataclass(frozen=True)
 class _Index:
-    """A paper's whole words and, by folded word, where each occurs."""
+    """A paper's whole words (the title's first), where each folded word starts, and the
+    written form of each of its words and pairs of words that may explain it."""
 
-    words: tuple[_Word, ...]
+    words: _Words
+    titled: int
     where: dict[str, list[int]]
+    short: dict[str, str]
 
 
 class Distinctive:
@@ -150,65 +155,80 @@ class Surfaces:
         one of its subjects."""
         index = self._index(row)
         wanted = term.split(" ")
-        found: list[tuple[int, ...]] = []
-        for first in index.where.get(wanted[0], ()):
-            span = tuple(range(first, first + len(wanted)))
-            if span[-1] < len(index.words) and all(
-                index.words[at].folded == word
-                and (at == span[-1] or not index.words[at].breaks_after)
-                for at, word in zip(span, wanted, strict=True)
-            ):
-                found.append(span)
-        in_title = any(index.words[span[0]].in_title for span in found)
-        if not found or (not in_title and len(found) < 2):
-            return None
-        return _spelling([[index.words[at] for at in span] for span in found])
+        if len(wanted) <= 2:
+            return index.short.get(term)
+        # A profile's longer phrase: looked for where its first word is.
+        words = index.words
+        size = len(wanted)
+        starts = [
+            first
+            for first in index.where.get(wanted[0], ())
+            if words.folded[first : first + size] == wanted
+            and not any(words.breaks[first : first + size - 1])
+        ]
+        return _spelling(words, starts, size, index.titled)
 
     def _indexed(self, row: int) -> _Index:
         document = self._documents[row]
-        words = [*_words(document.title, in_title=True), *_words(document.abstract)]
+        title, abstract = _words(document.title), _words(document.abstract)
+        words = _Words(
+            title.written + abstract.written,
+            title.folded + abstract.folded,
+            title.breaks + abstract.breaks,
+        )
         where: dict[str, list[int]] = {}
-        for position, word in enumerate(words):
-            where.setdefault(word.folded, []).append(position)
-        return _Index(tuple(words), where)
+        pairs: dict[str, list[int]] = {}
+        folded, breaks = words.folded, words.breaks
+        for position, word in enumerate(folded):
+            where.setdefault(word, []).append(position)
+            if not breaks[position]:
+                pairs.setdefault(f"{word} {folded[position + 1]}", []).append(position)
+        # Every word and pair of words written whole, found in one pass: a day's picks ask
+        # for hundreds of thousands of them.
+        titled = len(title.folded)
+        short = {
+            term: written
+            for spans, size in ((where, 1), (pairs, 2))
+            for term, starts in spans.items()
+            if (written := _spelling(words, starts, size, titled)) is not None
+        }
+        return _Index(words, titled, where, short)
 
 
-def _words(text: str, *, in_title: bool = False) -> list[_Word]:
+def _words(text: str) -> _Words:
     """The whole words of `text`: a chunk between spaces that is one run of letters and
     digits within its punctuation. A chunk that is not ("INR-based", "Qwen2.5") breaks the
-    run of words on both sides and is no word of any term."""
-    words: list[_Word] = []
+    run of words on both sides and is no word of any term; the last word breaks it too."""
+    written: list[str] = []
+    folded: list[str] = []
+    breaks: list[bool] = []
     for chunk in _TOKEN.findall(unicodedata.normalize("NFKC", text)):
         match = _EDGES.match(chunk)
         core = match.group(1) if match else ""
-        whole = bool(_WORD.fullmatch(core))
-        if whole:
-            if words and chunk[0] != core[0]:
-                words[-1] = _with_break(words[-1])
-            words.append(
-                _Word(
-                    written=core,
-                    folded=fold_plural(core.casefold()),
-                    breaks_after=chunk[-1] != core[-1],
-                    in_title=in_title,
-                )
-            )
-        elif words:
-            words[-1] = _with_break(words[-1])
-    if words:
-        words[-1] = _with_break(words[-1])
-    return words
+        if _WORD.fullmatch(core):
+            if breaks and chunk[0] != core[0]:
+                breaks[-1] = True
+            written.append(_uncapitalized(core))
+            folded.append(fold_plural(core.casefold()))
+            breaks.append(chunk[-1] != core[-1])
+        elif breaks:
+            breaks[-1] = True
+    if breaks:
+        breaks[-1] = True
+    return _Words(written, folded, breaks)
 
 
-def _with_break(word: _Word) -> _Word:
-    return _Word(word.written, word.folded, True, word.in_title)
-
-
-def _spelling(occurrences: list[list[_Word]]) -> str:
-    """The written form of a term from its occurrences: the most frequent, capitalized words
-    in lower case, acronyms and names as they are ("NeRV", "LLMs")."""
-    written = [" ".join(_uncapitalized(w.written) for w in words) for words in occurrences]
-    return Counter(written).most_common(1)[0][0]
+def _spelling(words: _Words, starts: list[int], size: int, titled: int) -> str | None:
+    """The written form of the term of `size` words at `starts`: the most frequent. None
+    when it is not in the title (its first `titled` words) and said only once: no subject
+    of the paper."""
+    if not starts or (len(starts) < 2 and starts[0] >= titled):
+        return None
+    if size == 1:
+        forms = [words.written[start] for start in starts]
+    else:
+        forms = [" ".join(words.written[start : start + size]) for start in starts]
+    return forms[0] if len(forms) == 1 else Counter(forms).most_common(1)[0][0]
 
 
 def _uncapitalized(word: str) -> str:
