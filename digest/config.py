@@ -38,6 +38,8 @@ class Settings:
     inbox: Path = Path("inbox")
     outbox: Path = Path("outbox")
     sender: str = "digest@localhost"
+    # The domain of every Message-ID and of the List-Id; None: the From address's.
+    message_id_domain: str | None = None
     send_time: time = time(7, 0)
     timezone: ZoneInfo = _UTC
     lookback_days: int = 7
@@ -78,6 +80,12 @@ class Settings:
         name, addr = parseaddr(self.sender)
         username, _, domain = addr.partition("@")
         return Address(display_name=name, username=username, domain=domain)
+
+    @property
+    def id_domain(self) -> str:
+        """The domain that Message-IDs and the List-Id are made in: DIGEST_MESSAGE_ID_DOMAIN,
+        else the From address's."""
+        return self.message_id_domain or self.sender_address.domain
 
     @property
     def transport_name(self) -> str:
@@ -150,6 +158,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         inbox=Path(get("DIGEST_INBOX") or defaults.inbox),
         outbox=Path(get("DIGEST_OUTBOX") or defaults.outbox),
         sender=_sender(get("DIGEST_FROM") or defaults.sender),
+        message_id_domain=_domain(get("DIGEST_MESSAGE_ID_DOMAIN")),
         send_time=_send_time(get("DIGEST_SEND_TIME")) or defaults.send_time,
         timezone=_timezone(get("DIGEST_TIMEZONE")) or defaults.timezone,
         lookback_days=_int("DIGEST_LOOKBACK_DAYS", get("DIGEST_LOOKBACK_DAYS"), 7, minimum=1),
@@ -283,6 +292,17 @@ def _sender(value: str) -> str:
     if "@" not in addr or any(c in value for c in "\r\n") or len(getaddresses([value])) != 1:
         raise ConfigError(
             f"DIGEST_FROM must be an email address like 'Digest <digest@lab.org>', not {value!r}"
+        )
+    return value
+
+
+def _domain(value: str | None) -> str | None:
+    # A domain name as RFC 5322's dot-atom allows it in a Message-ID, and RFC 1035's labels.
+    label = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    if value is not None and not re.fullmatch(rf"{label}(?:\.{label})*", value):
+        raise ConfigError(
+            "DIGEST_MESSAGE_ID_DOMAIN must be a domain name like 'digest.lab.org' (letters, "
+            f"digits, hyphens and dots), not {value!r}"
         )
     return value
 

@@ -219,6 +219,7 @@ def env_for(settings: Settings) -> dict[str, str]:
         "DIGEST_INBOX": str(settings.inbox),
         "DIGEST_OUTBOX": str(settings.outbox),
         "DIGEST_FROM": settings.sender,
+        "DIGEST_MESSAGE_ID_DOMAIN": settings.message_id_domain or "",
         "DIGEST_TIMEZONE": settings.timezone.key,
         "SMTP_HOST": settings.smtp_host or "",
         "SMTP_SECURITY": settings.smtp_security,

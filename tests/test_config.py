@@ -278,3 +278,23 @@ def test_the_previous_secret_checks_only_beside_a_current_one() -> None:
         load_settings({"DIGEST_SECRET": CURRENT, "DIGEST_SECRET_PREVIOUS": "short"})
     with pytest.raises(ConfigError, match="DIGEST_SECRET is not set"):
         _ = load_settings({}).checking_secrets
+
+
+def test_message_ids_are_made_in_the_from_domain_unless_another_is_set() -> None:
+    assert load_settings({"DIGEST_FROM": "Lab <digest@lab.org>"}).id_domain == "lab.org"
+    custom = load_settings(
+        {"DIGEST_FROM": "digest@localhost", "DIGEST_MESSAGE_ID_DOMAIN": " mail.lab.org "}
+    )
+    assert custom.message_id_domain == "mail.lab.org"
+    assert custom.id_domain == "mail.lab.org"
+
+
+@pytest.mark.parametrize(
+    "domain", ["lab org", "lab.org.", ".lab.org", "-lab.org", "lab..org", "ünï.org", "a@b.org"]
+)
+def test_a_message_id_domain_that_is_no_domain_is_refused(domain: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"DIGEST_MESSAGE_ID_DOMAIN": domain})
+    message = str(caught.value)
+    assert message.startswith("DIGEST_MESSAGE_ID_DOMAIN must be a domain name")
+    assert message.endswith(f"not {domain!r}")
