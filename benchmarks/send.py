@@ -198,7 +198,7 @@ def _digests(point: Point, count: int) -> list[Digest]:
                 Recipient(profile.email),
                 DAY,
                 entries,
-                new_message_id(sender),
+                new_message_id(sender.domain),
                 list(profile.keywords),
             )
         )
@@ -271,7 +271,7 @@ def fill(engine: Engine, point: Point) -> None:
                     subscriber_id=n,
                     digest_date=DAY,
                     status="pending",
-                    message_id=new_message_id(sender),
+                    message_id=new_message_id(sender.domain),
                     subject="digest",
                     attempts=0,
                 )

@@ -1,28 +1,33 @@
-"""Turn a subscriber's picks into an email: Jinja templates, text and HTML alternatives."""
+"""Turn a subscriber's picks into an email: Jinja templates, text and HTML alternatives,
+within the size mail clients show whole."""
 
 from __future__ import annotations
 
 import functools
+import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from email.headerregistry import Address
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from urllib.parse import quote, quote_plus, urlsplit
 
 import css_inline
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from jinja2.environment import TemplateModule
 from markupsafe import Markup
 
 from digest.feedback import DOWN, UP, Ballot, vote_signer
-from digest.mime import Email, address, alternative
-from digest.ranking.analyzer import fold_plural
+from digest.highlight import highlight, term_words
+from digest.mime import Email, address, alternative, encoded_size
+from digest.ranking import match_strength
 from digest.tokens import Signer
+from digest.typography import typeset
 from digest.unsubscribe import make_token
+
+log = logging.getLogger(__name__)
 
 SUMMARY_CHARS = 600
 # The stylesheet of the HTML templates, in the templates folder.
@@ -32,6 +37,32 @@ PAPERS_CACHED = 4096
 # Rendered summaries, by their marked words: one per paper without marks, and one for each
 # different set of marks that subscribers' terms make in it.
 ABSTRACTS_CACHED = 16384
+# Gmail clips a message over 102 KB, and the unsubscribe link with it. Every message stays
+# within MESSAGE_BYTES, headers included (HEADER_BYTES is more than they ever take): papers
+# lose their summaries from the last up, then are listed by title, until it fits.
+MESSAGE_BYTES = 90_000
+HEADER_BYTES = 4_000
+# The most papers one email holds: listed by title with their feedback links, this many
+# still fit, titles as long as real ones (176 characters). Planning picks no more.
+MOST_PAPERS = 40
+# What mail clients show of a subject: about 70 characters on a desktop, fewer on a phone,
+# where the top paper's name comes first.
+SUBJECT_CHARS = 70
+# Each title in the inbox preview is shown up to this length, the top papers' up to
+# PREVIEW_CHARS in all.
+PREVIEW_TITLE_CHARS = 80
+PREVIEW_CHARS = 200
+# A seed paper named as a reason, and a paper listed by title, shortened to these lengths.
+SEED_CHARS = 60
+LISTED_TITLE_CHARS = 100
+
+# The forms of a paper in a message: with its summary; without it or links but the title's;
+# one line. A note where the form changes takes at most GAP_BYTES.
+FULL, BRIEF, LISTED = "full", "brief", "listed"
+_FORMS = (FULL, BRIEF, LISTED)
+_SHORTER = {FULL: BRIEF, BRIEF: LISTED}
+GAP_BYTES = 400
+_STRENGTH_LABELS = {"strong": "Strong match", "good": "Good match", "weak": "Weak match"}
 
 
 @dataclass(frozen=True)
@@ -73,17 +104,34 @@ class Digest:
 
     @property
     def subject(self) -> str:
-        """The subject line: how many papers, for which day."""
-        count = len(self.entries)
-        return (
-            f"Your paper digest for {self.digest_date:%d %b %Y}: "
-            f"{count} new paper{'s' if count != 1 else ''}"
-        )
+        """The subject line as of today (see `subject_on`)."""
+        return self.subject_on(date.today())
+
+    def subject_on(self, today: date) -> str:
+        """The subject line: the top paper, how many more, and the digest's day (with its
+        year when that is not `today`'s), within what mail clients show."""
+        day = f"{self.digest_date.day} {self.digest_date:%b}"
+        if self.digest_date.year != today.year:
+            day += f" {self.digest_date.year}"
+        more = len(self.entries) - 1
+        tail = f" and {more} more paper{'s' if more != 1 else ''}" if more > 0 else ""
+        if not self.entries:
+            return f"Your paper digest · {day}"
+        title = typeset(self.entries[0].title)
+        return f"{clipped(title, SUBJECT_CHARS - len(tail) - len(day) - 3)}{tail} · {day}"
 
 
-def new_message_id(sender: Address) -> str:
-    """A fresh Message-ID in the sender's domain."""
-    return make_msgid(domain=sender.domain or "digest.invalid")
+def new_message_id(domain: str) -> str:
+    """A fresh Message-ID in `domain` (see Settings.id_domain)."""
+    return make_msgid(domain=domain or "digest.invalid")
+
+
+def clipped(text: str, width: int) -> str:
+    """`text` cut after a whole word to at most `width` characters, an ellipsis included."""
+    if len(text) <= width:
+        return text
+    cut = text.rfind(" ", 0, width)
+    return (text[:cut] if cut > 0 else text[: width - 1]).rstrip(" ,;:-·") + "…"
 
 
 class _InliningLoader(FileSystemLoader):
@@ -99,14 +147,19 @@ class _InliningLoader(FileSystemLoader):
     def __init__(self, searchpath: Path) -> None:
         super().__init__(searchpath)
         self._css = (searchpath / STYLESHEET).read_text(encoding="utf-8")
+        # Style tags are kept: the only ones in a template are Outlook's, in conditional
+        # comments; the stylesheet's @media rules join them in a <style> of their own.
         self._document = css_inline.CSSInliner(
-            keep_at_rules=True, load_remote_stylesheets=False, extra_css=self._css
+            keep_style_tags=True,
+            keep_at_rules=True,
+            load_remote_stylesheets=False,
+            extra_css=self._css,
         )
         self._fragment = css_inline.CSSInliner(keep_at_rules=True)
 
     def get_source(
         self, environment: Environment, template: str
-    ) -> tuple[str, str | None, Callable[[], bool] | None]:
+    ) -> tuple[str, str, Callable[[], bool]]:
         source, filename, uptodate = super().get_source(environment, template)
         if template.endswith(".html"):
             if _DOCUMENT.match(source):
@@ -129,10 +182,13 @@ class Composer:
         *,
         secret: str | None = None,
         base_url: str | None = None,
+        domain: str | None = None,
     ) -> None:
-        """`secret` signs the links; `base_url` adds one-click unsubscribe and feedback links."""
+        """`secret` signs the links; `base_url` adds one-click unsubscribe and feedback links;
+        `domain` names the list in List-Id (default: the sender's)."""
         self._sender = sender
         self._from = address(sender.display_name, sender.addr_spec)
+        self._list_id = _list_id(sender, domain or sender.domain)
         self._secret = secret
         self._base_url = base_url
         self._votes: Signer | None = vote_signer(secret) if secret and base_url else None
@@ -144,9 +200,11 @@ class Composer:
         )
         self._text = environment.get_template("digest.txt")
         self._html = environment.get_template("digest.html")
+        self._entry_html = _macros(environment, "entry.html")
+        self._entry_text = _macros(environment, "entry.txt")
         # Per composer, not per module: the parts come from this composer's templates.
-        html_parts = environment.get_template("paper.html").module
-        text_parts = environment.get_template("paper.txt").module
+        html_parts = _macros(environment, "paper.html")
+        text_parts = _macros(environment, "paper.txt")
         self._paper = functools.lru_cache(maxsize=PAPERS_CACHED)(
             functools.partial(_paper_parts, html_parts, text_parts)
         )
@@ -154,26 +212,66 @@ class Composer:
         # have no match and share one rendering.
         self._abstract = functools.lru_cache(maxsize=ABSTRACTS_CACHED)(html_parts.abstract)
 
-    def render(self, digest: Digest) -> tuple[str, str]:
-        """The plain-text and the HTML body of `digest`."""
-        return self._render(digest, digest.subject, self._unsubscribe(digest.recipient.email))
+    def render(self, digest: Digest, today: date | None = None) -> tuple[str, str]:
+        """The plain-text and the HTML body of `digest`, as `compose` makes them on `today`
+        (default: now)."""
+        subject = digest.subject_on(today or date.today())
+        return self._render(digest, subject, self._unsubscribe(digest.recipient.email))
 
     def _render(
         self, digest: Digest, subject: str, links: dict[str, str | None]
     ) -> tuple[str, str]:
+        """The two bodies, each paper in the fullest form that keeps the message within
+        MESSAGE_BYTES."""
+        entries = digest.entries
+        views = [
+            self._entry_view(entry, rank, len(entries), digest.recipient.email)
+            for rank, entry in enumerate(entries, start=1)
+        ]
         context = {
             "recipient": digest.recipient,
             "subject": subject,
             "date_label": _date_label(digest.digest_date),
-            "entries": [
-                self._entry_view(entry, digest.recipient.email) for entry in digest.entries
-            ],
-            "keywords": digest.keywords,
+            "count_label": _count(len(entries), "new paper"),
+            "preheader": _preview([view.title for view in views]),
+            "interests": _interests(digest),
+            "capped": MOST_PAPERS if len(entries) >= MOST_PAPERS else None,
             **links,
         }
-        return self._text.render(context), self._html.render(context)
+        fitting = _Fitting(views, self._entry_text, self._entry_html)
+        return self._within_size(context, fitting, digest.recipient.email)
 
-    def _entry_view(self, entry: Entry, email: str) -> _EntryView:
+    def _within_size(
+        self, context: Mapping[str, object], fitting: _Fitting, email: str
+    ) -> tuple[str, str]:
+        """The bodies with every paper in full; when that is too large for MESSAGE_BYTES,
+        with the papers in the forms that fit (see `_Fitting`)."""
+        budget = MESSAGE_BYTES - HEADER_BYTES
+        text, html = self._bodies(context, fitting)
+        if _size(text, html) <= budget:
+            return text, html
+        fitting.fit(budget - _size(*self._bodies(context, None)))
+        text, html = self._bodies(context, fitting)
+        # The sizes fitted are the papers' alone; the notes between forms, and lines
+        # encoded across a paper's edges, may still take a few bytes too many.
+        while _size(text, html) > budget and fitting.shorten_last():
+            text, html = self._bodies(context, fitting)
+        if _size(text, html) > budget:
+            log.warning(
+                "%s: a digest takes %d bytes with every paper listed by title, more than "
+                "the %d that Gmail shows whole",
+                email,
+                _size(text, html) + HEADER_BYTES,
+                MESSAGE_BYTES,
+            )
+        return text, html
+
+    def _bodies(self, context: Mapping[str, object], fitting: _Fitting | None) -> tuple[str, str]:
+        """The text and HTML bodies with the papers as `fitting` has them (None: none)."""
+        text, html = fitting.parts() if fitting else ([], [])
+        return self._text.render(context, entries=text), self._html.render(context, entries=html)
+
+    def _entry_view(self, entry: Entry, rank: int, count: int, email: str) -> _EntryView:
         paper = self._paper(
             entry.title,
             entry.abstract,
@@ -183,21 +281,34 @@ class Composer:
             entry.code_url,
             entry.project_url,
         )
-        matched = {m.casefold() for m in entry.matched}
+        matched = {term_words(term) for term in entry.matched}
+        strength = match_strength(entry.score)
+        reasons: list[tuple[str, object]] = []
+        if entry.matched:
+            reasons.append(("matched", entry.matched))
+        if entry.because:
+            # The seed that counts most: the others are alike enough not to be news.
+            reasons.append(("seed", clipped(typeset(entry.because[0]), SEED_CHARS)))
         return _EntryView(
-            title=entry.title,
-            score=entry.score,
-            matched=entry.matched,
-            because=entry.because,
-            terms=[t for t in entry.terms if t not in matched],
-            title_link=paper.title_link,
+            rank=f"{rank}. " if count > 1 else "",
+            title=paper.paper.title,
+            short_title=paper.paper.short_title,
+            strength=strength,
+            strength_label=_STRENGTH_LABELS[strength],
+            reasons=reasons,
+            terms=[t for t in entry.terms if term_words(t) not in matched],
+            linked=paper.paper.title_url is not None,
+            heading_html=paper.heading_html,
+            listed_html=paper.listed_html,
             meta_html=paper.meta_html,
             abstract_html=self._abstract(
                 tuple(highlight(paper.paper.summary, entry.matched or entry.terms))
             ),
             links_html=paper.links_html,
             about_text=paper.about_text,
-            details_text=paper.details_text,
+            summary_text=paper.summary_text,
+            links_text=paper.links_text,
+            first_link_text=paper.main_link_text,
             more_url=self._vote_link(email, entry.paper_id, UP),
             less_url=self._vote_link(email, entry.paper_id, DOWN),
         )
@@ -211,11 +322,13 @@ class Composer:
     def compose(self, digest: Digest, now: datetime) -> Email:
         """The complete message: headers, then text and HTML as multipart/alternative.
 
-        Raises ValueError for an address or name the mail format cannot carry.
+        The Date is `now`; the subject names the digest's own day, so a digest composed
+        later (a replay, a resend) says which day it is for. Raises ValueError for an
+        address or name the mail format cannot carry.
         """
         recipient = digest.recipient
         links = self._unsubscribe(recipient.email)
-        subject = digest.subject
+        subject = digest.subject_on(now.date())
         text, html = self._render(digest, subject, links)
         headers = [
             ("From", self._from),
@@ -223,6 +336,7 @@ class Composer:
             ("Subject", subject),
             ("Date", format_datetime(now)),
             ("Message-ID", digest.message_id),
+            ("List-Id", self._list_id),
             (
                 "List-Unsubscribe",
                 ", ".join(
@@ -263,6 +377,96 @@ class Composer:
         }
 
 
+def _macros(environment: Environment, name: str) -> Any:
+    """The macros of the template `name`, as attributes: Jinja makes them so at run time,
+    where a type checker cannot see them."""
+    return environment.get_template(name).module
+
+
+def _list_id(sender: Address, domain: str) -> str:
+    """The List-Id (RFC 2919): the sender's name, and its mailbox as a label in `domain`."""
+    label = re.sub(r"[^A-Za-z0-9-]+", "-", sender.username).strip("-") or "digest"
+    return address(sender.display_name, f"{label}.{domain or 'digest.invalid'}")
+
+
+class _Fitting:
+    """Each paper's form in a message and its parts in that form: all full at first; to fit
+    a size, as many papers as fit in full from the top, then as many more in brief, and
+    the rest listed, each with a note where the form changes."""
+
+    def __init__(self, views: Sequence[_EntryView], text: Any, html: Any) -> None:
+        """`text` and `html`: the macros of entry.txt and entry.html."""
+        self._views = views
+        self._text = text
+        self._html = html
+        self._forms = [FULL] * len(views)
+        self._rendered: dict[tuple[int, str], tuple[str, str]] = {}
+
+    def parts(self) -> tuple[list[str], list[Markup]]:
+        """The text and the HTML of every paper in its form, with a note where the form
+        changes."""
+        text: list[str] = []
+        html: list[Markup] = []
+        for number, form in enumerate(self._forms):
+            if number and form != self._forms[number - 1]:
+                last = number + self._forms[number:].count(form)
+                note = _gap_note(form, number + 1, last)
+                text.append(self._text.gap(note))
+                html.append(self._html.gap(note))
+            entry_text, entry_html = self._part(number, form)
+            text.append(entry_text)
+            html.append(Markup(entry_html))
+        return text, html
+
+    def fit(self, room: int) -> None:
+        """The forms whose papers take at most `room` bytes, notes included: the most papers
+        in full from the top, then the most in brief, the rest listed (all listed when
+        even that is too much)."""
+        count = len(self._views)
+        sizes = {form: [self._size(n, form) for n in range(count)] for form in _FORMS}
+        room -= 2 * GAP_BYTES
+
+        def taken(full: int, brief: int) -> int:
+            return (
+                sum(sizes[FULL][:full])
+                + sum(sizes[BRIEF][full : full + brief])
+                + sum(sizes[LISTED][full + brief :])
+            )
+
+        full = next((n for n in range(count, -1, -1) if taken(n, 0) <= room), 0)
+        brief = next((n for n in range(count - full, -1, -1) if taken(full, n) <= room), 0)
+        self._forms = [FULL] * full + [BRIEF] * brief + [LISTED] * (count - full - brief)
+
+    def shorten_last(self) -> bool:
+        """The last paper not listed one form shorter; False when all are listed."""
+        for number in reversed(range(len(self._forms))):
+            if self._forms[number] != LISTED:
+                self._forms[number] = _SHORTER[self._forms[number]]
+                return True
+        return False
+
+    def _part(self, number: int, form: str) -> tuple[str, str]:
+        key = (number, form)
+        if key not in self._rendered:
+            view = self._views[number]
+            self._rendered[key] = (self._text.entry(view, form), self._html.entry(view, form))
+        return self._rendered[key]
+
+    def _size(self, number: int, form: str) -> int:
+        return _size(*self._part(number, form))
+
+
+def _size(text: str, html: str) -> int:
+    """The bytes of the two bodies as encoded in the message."""
+    return encoded_size(text) + encoded_size(html)
+
+
+def _gap_note(form: str, first: int, last: int) -> str:
+    papers = f"Paper {first}" if first == last else f"Papers {first} to {last}"
+    how = "without summaries" if form == BRIEF else "by title"
+    return f"{papers}, {how}, so that mail apps show this email whole."
+
+
 class _EntryView(NamedTuple):
     """What the templates show of one entry: the subscriber's own parts, and the paper's
     parts rendered once per paper by the macros of paper.html and paper.txt.
@@ -272,53 +476,71 @@ class _EntryView(NamedTuple):
     not a frozen dataclass: building one per entry costs a tuple, not a setattr per field.
     """
 
+    rank: str
     title: str
-    score: float
-    matched: list[str]
-    because: list[str]
+    short_title: str
+    strength: str
+    strength_label: str
+    # Why it was picked, each a (kind, what) pair: ("matched", keywords), ("seed", title).
+    reasons: list[tuple[str, object]]
     terms: list[str]
-    title_link: Markup
+    # Whether the title links the paper itself.
+    linked: bool
+    heading_html: Markup
+    listed_html: Markup
     meta_html: Markup
     abstract_html: Markup
     links_html: Markup
     about_text: str
-    details_text: str
+    summary_text: str
+    links_text: str
+    first_link_text: str
     # This reader's "More like this" and "Less like this" links, with a web side.
     more_url: str | None
     less_url: str | None
+
+
+class _Link(NamedTuple):
+    """A link of a paper: where, what it says, and what it says to a screen reader."""
+
+    url: str
+    label: str
+    described: str
 
 
 class _Paper(NamedTuple):
     """What the macros of paper.html and paper.txt show of one paper."""
 
     title: str
+    short_title: str
     summary: str
     summary_lines: tuple[str, ...]
     authors: str
     upvotes: int | None
-    code_url: str | None
-    code_label: str
-    project_url: str | None
-    title_url: str
-    arxiv_url: str
-    pdf_url: str | None
-    hf_url: str
+    # The paper itself when its id is known; None rather than a search.
+    title_url: str | None
+    links: tuple[_Link, ...]
+    # Its arXiv page, or a search for it there: the one link of a short entry.
+    main_link: _Link
 
 
 class _PaperParts(NamedTuple):
     """A paper's parts of an entry, the same in every digest it is in."""
 
     paper: _Paper
-    title_link: Markup
+    heading_html: Markup
+    listed_html: Markup
     meta_html: Markup
     links_html: Markup
     about_text: str
-    details_text: str
+    summary_text: str
+    links_text: str
+    main_link_text: str
 
 
 def _paper_parts(
-    html: TemplateModule,
-    text: TemplateModule,
+    html: Any,
+    text: Any,
     title: str,
     abstract: str,
     arxiv_id: str | None,
@@ -328,36 +550,67 @@ def _paper_parts(
     project_url: str | None,
 ) -> _PaperParts:
     """A paper's parts rendered by the `html` and `text` macros (cached by the Composer)."""
-    summary = shorten(abstract)
-    links = _paper_links(arxiv_id, title)
+    title = typeset(title)
+    summary = shorten(typeset(abstract))
+    links = _paper_links(title, arxiv_id, code_url, project_url)
     paper = _Paper(
         title=title,
+        short_title=clipped(title, LISTED_TITLE_CHARS),
         summary=summary,
         summary_lines=tuple(wrap(summary)),
         authors=_authors(authors),
         upvotes=upvotes,
-        code_url=code_url if _is_web_link(code_url) else None,
-        code_label=code_label(code_url) if code_url else "",
-        project_url=project_url if _is_web_link(project_url) else None,
-        title_url=links.title_url,
-        arxiv_url=links.arxiv_url,
-        pdf_url=links.pdf_url,
-        hf_url=links.hf_url,
+        title_url=_paper_page(arxiv_id),
+        links=links,
+        main_link=next(link for link in links if "arXiv" in link.label),
     )
     return _PaperParts(
         paper=paper,
-        title_link=html.title_link(paper),
+        heading_html=html.heading(paper),
+        listed_html=html.listed(paper),
         meta_html=html.meta(paper),
         links_html=html.links(paper),
         about_text=text.about(paper),
-        details_text=text.details(paper),
+        summary_text=text.summary(paper),
+        links_text=text.links(paper),
+        main_link_text=text.main_link(paper),
     )
 
 
 @functools.lru_cache(maxsize=64)
 def _date_label(day: date) -> str:
     # All of a run's digests are for the same day.
-    return f"{day:%A, %d %B %Y}"
+    return f"{day:%A}, {day.day} {day:%B %Y}"
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'s' if number != 1 else ''}"
+
+
+def _preview(titles: list[str]) -> str:
+    """What the inbox shows after the subject: the top papers' titles."""
+    shown: list[str] = []
+    for title in titles:
+        if shown and sum(map(len, shown)) + len(title) > PREVIEW_CHARS:
+            break
+        shown.append(clipped(title, PREVIEW_TITLE_CHARS))
+    return " · ".join(shown)
+
+
+def _interests(digest: Digest) -> str:
+    """What the subscriber is subscribed with, in words: their keywords, papers they chose."""
+    parts = []
+    if digest.keywords:
+        parts.append(
+            f"the keyword{'s' if len(digest.keywords) > 1 else ''} {_and(digest.keywords)}"
+        )
+    if not digest.keywords or any(entry.because for entry in digest.entries):
+        parts.append("papers they chose")
+    return " and ".join(parts)
+
+
+def _and(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
 
 
 def shorten(text: str, width: int = SUMMARY_CHARS, placeholder: str = " …") -> str:
@@ -389,31 +642,48 @@ def _line_pattern(width: int) -> re.Pattern[str]:
     return re.compile(rf"(.{{1,{width}}})(?: |\Z)|([^ ]+)(?: |\Z)")
 
 
-class _Links(NamedTuple):
-    title_url: str
-    arxiv_url: str
-    pdf_url: str | None
-    hf_url: str
+def _paper_page(arxiv_id: str | None) -> str | None:
+    return f"https://arxiv.org/abs/{quote(arxiv_id, safe='/.')}" if arxiv_id else None
 
 
-def _paper_links(arxiv_id: str | None, title: str) -> _Links:
-    """Where the paper is: its arXiv pages when the id is known, else a title search."""
+def _paper_links(
+    title: str, arxiv_id: str | None, code_url: str | None, project_url: str | None
+) -> tuple[_Link, ...]:
+    """The paper's links, each saying where it goes: its code and project page, then its
+    arXiv pages when the id is known, else searches for its title."""
+    links: list[_Link] = []
+    if code_url and _is_web_link(code_url):
+        label = code_label(code_url)
+        where = "" if label == "Code" else f" at {label}"
+        links.append(_Link(code_url, label, f"Code of {title}{where}"))
+    if project_url and _is_web_link(project_url):
+        links.append(_Link(project_url, "Project page", f"Project page of {title}"))
     if arxiv_id:
-        page = f"https://arxiv.org/abs/{quote(arxiv_id, safe='/.')}"
-        return _Links(
-            title_url=page,
-            arxiv_url=page,
-            pdf_url=f"https://arxiv.org/pdf/{quote(arxiv_id, safe='/.')}",
-            hf_url=f"https://huggingface.co/papers/{quote(arxiv_id, safe='/.')}",
-        )
-    query = quote_plus(title)
-    search = f"https://arxiv.org/search/?query={query}&searchtype=title"
-    return _Links(
-        title_url=search,
-        arxiv_url=search,
-        pdf_url=None,
-        hf_url=f"https://huggingface.co/papers?q={query}",
-    )
+        paper = quote(arxiv_id, safe="/.")
+        links += [
+            _Link(f"https://arxiv.org/abs/{paper}", "arXiv", f"arXiv page of {title}"),
+            _Link(f"https://arxiv.org/pdf/{paper}", "PDF", f"PDF of {title}"),
+            _Link(
+                f"https://huggingface.co/papers/{paper}",
+                "Hugging Face",
+                f"Hugging Face page of {title}",
+            ),
+        ]
+    else:
+        query = quote_plus(title)
+        links += [
+            _Link(
+                f"https://arxiv.org/search/?query={query}&searchtype=title",
+                "Find on arXiv",
+                f"Find {title} on arXiv",
+            ),
+            _Link(
+                f"https://huggingface.co/papers?q={query}",
+                "Find on Hugging Face",
+                f"Find {title} on Hugging Face",
+            ),
+        ]
+    return tuple(links)
 
 
 def _authors(names: tuple[str, ...], shown: int = 5) -> str:
@@ -442,105 +712,3 @@ def code_label(url: str) -> str:
 
 def _is_web_link(url: str | None) -> bool:
     return bool(url) and re.match(r"https?://", url or "", re.IGNORECASE) is not None
-
-
-def highlight(text: str, terms: list[str]) -> list[tuple[str, bool]]:
-    """Split `text` into (piece, is_match) runs, marking where any of `terms` occurs.
-
-    A term matches its words in order, whole words only, in any case, each word also with
-    a plural ending, with any punctuation or spaces between them. Where matches overlap,
-    the one that starts first wins, and of those the longest.
-    """
-    # Matched word by word against the text's words (found once per summary, which many
-    # digests share) rather than with a regular expression per term: compiling one took
-    # longer than a message's rendering, and every subscriber brings terms of their own.
-    words = _words(text)
-    found = sorted(
-        (words.spans[first][0], -words.spans[last][1])
-        for term in terms
-        for first, last in _occurrences(words, _term_words(term))
-    )
-    pieces: list[tuple[str, bool]] = []
-    position = 0
-    for start, negative_end in found:
-        if start < position:
-            continue
-        if start > position:
-            pieces.append((text[position:start], False))
-        pieces.append((text[start:-negative_end], True))
-        position = -negative_end
-    if position < len(text) or not pieces:
-        pieces.append((text[position:], False))
-    return pieces
-
-
-@dataclass(frozen=True)
-class _Words:
-    """A text's words (runs of letters and digits): where each is, lowercased, and whether
-    it starts or ends a whole word (`\\w` run: an underscore joins words into one); and, by
-    each word and each word less an -s or -es ending, where it and its plurals are."""
-
-    spans: list[tuple[int, int]]
-    lowered: list[str]
-    opens: list[bool]
-    closes: list[bool]
-    forms: dict[str, list[int]]
-
-
-@functools.lru_cache(maxsize=8192)
-def _words(text: str) -> _Words:
-    matches = list(_ALPHANUMERIC.finditer(text))
-    spans = [match.span() for match in matches]
-    lowered = [match.group().lower() for match in matches]
-    if "_" in text:
-        opens = [start == 0 or text[start - 1] != "_" for start, _ in spans]
-        closes = [end == len(text) or text[end] != "_" for _, end in spans]
-    else:
-        # Without an underscore every word is whole: the usual case, and much cheaper.
-        opens = closes = [True] * len(spans)
-    # Found once per summary, so that a term's first word is looked up once, not as three
-    # spellings for every subscriber's every term.
-    forms: dict[str, list[int]] = {}
-    for index, word in enumerate(lowered):
-        forms.setdefault(word, []).append(index)
-        if word[-1] == "s":
-            forms.setdefault(word[:-1], []).append(index)
-            if word[-2:] == "es":
-                forms.setdefault(word[:-2], []).append(index)
-    return _Words(spans, lowered, opens, closes, forms)
-
-
-_ALPHANUMERIC = re.compile(r"[^\W_]+")
-
-
-@functools.lru_cache(maxsize=65536)
-def _term_words(term: str) -> tuple[str, ...]:
-    """`term`'s words, lowercased and singular: what the text's words are compared with."""
-    # lower(), not casefold(): the text's own spelling must still match ("ß").
-    # The model folds plurals, so "representation" also marks "representations".
-    return tuple(fold_plural(word) for word in _ALPHANUMERIC.findall(term.lower()))
-
-
-def _is_form(word: str, singular: str) -> bool:
-    """`word` is `singular` or its plural with -s or -es."""
-    return word == singular or (word.startswith(singular) and word[len(singular) :] in _ENDINGS)
-
-
-_ENDINGS = frozenset({"s", "es"})
-
-
-def _occurrences(words: _Words, term: tuple[str, ...]) -> list[tuple[int, int]]:
-    """Where `term` occurs in `words`: (first, last) word indices of each occurrence."""
-    if not term:
-        return []
-    tail = term[1:]
-    found: list[tuple[int, int]] = []
-    for first in words.forms.get(term[0], ()):
-        last = first + len(tail)
-        if not words.opens[first] or last >= len(words.lowered) or not words.closes[last]:
-            continue
-        # Consecutive words always have something between them that the term's own
-        # separators (any punctuation, spaces or underscores) allow.
-        if all(map(_is_form, words.lowered[first + 1 : last + 1], tail)):
-            found.append((first, last))
-    return found

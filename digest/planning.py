@@ -12,7 +12,7 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from digest.candidates import candidates, corpus, documents, in_chunks
-from digest.compose import Digest, Entry, Recipient, new_message_id
+from digest.compose import MOST_PAPERS, Digest, Entry, Recipient, new_message_id
 from digest.config import Settings
 from digest.embeddings import Embedder, load_embedder
 from digest.errors import NotFoundError
@@ -70,7 +70,7 @@ def plan_digests(
             log.info("%s: nothing new on %s, no email", subscriber.email, digest_date)
             continue
         entries = [entry(papers[p.paper_id], p.score, p.matched, p.because, p.terms) for p in picks]
-        message_id = new_message_id(settings.sender_address)
+        message_id = new_message_id(settings.id_domain)
         planned.append(
             Planned(subscriber.id, make_digest(subscriber, digest_date, entries, message_id), picks)
         )
@@ -124,7 +124,8 @@ def _interest(
     return Interest(
         keywords=subscriber.keywords,
         exclude=subscriber.exclude,
-        max_papers=subscriber.max_papers,
+        # An email holds at most MOST_PAPERS, and says so; a paper picked is a paper sent.
+        max_papers=min(subscriber.max_papers, MOST_PAPERS),
         min_score=subscriber.min_score,
         seeds=seeds,
         positives=positives,

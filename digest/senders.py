@@ -49,6 +49,7 @@ def make_composer(settings: Settings, *, sending: bool = True) -> Composer:
         settings.sender_address,
         secret=settings.require_secret() if sending else settings.secret,
         base_url=settings.base_url,
+        domain=settings.id_domain,
     )
 
 

@@ -19,6 +19,9 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from digest.compose import (
+    MESSAGE_BYTES,
+    MOST_PAPERS,
+    SUBJECT_CHARS,
     SUMMARY_CHARS,
     Composer,
     Digest,
@@ -180,15 +183,29 @@ def papers(html: str) -> list[Node]:
     return parse_html(html).find_all("div", "paper")
 
 
+def heading(paper: Node) -> Node:
+    (title,) = paper.find_all("h2", "title")
+    return title
+
+
 def title_link(paper: Node) -> Node:
-    (title,) = paper.find_all("p", "title")
-    (link,) = title.find_all("a")
+    (link,) = heading(paper).find_all("a")
     return link
 
 
 def links(paper: Node) -> dict[str, str]:
     (row,) = paper.find_all("p", "links")
     return {a.text: a.attrs["href"] for a in row.find_all("a")}
+
+
+def intro(html: str) -> str:
+    (found,) = parse_html(html).find_all("h1", "intro")
+    return found.text
+
+
+def footer(html: str) -> Node:
+    (found,) = parse_html(html).find_all("td", "footer")
+    return found
 
 
 def summary_of(html: str) -> str:
@@ -211,16 +228,17 @@ def test_message_is_multipart_alternative_text_first_html_last(composer: Compose
 
 
 def test_headers(composer: Composer) -> None:
-    digest = make_digest([entry("One"), entry("Two")], message_id=new_message_id(SENDER))
+    digest = make_digest([entry("One"), entry("Two")], message_id=new_message_id(SENDER.domain))
     message = roundtrip(composer.compose(digest, NOW))
 
     assert message["From"].addresses == (SENDER,)
     (to,) = message["To"].addresses
     assert to.display_name == "Zoë Ångström"
     assert to.addr_spec == "zoe@example.org"
-    assert message["Subject"] == "Your paper digest for 01 Mar 2025: 2 new papers"
+    assert message["Subject"] == "One and 1 more paper · 1 Mar"
     assert message["Date"].datetime == NOW
     assert message["Message-ID"] == digest.message_id
+    assert message["List-Id"] == "Lab Digest <digest.example.org>"
     assert message["List-Unsubscribe"] == "<mailto:digest@example.org?subject=unsubscribe>"
     assert message["Auto-Submitted"] == "auto-generated"
 
@@ -246,8 +264,8 @@ def test_awkward_display_names_round_trip(composer: Composer, name: str) -> None
     (to,) = message["To"].addresses
     assert (to.display_name, to.addr_spec) == (name, "jane@example.org")
     text, html = bodies(composer, digest)
-    assert f"Hello {name}," in text
-    assert f"Hello {name}," in parse_html(html).find_all("p", "intro")[0].text
+    assert f"Hello {name}, 1 new paper for you" in text
+    assert f"Hello {name}, 1 new paper for you" in intro(html)
 
 
 def test_recipient_without_name(composer: Composer) -> None:
@@ -256,55 +274,103 @@ def test_recipient_without_name(composer: Composer) -> None:
 
     assert str(message["To"]) == "anon@example.org"
     text, html = bodies(composer, digest)
-    assert text.startswith("Hello,\n")
-    assert parse_html(html).find_all("p", "intro")[0].text.startswith("Hello, 1 new paper ")
+    assert text.startswith("1 new paper for you on Saturday, 1 March 2025.\n")
+    assert intro(html) == "1 new paper for you"
 
 
-def test_message_id_is_in_the_senders_domain() -> None:
-    first, second = new_message_id(SENDER), new_message_id(SENDER)
+def test_message_id_is_in_the_given_domain() -> None:
+    first, second = new_message_id("example.org"), new_message_id("example.org")
     assert re.fullmatch(r"<[^<>@\s]+@example\.org>", first)
     assert first != second
-    assert new_message_id(Address(username="digest")).endswith("@digest.invalid>")
+    assert new_message_id("").endswith("@digest.invalid>")
 
 
-def test_subject_singular_and_plural(composer: Composer) -> None:
-    one = make_digest([entry()])
-    assert one.subject == "Your paper digest for 01 Mar 2025: 1 new paper"
-    assert roundtrip(composer.compose(one, NOW))["Subject"].endswith(": 1 new paper")
-    text, html = bodies(composer, one)
-    assert "1 new paper for you on Saturday, 01 March 2025" in text
-    assert "1 new paper for you" in parse_html(html).find_all("p", "intro")[0].text
-
+def test_subject_names_the_top_paper_how_many_more_and_the_day(composer: Composer) -> None:
+    one = make_digest([entry("NeRV++: An Enhanced Implicit Neural Video Representation")])
+    assert one.subject_on(DAY) == "NeRV++: An Enhanced Implicit Neural Video Representation · 1 Mar"
     three = make_digest([entry("a"), entry("b"), entry("c")])
-    assert three.subject.endswith(": 3 new papers")
-    assert "3 new papers for you" in composer.render(three)[0]
+    assert three.subject_on(DAY) == "a and 2 more papers · 1 Mar"
+    assert roundtrip(composer.compose(three, NOW))["Subject"] == "a and 2 more papers · 1 Mar"
 
 
-def test_entries_keep_their_order_and_score(composer: Composer) -> None:
-    entries = [entry(f"Paper {n}", score=n / 10) for n in (9, 3, 5)]
+def test_a_long_top_title_is_cut_at_a_word_within_what_clients_show() -> None:
+    title = "NeRV++: An Enhanced Implicit Neural Video Representation for Everything Else"
+    five = make_digest([entry(title)] + [entry(f"p{n}") for n in range(4)])
+    subject = five.subject_on(DAY)
+    assert subject == "NeRV++: An Enhanced Implicit Neural Video… and 4 more papers · 1 Mar"
+    assert len(subject) <= SUBJECT_CHARS
+
+
+def test_a_digest_of_another_year_says_its_year_in_the_subject(composer: Composer) -> None:
+    digest = make_digest([entry("Old news")])
+    later = datetime(2026, 1, 5, 7, 0, tzinfo=UTC)
+    message = roundtrip(composer.compose(digest, later))
+    assert message["Subject"] == "Old news · 1 Mar 2025"
+    assert message["Date"].datetime == later
+
+
+def test_counts_are_singular_or_plural_and_a_list_of_one_is_not_numbered(
+    composer: Composer,
+) -> None:
+    one = dataclasses.replace(entry("Only"), upvotes=1, authors=("A. Author",))
+    text, html = bodies(composer, make_digest([one]))
+    assert "1 new paper for you" in text and "1 new papers" not in text
+    assert intro(html).endswith("1 new paper for you")
+    assert "A. Author · 1 upvote" in html and "1 upvotes" not in html
+    assert "   1 upvote\n" in text
+    assert heading(papers(html)[0]).text == "Only"
+    assert "\nOnly\n" in text and "1. Only" not in text
+
+    two = [dataclasses.replace(entry(f"P{n}"), upvotes=2) for n in (1, 2)]
+    text, html = bodies(composer, make_digest(two))
+    assert [heading(p).text for p in papers(html)] == ["1. P1", "2. P2"]
+    assert "2 new papers for you" in intro(html)
+    assert "2 upvotes" in html
+
+
+def test_entries_keep_their_order_and_say_how_strong_a_match_they_are(
+    composer: Composer,
+) -> None:
+    entries = [entry(f"Paper {n}", score=n / 10) for n in (9, 3, 1)]
     text, html = bodies(composer, make_digest(entries))
 
-    assert [title_link(p).text for p in papers(html)] == ["Paper 9", "Paper 3", "Paper 5"]
-    assert [p.find_all("span", "score")[0].text for p in papers(html)] == [
-        "(score 0.90)",
-        "(score 0.30)",
-        "(score 0.50)",
+    assert [heading(p).text for p in papers(html)] == ["1. Paper 9", "2. Paper 3", "3. Paper 1"]
+    assert [p.find_all("p", "why")[0].text for p in papers(html)] == [
+        "Strong match",
+        "Good match",
+        "Weak match",
     ]
-    assert text.index("1. Paper 9") < text.index("2. Paper 3") < text.index("3. Paper 5")
+    assert text.index("1. Paper 9") < text.index("2. Paper 3") < text.index("3. Paper 1")
+    assert "   Strong match\n" in text and "   Weak match\n" in text
+    assert "score" not in text and "score" not in html
 
 
 def test_footer_names_recipient_keywords_and_unsubscribe(composer: Composer) -> None:
     digest = make_digest([entry()], keywords=["NeRV", "video compression"])
     text, html = bodies(composer, digest)
 
-    (footer,) = parse_html(html).find_all("p", "footer")
-    assert "zoe@example.org" in footer.text
-    assert "NeRV, video compression" in footer.text
-    assert [a.attrs["href"] for a in footer.find_all("a")] == [
+    assert "zoe@example.org" in footer(html).text
+    assert "with the keywords NeRV and video compression." in footer(html).text
+    assert [a.attrs["href"] for a in footer(html).find_all("a")] == [
         "mailto:digest@example.org?subject=unsubscribe"
     ]
-    assert "NeRV, video compression" in text
+    assert "with the keywords NeRV and video compression." in text
     assert "Unsubscribe: mailto:digest@example.org?subject=unsubscribe" in text
+
+
+def test_a_reader_of_seed_papers_only_is_told_so_and_the_seed_that_counts_most(
+    composer: Composer,
+) -> None:
+    seeds = ["NeRV: Neural Representations for Videos and a Great Many Other Things", "Other"]
+    picked = dataclasses.replace(entry("A pick", score=0.3), because=seeds)
+    text, html = bodies(composer, make_digest([picked], keywords=[]))
+
+    assert "subscribed with papers they chose." in footer(html).text
+    assert "keywords" not in footer(html).text and "keywords" not in text
+    (why,) = papers(html)[0].find_all("p", "why")
+    shortened = "NeRV: Neural Representations for Videos and a Great Many…"
+    assert why.text == f"Good match · like “{shortened}”, which you liked"
+    assert "Other" not in why.text
 
 
 # --- links into the web side ------------------------------------------------------------------
@@ -335,8 +401,7 @@ def test_every_stored_paper_has_feedback_links_signed_for_its_reader_and_vote() 
         for label, url in found.items():
             assert f"   {label}: {url}\n" in text
     # The visible unsubscribe link goes to the same page as the one-click header.
-    (footer,) = parse_html(html).find_all("p", "footer")
-    (unsubscribe,) = footer.find_all("a")
+    (unsubscribe,) = footer(html).find_all("a")
     token = token_in(unsubscribe.attrs["href"], f"{WEB}/unsubscribe")
     assert read_token(SECRET, token) == "zoe@example.org"
     assert f"Unsubscribe: {WEB}/unsubscribe?token={token}" in text
@@ -366,26 +431,43 @@ def test_no_feedback_links_without_a_web_side_or_a_stored_paper() -> None:
 # --- CSS --------------------------------------------------------------------------------------
 
 
-def test_css_is_inlined_and_media_query_kept(composer: Composer) -> None:
-    digest = make_digest(
-        [entry(abstract="Neural representations.", matched=["neural representation"])]
+def test_css_is_inlined_and_media_queries_kept(composer: Composer) -> None:
+    known = dataclasses.replace(
+        entry(abstract="Neural representations.", matched=["neural representation"]),
+        arxiv_id="2501.00001",
     )
-    _, html = bodies(composer, digest)
+    _, html = bodies(composer, make_digest([known]))
     tree = parse_html(html)
 
     (paper,) = tree.find_all("div", "paper")
-    assert "border-radius: 8px" in paper.attrs["style"]
+    assert "border-top: 1px solid #e4e4e7" in paper.attrs["style"]
     assert "background: #f4f4f5" in tree.find_all("body")[0].attrs["style"]
     assert "color: #1d4ed8" in title_link(paper).attrs["style"]
     (mark,) = tree.find_all("mark")
     assert "background: #fef9c3" in mark.attrs["style"]
     assert "background: #fef08a" in tree.find_all("span", "term")[0].attrs["style"]
+    # The fonts are on every cell, not only on <body>.
+    assert all("sans-serif" in td.attrs["style"] for td in tree.find_all("td"))
+    (container,) = tree.find_all("table", "container")
+    assert container.attrs["width"] == "640"
 
+    # The @media rules are kept, and only they: the rest is inlined. Outlook's own <style>
+    # (in a conditional comment) is no element of the parsed page.
     styles = " ".join(s.text for s in tree.find_all("style"))
-    assert "@media (max-width: 480px)" in styles
+    assert "@media (max-width: 660px)" in styles
+    assert "@media (prefers-color-scheme: dark)" in styles
     outside_media = re.sub(r"@media[^{]*\{(?:[^{}]*\{[^{}]*\})*[^{}]*\}", "", styles)
-    assert ".paper {" not in outside_media
     assert "{" not in outside_media
+    # A phone's rules beat the inlined ones.
+    assert ".content { padding: 0 16px !important; }" in styles
+    assert "<!--[if mso]><style>" in html
+
+
+def test_dark_mode_is_declared_to_mail_clients(composer: Composer) -> None:
+    _, html = bodies(composer, make_digest([entry()]))
+    meta = {m.attrs.get("name"): m.attrs.get("content") for m in parse_html(html).find_all("meta")}
+    assert meta["color-scheme"] == "light dark"
+    assert meta["supported-color-schemes"] == "light dark"
 
 
 # --- escaping ---------------------------------------------------------------------------------
@@ -401,10 +483,10 @@ def test_titles_are_escaped_in_html_and_intact_in_text(composer: Composer, title
     assert not tree.find_all("script")
     assert not tree.find_all("b")
     (paper,) = papers(html)
-    assert title_link(paper).text == title
-    assert parse_html(html).find_all("title")[0].text.endswith("1 new paper")
+    assert heading(paper).text == title
+    assert parse_html(html).find_all("title")[0].text == f"{title} · 1 Mar"
 
-    assert f"1. {title}\n" in text
+    assert f"\n{title}\n" in text
 
 
 @pytest.mark.parametrize("abstract", NASTY_TITLES)
@@ -433,25 +515,26 @@ def test_matching_a_term_inside_markup_does_not_unescape_it(composer: Composer) 
 
 
 @pytest.mark.parametrize("title", NASTY_TITLES)
-def test_title_links_search_arxiv_and_hugging_face_for_the_title(
+def test_without_an_id_searches_are_labelled_as_searches_and_the_title_links_nothing(
     composer: Composer, title: str
 ) -> None:
     text, html = bodies(composer, make_digest([entry(title=title)]))
     (paper,) = papers(html)
     found = links(paper)
 
-    arxiv = urlsplit(title_link(paper).attrs["href"])
+    assert heading(paper).find_all("a") == []
+    arxiv = urlsplit(found["Find on arXiv"])
     assert (arxiv.scheme, arxiv.netloc, arxiv.path) == ("https", "arxiv.org", "/search/")
     assert parse_qs(arxiv.query) == {"query": [title], "searchtype": ["title"]}
-    assert found["arXiv"] == title_link(paper).attrs["href"]
 
-    hf = urlsplit(found["Hugging Face"])
+    hf = urlsplit(found["Find on Hugging Face"])
     assert (hf.scheme, hf.netloc, hf.path) == ("https", "huggingface.co", "/papers")
     assert parse_qs(hf.query) == {"q": [title]}
 
-    for label, url in (("arXiv:  ", found["arXiv"]), ("HF:     ", found["Hugging Face"])):
+    for label in ("Find on arXiv", "Find on Hugging Face"):
+        url = found[label]
         assert re.search(r"\s", url) is None
-        assert f"   {label} {url}\n" in text
+        assert f"   {label + ':':<15} {url}\n" in text
 
 
 @pytest.mark.parametrize(
@@ -467,7 +550,7 @@ def test_web_code_links_are_shown(composer: Composer, code_url: str, label: str)
 
     (paper,) = papers(html)
     assert links(paper)[label] == code_url
-    assert f"   {label + ':':<8} {code_url}\n" in text
+    assert f"   {label + ':':<15} {code_url}\n" in text
 
 
 @pytest.mark.parametrize(
@@ -487,7 +570,7 @@ def test_other_code_links_are_dropped(composer: Composer, code_url: str | None) 
     text, html = bodies(composer, make_digest([entry(code_url=code_url)]))
 
     (paper,) = papers(html)
-    assert list(links(paper)) == ["arXiv", "Hugging Face"]
+    assert list(links(paper)) == ["Find on arXiv", "Find on Hugging Face"]
     assert "Code:" not in text
     if code_url:
         assert code_url.strip() not in html
@@ -532,7 +615,7 @@ def test_matched_terms_are_marked_in_the_abstract(composer: Composer) -> None:
         "video compression",
     ]
     assert "<mark>" not in text
-    assert "Why: matches neural representation, video compression (score 0.50)" in text
+    assert "   Strong match · matches neural representation, video compression\n" in text
 
 
 # --- a paper's parts, rendered once and shared by every digest it is in ------------------------
@@ -585,15 +668,15 @@ def test_a_hostile_paper_in_two_digests_is_escaped_in_each_with_each_ones_own_pa
         tree = parse_html(html)
         assert not tree.find_all("script")
         assert not tree.find_all("b")
-        assert title_link(papers(html)[-1]).text == title
+        assert heading(papers(html)[-1]).text.endswith(title)
         assert summary_of_last(html) == f"About {title}."
-    assert "Hello <b>Eve</b>," in parse_html(first_html).find_all("p", "intro")[0].text
+    assert "Hello <b>Eve</b>," in intro(first_html)
     assert "Bob" not in first_html
     assert "Eve" not in second_html
-    assert f"1. {title}\n" in first_text
+    assert f"\n{title}\n" in first_text
     assert f"2. {title}\n" in second_text
-    assert "Why: matches about (score 0.50)" in first_text
-    assert "Why: close to your interests (score 0.25)" in second_text
+    assert "   Strong match · matches about\n" in first_text
+    assert "   Weak match\n" in second_text
     assert [m.text for m in parse_html(second_html).find_all("mark")] == []
 
 
@@ -611,14 +694,14 @@ def test_a_papers_parts_are_styled_and_numbered_wherever_it_stands(composer: Com
         others = [entry(title=f"Other {n}") for n in range(1, position)]
         _, html = bodies(composer, make_digest([*others, paper]))
         shared = papers(html)[-1]
-        (heading,) = shared.find_all("p", "title")
-        assert heading.text == f"{position}. Shared Paper"
+        numbered = f"{position}. " if position > 1 else ""
+        assert heading(shared).text == f"{numbered}Shared Paper"
         assert "color: #1d4ed8" in title_link(shared).attrs["style"]
         (meta,) = shared.find_all("p", "meta")
         assert meta.text == "A. Author · 3 upvotes"
         assert "font-size: 13px" in meta.attrs["style"]
         (row,) = shared.find_all("p", "links")
-        assert all("margin-right: 12px" in a.attrs["style"] for a in row.find_all("a"))
+        assert all("margin-right: 14px" in a.attrs["style"] for a in row.find_all("a"))
         assert links(shared)["PDF"] == "https://arxiv.org/pdf/2501.00001"
 
 
@@ -784,7 +867,15 @@ def test_a_known_arxiv_id_links_the_abstract_pdf_and_hugging_face_pages(
     }
     assert "Kwanyoung Kim, Byeongsu Sim · 46 upvotes" in html
     assert "   Kwanyoung Kim, Byeongsu Sim\n   46 upvotes\n" in text
-    assert "   PDF:     https://arxiv.org/pdf/2503.07677\n" in text
+    assert "   PDF:            https://arxiv.org/pdf/2503.07677\n" in text
+    # Each link names its paper to a screen reader.
+    (row,) = paper.find_all("p", "links")
+    assert [a.attrs["aria-label"] for a in row.find_all("a")] == [
+        "Project page of PLADIS",
+        "arXiv page of PLADIS",
+        "PDF of PLADIS",
+        "Hugging Face page of PLADIS",
+    ]
 
 
 def test_a_long_author_list_is_shortened_with_the_count(composer: Composer) -> None:
@@ -825,3 +916,90 @@ def test_wrap_keeps_every_word_in_order_and_lines_within_width(text, width):
     # Greedy: the next line's first word would not have fitted on this one.
     for line, after in itertools.pairwise(lines):
         assert len(line) + 1 + len(after.split(" ")[0]) > width
+
+
+# --- within the size that mail clients show whole -------------------------------------------
+
+
+def long_entry(n: int, title: str | None = None) -> Entry:
+    return dataclasses.replace(
+        entry(
+            title or f"Paper {n}: a study of neural representations for video compression",
+            abstract=" ".join(f"word{k} of the abstract" for k in range(200)),
+            matched=["neural representation", "video compression"],
+            score=0.9 - n / 100,
+        ),
+        arxiv_id=f"2505.{n:05d}",
+        paper_id=n,
+        authors=tuple(f"Author Number {k}" for k in range(12)),
+        upvotes=n,
+        code_url=f"https://github.com/lab/paper-{n}",
+        project_url=f"https://lab.example.org/paper-{n}/",
+    )
+
+
+def test_a_long_digest_keeps_every_paper_within_the_size_gmail_shows_whole() -> None:
+    composer = Composer(resource_dir("templates"), SENDER, secret=SECRET, base_url=WEB)
+    digest = make_digest([long_entry(n) for n in range(1, 41)])
+    email = composer.compose(digest, NOW)
+    text, html = bodies(composer, digest)
+
+    assert len(email.data) <= MESSAGE_BYTES
+    # Every paper is there, with its feedback links; the first ones with their summaries.
+    assert len(re.findall(r">More like this</a>", html)) == 40
+    for n in range(1, 41):
+        assert f"{n}. Paper {n}: a study" in text
+        assert f"Paper {n}: a study" in html
+    full = papers(html)
+    assert len(full) >= 5
+    assert all(p.find_all("p", "abstract") for p in full[:5])
+    # And the email says what it left out.
+    notes = [p.text for p in parse_html(html).find_all("p", "gap")]
+    assert notes and all("so that mail apps show this email whole" in n for n in notes)
+    assert notes[-1].endswith("by title, so that mail apps show this email whole.")
+    assert notes[-1].startswith("Papers ") and " to 40," in notes[-1]
+    assert "-- Papers " in text
+
+
+def test_the_most_papers_with_titles_as_long_as_real_ones_still_fit() -> None:
+    composer = Composer(resource_dir("templates"), SENDER, secret=SECRET, base_url=WEB)
+    # Real titles run to 176 characters; these escape to more in HTML.
+    title = ("R&D of <neural> video & Ångström's codecs " * 5)[:176]
+    digest = make_digest([long_entry(n, f"{n} {title}") for n in range(1, MOST_PAPERS + 1)])
+
+    email = composer.compose(digest, NOW)
+
+    assert len(email.data) <= MESSAGE_BYTES
+    html = email.message().get_body(("html",)).get_content()
+    assert html.count(">Less like this</a>") == MOST_PAPERS
+
+
+def test_a_digest_that_cannot_fit_is_still_sent_whole_and_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    composer = Composer(resource_dir("templates"), SENDER, secret=SECRET, base_url=WEB)
+    title = "“Ünïcödé” " * 30  # three times its length once encoded
+    digest = make_digest([long_entry(n, f"{n} {title}") for n in range(1, MOST_PAPERS + 1)])
+
+    email = composer.compose(digest, NOW)
+
+    html = email.message().get_body(("html",)).get_content()
+    assert html.count(">Less like this</a>") == MOST_PAPERS
+    assert len(parse_html(html).find_all("div", "listed")) == MOST_PAPERS
+    assert "zoe@example.org: a digest takes " in caplog.text
+    assert "more than the 90000 that Gmail shows whole" in caplog.text
+
+
+def test_a_short_digest_is_whole_and_says_nothing_of_size(composer: Composer) -> None:
+    text, html = bodies(composer, make_digest([long_entry(n) for n in range(1, 6)]))
+    assert len(papers(html)) == 5
+    assert all(p.find_all("p", "abstract") for p in papers(html))
+    assert "mail apps show this email whole" not in text + html
+    assert "An email holds at most" not in text + html
+
+
+def test_an_email_of_the_most_papers_says_it_is_capped(composer: Composer) -> None:
+    text, html = bodies(composer, make_digest([entry(f"P{n}") for n in range(MOST_PAPERS)]))
+    note = f"An email holds at most {MOST_PAPERS} papers: these are the best {MOST_PAPERS}."
+    assert note in text
+    assert note in html

@@ -149,8 +149,9 @@ def test_hostile_papers_arrive_as_inert_text(cli, hostile, smtp_server):
     markup.close()
     tags = [tag for tag, _ in markup.tags]
     assert {"script", "img", "iframe", "svg"}.isdisjoint(tags)
-    # Per paper its title, arXiv and Hugging Face links; one code link; the unsubscribe link.
-    assert tags.count("a") == 3 * (len(HOSTILE_TITLES) + 2) + 2
+    # Per paper its searches on arXiv and Hugging Face (no id: no title link); one code link;
+    # the unsubscribe link.
+    assert tags.count("a") == 2 * (len(HOSTILE_TITLES) + 2) + 2
     for tag, attrs in markup.tags:
         for name, value in attrs:
             assert not name.startswith("on"), (tag, name, value)

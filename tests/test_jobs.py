@@ -46,7 +46,7 @@ def titles(message: EmailMessage) -> list[str]:
 
 def why_lines(message: EmailMessage) -> list[str]:
     text = plain(message)
-    return re.findall(r"^   Why: matches (.+) \(score", text, flags=re.MULTILINE)
+    return re.findall(r"^   (?:Strong|Good|Weak) match · matches (.+)$", text, flags=re.MULTILINE)
 
 
 def by_recipient(server: SmtpServer) -> dict[str, list[EmailMessage]]:
@@ -82,7 +82,8 @@ def test_three_subscribers_get_one_email_each_with_their_papers_on_top(cli, lab,
         assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
         listed = titles(message)
         assert listed, email
-        assert f"{len(listed)} new paper" in message["Subject"]
+        assert f"{len(listed)} new paper" in plain(message)
+        assert message["Subject"].startswith(listed[0][:30])
         for line in why_lines(message):
             assert set(line.split(", ")) <= EXPECTED_KEYWORDS[email]
         assert len(why_lines(message)) == len(listed)
@@ -129,8 +130,11 @@ def test_with_embeddings_on_preview_and_run_agree_and_keywords_still_lead(cli, l
     text = cli("preview", "ada@example.org", "--date", DAY, "--text", settings_=lab)
     assert text.exit_code == 0, text.output
     off = dataclasses.replace(lab, embeddings="off")
-    without = cli("preview", "ada@example.org", "--date", DAY, "--text", settings_=off)
-    assert without.stdout != text.stdout  # the scores shown, at least, weigh meaning
+    ranked = [
+        cli("rank", "ada@example.org", "--date", DAY, "--json", settings_=s).stdout
+        for s in (lab, off)
+    ]
+    assert ranked[0] != ranked[1]  # the scores, at least, weigh meaning
 
     result = cli("run", "--date", DAY, settings_=smtp_server.settings(lab))
     assert result.exit_code == 0, result.output

@@ -82,8 +82,10 @@ def test_a_seed_only_subscriber_gets_papers_like_their_seed_and_is_told_why(
     titles = re.findall(r"^\d+\. (.+)$", text, flags=re.MULTILINE)
     assert (titles and NERV not in titles[:1]) or len(titles) > 1
     assert any("Neural" in t or "Video" in t or "NeRV" in t for t in titles[:3])
-    assert f"Why: like {NERV}" in text
+    # The seed that counts most, shortened; what the reader subscribed with.
+    assert f"· like “{NERV[:40]}" in text
     assert "Key terms:" in text
+    assert "subscribed with papers they chose." in text
 
 
 def test_history_gives_the_papers_sent_before_as_weak_positives(cli, settings, tmp_path):

@@ -55,7 +55,7 @@ def compose(settings: Settings, email: str, name: str = "", title: str = "A Pape
         recipient=Recipient(email, name),
         digest_date=date(2025, 3, 1),
         entries=[Entry(title, "We study things.", 0.5, ["things"])],
-        message_id=new_message_id(settings.sender_address),
+        message_id=new_message_id(settings.id_domain),
         keywords=["things"],
     )
     return composer.compose(digest, NOW)
