@@ -281,7 +281,7 @@ class Composer:
             entry.code_url,
             entry.project_url,
         )
-        matched = {term_words(term) for term in entry.matched}
+        matched = [term_words(term) for term in entry.matched]
         strength = match_strength(entry.score)
         reasons: list[tuple[str, object]] = []
         if entry.matched:
@@ -296,7 +296,7 @@ class Composer:
             strength=strength,
             strength_label=_STRENGTH_LABELS[strength],
             reasons=reasons,
-            terms=[t for t in entry.terms if term_words(t) not in matched],
+            terms=[t for t in entry.terms if not _said(term_words(t), matched)],
             linked=paper.paper.title_url is not None,
             heading_html=paper.heading_html,
             listed_html=paper.listed_html,
@@ -461,6 +461,16 @@ def _size(text: str, html: str) -> int:
     return encoded_size(text) + encoded_size(html)
 
 
+def _said(term: tuple[str, ...], keywords: list[tuple[str, ...]]) -> bool:
+    """Whether `term`'s words are some keyword's words or a run of them: a key term that
+    repeats a keyword matched, or a piece of one ("implicit neural"), says nothing new."""
+    return any(
+        keyword[start : start + len(term)] == term
+        for keyword in keywords
+        for start in range(len(keyword) - len(term) + 1)
+    )
+
+
 def _gap_note(form: str, first: int, last: int) -> str:
     papers = f"Paper {first}" if first == last else f"Papers {first} to {last}"
     how = "without summaries" if form == BRIEF else "by title"
@@ -522,6 +532,8 @@ class _Paper(NamedTuple):
     links: tuple[_Link, ...]
     # Its arXiv page, or a search for it there: the one link of a short entry.
     main_link: _Link
+    # The text part's labels are padded to this width, so that the addresses align.
+    label_width: int
 
 
 class _PaperParts(NamedTuple):
@@ -563,6 +575,7 @@ def _paper_parts(
         title_url=_paper_page(arxiv_id),
         links=links,
         main_link=next(link for link in links if "arXiv" in link.label),
+        label_width=max(len(link.label) + 1 for link in links),
     )
     return _PaperParts(
         paper=paper,

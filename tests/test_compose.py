@@ -358,6 +358,20 @@ def test_footer_names_recipient_keywords_and_unsubscribe(composer: Composer) -> 
     assert "Unsubscribe: mailto:digest@example.org?subject=unsubscribe" in text
 
 
+def test_key_terms_say_what_the_keywords_matched_do_not(composer: Composer) -> None:
+    picked = dataclasses.replace(
+        entry(abstract="Implicit neural representations of video.", score=0.9),
+        matched=["implicit neural representation"],
+        terms=["implicit neural", "neural representations", "implicit", "INRs", "video codec"],
+    )
+    text, html = bodies(composer, make_digest([picked]))
+    (why,) = papers(html)[0].find_all("p", "why")
+    assert why.text == (
+        "Strong match · matches implicit neural representation · key terms: INRs, video codec"
+    )
+    assert "   Key terms: INRs, video codec\n" in text
+
+
 def test_a_reader_of_seed_papers_only_is_told_so_and_the_seed_that_counts_most(
     composer: Composer,
 ) -> None:
@@ -534,7 +548,8 @@ def test_without_an_id_searches_are_labelled_as_searches_and_the_title_links_not
     for label in ("Find on arXiv", "Find on Hugging Face"):
         url = found[label]
         assert re.search(r"\s", url) is None
-        assert f"   {label + ':':<15} {url}\n" in text
+        # Aligned by the longest label.
+        assert f"   {label + ':':<21} {url}\n" in text
 
 
 @pytest.mark.parametrize(
@@ -550,7 +565,7 @@ def test_web_code_links_are_shown(composer: Composer, code_url: str, label: str)
 
     (paper,) = papers(html)
     assert links(paper)[label] == code_url
-    assert f"   {label + ':':<15} {code_url}\n" in text
+    assert f"   {label + ':':<21} {code_url}\n" in text
 
 
 @pytest.mark.parametrize(
@@ -867,7 +882,7 @@ def test_a_known_arxiv_id_links_the_abstract_pdf_and_hugging_face_pages(
     }
     assert "Kwanyoung Kim, Byeongsu Sim · 46 upvotes" in html
     assert "   Kwanyoung Kim, Byeongsu Sim\n   46 upvotes\n" in text
-    assert "   PDF:            https://arxiv.org/pdf/2503.07677\n" in text
+    assert "   PDF:          https://arxiv.org/pdf/2503.07677\n" in text
     # Each link names its paper to a screen reader.
     (row,) = paper.find_all("p", "links")
     assert [a.attrs["aria-label"] for a in row.find_all("a")] == [
