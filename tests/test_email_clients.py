@@ -31,8 +31,10 @@ def week(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Week]:
     folder = tmp_path_factory.mktemp("week")
     url = create_database(folder)
     started = datetime.now(UTC)
-    found = run_week(folder, url)
-    drop_database(url)
+    try:
+        found = run_week(folder, url)
+    finally:
+        drop_database(url)
     for message in found.messages.values():
         # A digest for a past day keeps the real Date.
         assert message["Date"].datetime >= started - timedelta(seconds=1)
