@@ -25,7 +25,7 @@ from click.testing import CliRunner, Result
 from sqlalchemy import Engine, create_engine, make_url, text
 
 from digest.cli import main
-from digest.config import Settings
+from digest.config import Settings, declared
 from digest.db import make_engine, upgrade
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -212,30 +212,15 @@ def free_port() -> int:
 
 
 def env_for(settings: Settings) -> dict[str, str]:
-    """The environment variables that make the CLI use `settings`."""
-    env = {
-        "DIGEST_DATABASE_URL": settings.database_url,
-        "DIGEST_PROFILES": str(settings.profiles or ""),
-        "DIGEST_INBOX": str(settings.inbox),
-        "DIGEST_OUTBOX": str(settings.outbox),
-        "DIGEST_FROM": settings.sender,
-        "DIGEST_TIMEZONE": settings.timezone.key,
-        "SMTP_HOST": settings.smtp_host or "",
-        "SMTP_SECURITY": settings.smtp_security,
-        "SMTP_TIMEOUT": str(int(settings.smtp_timeout)),
-        "DIGEST_SECRET": settings.secret or "",
-        "DIGEST_SECRET_PREVIOUS": settings.secret_previous or "",
-        "DIGEST_BASE_URL": settings.base_url or "",
-        "DIGEST_RETRY_ATTEMPTS": str(settings.retry_attempts),
-        "DIGEST_RETRY_BACKOFF": str(settings.retry_backoff),
-        "DIGEST_SUSPEND_AFTER": str(settings.suspend_after),
-        "DIGEST_CLAIM_TIMEOUT": str(settings.claim_timeout),
-        "DIGEST_SOURCE_URL": settings.source_url or "",
-        "DIGEST_SOURCE_TIMEOUT": str(settings.source_timeout),
-        "DIGEST_EMBEDDINGS": settings.embeddings,
-    }
-    if settings.smtp_host:
-        env["SMTP_PORT"] = str(settings.smtp_port)
+    """The environment variables that make the CLI use `settings`, one for every declared
+    setting: blank where the value is its plain default."""
+    env: dict[str, str] = {}
+    defaults = Settings()
+    for name, declaration in declared():
+        value = getattr(settings, name)
+        plain_default = declaration.fallback is None and value == getattr(defaults, name)
+        blank = value is None or plain_default
+        env[declaration.env] = "" if blank else declaration.kind.format(value)
     return env
 
 

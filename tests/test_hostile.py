@@ -324,16 +324,16 @@ def test_an_address_the_mail_cannot_carry_does_not_stop_the_others(
 
 
 def test_a_page_over_the_size_limit_is_refused_by_name_and_the_others_go_in(
-    cli, tmp_path, monkeypatch
+    cli, tmp_path, settings
 ):
-    monkeypatch.setenv("DIGEST_MAX_PAGE_MB", "1")
+    small_pages = dataclasses.replace(settings, max_page_bytes=1024 * 1024)
     folder = tmp_path / "pages"
     folder.mkdir()
     shutil.copy(PAGES / "000_d067d0052f9a516d.txt", folder)
     big = folder / "big.txt"
     big.write_bytes(hostile_page() * (2 * 1024 * 1024 // len(hostile_page()) + 1))
     assert big.stat().st_size > 2 * 1024 * 1024
-    result = cli("ingest", str(folder), "--date", DAY, "--json")
+    result = cli("ingest", str(folder), "--date", DAY, "--json", settings_=small_pages)
     assert result.exit_code == 1
     assert f"{big}: larger than 1 MB, the most a page may be (DIGEST_MAX_PAGE_MB)" in result.output
     report = json.loads(result.stdout.splitlines()[-1])

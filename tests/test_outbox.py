@@ -336,16 +336,15 @@ def test_a_delivered_digest_resets_the_count_of_refusals(cli, office, smtp_serve
 
 
 def test_a_relay_that_cannot_be_used_fails_no_digest_and_suspends_nobody(
-    cli, office, smtp_server, monkeypatch
+    cli, office, smtp_server
 ):
     """A login the relay does not offer is the operator's problem, not the subscriber's:
     every digest stays due, nobody's refusals are counted, the fixed setup sends them all."""
     new_day(office, DAY1)
     smtp = dataclasses.replace(smtp_server.settings(office), suspend_after=1)
-    monkeypatch.setenv("SMTP_USERNAME", "digest-user")
-    monkeypatch.setenv("SMTP_PASSWORD", "s3cret-PASS")
+    with_login = dataclasses.replace(smtp, smtp_username="digest-user", smtp_password="s3cret-PASS")
     for _ in range(3):
-        result = cli("run", "--date", DAY1, settings_=smtp)
+        result = cli("run", "--date", DAY1, settings_=with_login)
         assert result.exit_code == 1
         assert "does not offer a login (AUTH)" in result.stderr
     report = status_json(cli, smtp)
@@ -353,7 +352,6 @@ def test_a_relay_that_cannot_be_used_fails_no_digest_and_suspends_nobody(
     assert report["pending"] + report["deferred"] == 3
     assert report["suspended"] == 0
 
-    monkeypatch.delenv("SMTP_USERNAME")
     fixed = cli("run", "--date", DAY1, "--json", settings_=smtp)
     assert fixed.exit_code == 0, fixed.output
     assert sorted(last_json(fixed)["sent"]) == [
