@@ -171,20 +171,25 @@ def subscribers_list(obj: Context, as_json: bool) -> None:
             }
             for s in rows
         ]
-    for item in listing:
-        states = [
-            label
-            for label, on in (
-                ("inactive", not item["active"]),
-                ("unsubscribed", item["unsubscribed"]),
-                ("suspended", item["suspended"]),
-            )
-            if on
-        ]
-        state = f" ({', '.join(states)})" if states else ""
-        click.echo(f"{item['email']}{state}: {', '.join(item['keywords'])}")
+        lines = [f"{s.email}{_states(s)}: {', '.join(s.keywords)}" for s in rows]
+    for line in lines:
+        click.echo(line)
     if as_json:
         click.echo(json.dumps(listing))
+
+
+def _states(subscriber: Subscriber) -> str:
+    """Why a subscriber gets no mail, if anything keeps them from it: " (inactive, ...)"."""
+    states = [
+        label
+        for label, on in (
+            ("inactive", not subscriber.active),
+            ("unsubscribed", subscriber.unsubscribed_at is not None),
+            ("suspended", subscriber.suspended_at is not None),
+        )
+        if on
+    ]
+    return f" ({', '.join(states)})" if states else ""
 
 
 @subscribers.command("resubscribe")
@@ -298,7 +303,7 @@ def run(obj: Context, day: datetime | None, no_send: bool, as_json: bool) -> Non
     transport = make_transport(settings)
     with tqdm(unit="digest", desc="ranking", disable=not sys.stderr.isatty()) as bar:
 
-        def sending(due: int) -> None:
+        def started_sending(due: int) -> None:
             bar.set_description("sending")
             bar.reset(total=due)
 
@@ -310,7 +315,7 @@ def run(obj: Context, day: datetime | None, no_send: bool, as_json: bool) -> Non
             send=not no_send,
             parallel=True,
             progress=bar.update,
-            due=sending,
+            due=started_sending,
         )
     if report.ingest:
         click.echo(f"{settings.inbox}: {report.ingest}")

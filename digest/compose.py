@@ -10,12 +10,11 @@ from datetime import date, datetime
 from email.headerregistry import Address
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, Protocol, cast
 from urllib.parse import quote, quote_plus, urlsplit
 
 import css_inline
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from jinja2.environment import TemplateModule
 from markupsafe import Markup
 
 from digest.feedback import DOWN, UP, Ballot, vote_signer
@@ -106,7 +105,7 @@ class _InliningLoader(FileSystemLoader):
 
     def get_source(
         self, environment: Environment, template: str
-    ) -> tuple[str, str | None, Callable[[], bool] | None]:
+    ) -> tuple[str, str, Callable[[], bool]]:
         source, filename, uptodate = super().get_source(environment, template)
         if template.endswith(".html"):
             if _DOCUMENT.match(source):
@@ -145,8 +144,8 @@ class Composer:
         self._text = environment.get_template("digest.txt")
         self._html = environment.get_template("digest.html")
         # Per composer, not per module: the parts come from this composer's templates.
-        html_parts = environment.get_template("paper.html").module
-        text_parts = environment.get_template("paper.txt").module
+        html_parts = cast(_HtmlMacros, environment.get_template("paper.html").module)
+        text_parts = cast(_TextMacros, environment.get_template("paper.txt").module)
         self._paper = functools.lru_cache(maxsize=PAPERS_CACHED)(
             functools.partial(_paper_parts, html_parts, text_parts)
         )
@@ -316,9 +315,25 @@ class _PaperParts(NamedTuple):
     details_text: str
 
 
+class _HtmlMacros(Protocol):
+    """The macros of paper.html: Jinja makes them attributes of the template's module."""
+
+    def title_link(self, paper: _Paper) -> Markup: ...
+    def meta(self, paper: _Paper) -> Markup: ...
+    def links(self, paper: _Paper) -> Markup: ...
+    def abstract(self, pieces: tuple[tuple[str, bool], ...]) -> Markup: ...
+
+
+class _TextMacros(Protocol):
+    """The macros of paper.txt."""
+
+    def about(self, paper: _Paper) -> str: ...
+    def details(self, paper: _Paper) -> str: ...
+
+
 def _paper_parts(
-    html: TemplateModule,
-    text: TemplateModule,
+    html: _HtmlMacros,
+    text: _TextMacros,
     title: str,
     abstract: str,
     arxiv_id: str | None,

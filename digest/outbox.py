@@ -29,7 +29,6 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Engine,
-    Row,
     Select,
     Text,
     and_,
@@ -52,7 +51,7 @@ from digest.db import Prepared, insert_ignoring_conflicts, read_only, reading, u
 from digest.errors import TransportError
 from digest.mime import Email
 from digest.models import Delivery, DeliveryItem, Paper, Subscriber, as_utc, utcnow
-from digest.planning import Planned, entry, make_digest, plan_digests, receiving
+from digest.planning import PaperFields, Planned, entry, make_digest, plan_digests, receiving
 from digest.transports import Outcome, SendingPool, Transport, rate_limiter
 
 log = logging.getLogger(__name__)
@@ -250,7 +249,7 @@ def _insert_ready(connection: Connection, items: list[dict[str, object]]) -> Non
         connection.exec_driver_sql(compiled.string, items)
 
 
-def with_contents() -> Select[tuple[Delivery]]:
+def with_contents() -> Select[Delivery]:
     """Deliveries with their subscriber and papers loaded."""
     return select(Delivery).options(
         selectinload(Delivery.subscriber),
@@ -455,7 +454,7 @@ class _Round:
 _ITEM_LISTS = (DeliveryItem.matched, DeliveryItem.because, DeliveryItem.terms)
 
 
-def _decode_lists(items: Sequence[Row[tuple[Any, ...]]]) -> list[list[Any]]:
+def _decode_lists(items: Sequence[Sequence[Any]]) -> list[list[Any]]:
     """Each item's three JSON lists, the last three columns of its row, as Python lists.
 
     All of a batch's in one `json.loads`: decoding them one value at a time, as the JSON
@@ -474,7 +473,7 @@ class _Loader:
 
     def __init__(self, engine: Engine, me: str) -> None:
         self.engine, self.me = engine, me
-        self.papers: dict[int, Row[tuple[Any, ...]]] = {}
+        self.papers: dict[int, PaperFields] = {}
 
     def load(self, ids: list[int]) -> list[_Claimed]:
         """The claimed deliveries `ids` with their contents (three SELECTs a batch)."""
@@ -545,7 +544,7 @@ class _Loader:
 
 def due_queries(
     up_to: date | None, not_before: datetime | None, tried: set[str]
-) -> tuple[Select[tuple[int]], ...]:
+) -> tuple[Select[int], ...]:
     """The due deliveries of receiving subscribers: the pending ones, then the deferred
     ones, each oldest first.
 
@@ -815,7 +814,7 @@ def status(engine: Engine, digest_date: date | None = None) -> Status:
         if digest_date is not None:
             query = query.where(Delivery.digest_date == digest_date)
         rows = session.scalars(query).all()
-        deliveries = [
+        deliveries: list[dict[str, object]] = [
             {
                 "email": d.subscriber.email,
                 "date": d.digest_date.isoformat(),
