@@ -39,8 +39,8 @@ from digest.config import Settings
 from digest.db import make_engine, upgrade
 from digest.errors import TransportError
 from digest.mime import Email
-from digest.models import Delivery, DeliveryItem, Page, Paper, Subscriber
-from digest.outbox import SENT, send_due, status
+from digest.models import Delivery, DeliveryItem, DeliveryStatus, Page, Paper, Subscriber
+from digest.outbox import send_due, status
 from digest.senders import make_composer
 from digest.transports import SendingPool, SmtpTransport
 
@@ -157,7 +157,7 @@ def whole_send(point: Point, where: tuple[str, int], connections: int, folder: P
     started = time.perf_counter()
     report = send_due(engine, settings, SmtpTransport(settings), composer, DAY, batch=200)
     seconds = time.perf_counter() - started
-    sent = status(engine, DAY).counts[SENT]
+    sent = status(engine, DAY).counts[DeliveryStatus.SENT]
     engine.dispose()
     if report.stopped or sent != point.subscribers:
         raise RuntimeError(f"sent {sent} of {point.subscribers}: {report.stopped}")

@@ -50,15 +50,21 @@ from digest.config import Settings
 from digest.db import Prepared, insert_ignoring_conflicts, read_only, reading, unit_of_work
 from digest.errors import TransportError
 from digest.mime import Email
-from digest.models import Delivery, DeliveryItem, Paper, Subscriber, as_utc, utcnow
+from digest.models import (
+    Delivery,
+    DeliveryItem,
+    DeliveryStatus,
+    Paper,
+    Subscriber,
+    as_utc,
+    utcnow,
+)
 from digest.planning import PaperFields, Planned, entry, make_digest, plan_digests, receiving
 from digest.transports import Outcome, SendingPool, Transport, rate_limiter
 
 log = logging.getLogger(__name__)
 
-PENDING, SENDING, SENT, DEFERRED, FAILED = "pending", "sending", "sent", "deferred", "failed"
-STATES = (PENDING, SENDING, SENT, DEFERRED, FAILED)
-_DUE = (PENDING, DEFERRED)
+_DUE = (DeliveryStatus.PENDING, DeliveryStatus.DEFERRED)
 # The longest a deferred delivery waits before it is due again, in seconds.
 MAX_BACKOFF = 3600.0
 # A relay that reads whole messages and answers none of them is as good as down: after
@@ -172,7 +178,7 @@ def _insert_planned(session: Session, digest_date: date, planned: Sequence[Plann
             {
                 "subscriber_id": plan.subscriber_id,
                 "digest_date": digest_date,
-                "status": PENDING,
+                "status": DeliveryStatus.PENDING,
                 "message_id": plan.digest.message_id,
                 "subject": plan.digest.subject,
                 "attempts": 0,
@@ -216,7 +222,7 @@ def _take_back_failed(session: Session, planned: Sequence[Planned]) -> None:
     picks = {plan.subscriber_id: {pick.paper_id for pick in plan.picks} for plan in planned}
     failed = session.execute(
         select(Delivery.id, Delivery.subscriber_id).where(
-            Delivery.status == FAILED, Delivery.subscriber_id.in_(list(picks))
+            Delivery.status == DeliveryStatus.FAILED, Delivery.subscriber_id.in_(list(picks))
         )
     ).all()
     for delivery_id, subscriber_id in failed:
@@ -444,7 +450,7 @@ class _Round:
         with unit_of_work(self.engine) as session:
             session.execute(
                 update(Delivery)
-                .where(Delivery.claimed_by == self.me, Delivery.status == SENDING)
+                .where(Delivery.claimed_by == self.me, Delivery.status == DeliveryStatus.SENDING)
                 .values(claimed_at=utcnow())
             )
         self.renewed = time.monotonic()
@@ -494,7 +500,7 @@ class _Loader:
                 .where(
                     Delivery.id.in_(ids),
                     Delivery.claimed_by == self.me,
-                    Delivery.status == SENDING,
+                    Delivery.status == DeliveryStatus.SENDING,
                 )
                 .order_by(Delivery.id)
             ).all()
@@ -553,8 +559,8 @@ def due_queries(
     deferred one waits for its backoff when `not_before` is given; one deferred in this
     round (its subscriber in `tried`) waits for the next round in any case.
     """
-    pending = Delivery.status == PENDING
-    deferred = Delivery.status == DEFERRED
+    pending = Delivery.status == DeliveryStatus.PENDING
+    deferred = Delivery.status == DeliveryStatus.DEFERRED
     if not_before is not None:
         deferred = and_(
             deferred,
@@ -600,7 +606,7 @@ def claim_batch(
             connection.execute(
                 update(Delivery)
                 .where(Delivery.id.in_(ids))
-                .values(status=SENDING, claimed_by=me, claimed_at=utcnow())
+                .values(status=DeliveryStatus.SENDING, claimed_by=me, claimed_at=utcnow())
             )
         return ids
 
@@ -620,8 +626,8 @@ def _release(engine: Engine, me: str) -> None:
     with unit_of_work(engine) as session:
         session.execute(
             update(Delivery)
-            .where(Delivery.claimed_by == me, Delivery.status == SENDING)
-            .values(status=PENDING, claimed_by=None, claimed_at=None)
+            .where(Delivery.claimed_by == me, Delivery.status == DeliveryStatus.SENDING)
+            .values(status=DeliveryStatus.PENDING, claimed_by=None, claimed_at=None)
         )
 
 
@@ -657,7 +663,7 @@ _MARK_SENT = (
     update(Delivery)
     .where(Delivery.id == bindparam("delivery"))
     .values(
-        status=SENT,
+        status=DeliveryStatus.SENT,
         sent_at=bindparam("now"),
         attempts=Delivery.attempts + bindparam("tries"),
         last_error=None,
@@ -708,7 +714,9 @@ def _record_failure(
 ) -> None:
     # A relay that cannot be used (down, TLS or login refused) says nothing about this
     # recipient: the digest stays due and counts against nobody.
-    status = DEFERRED if error.temporary or error.connection else FAILED
+    status = (
+        DeliveryStatus.DEFERRED if error.temporary or error.connection else DeliveryStatus.FAILED
+    )
     with unit_of_work(engine) as session:
         attempts = session.scalar(select(Delivery.attempts).where(Delivery.id == delivery_id))
         attempts = (attempts or 0) + tries
@@ -722,13 +730,15 @@ def _record_failure(
                 last_error=str(error),
                 claimed_by=None,
                 claimed_at=None,
-                next_attempt_at=utcnow() + timedelta(seconds=wait) if status == DEFERRED else None,
+                next_attempt_at=utcnow() + timedelta(seconds=wait)
+                if status == DeliveryStatus.DEFERRED
+                else None,
             )
         )
         subscriber = session.scalars(
             select(Subscriber).join(Delivery).where(Delivery.id == delivery_id)
         ).one()
-        if status == DEFERRED:
+        if status == DeliveryStatus.DEFERRED:
             report.deferred.append((subscriber.email, str(error)))
             log.warning("%s: deferred: %s", subscriber.email, error)
             return
@@ -753,10 +763,12 @@ def recover_interrupted(engine: Engine, settings: Settings) -> list[int]:
     now = utcnow()
     recovered: list[int] = []
     with unit_of_work(engine) as session:
-        for delivery in session.scalars(select(Delivery).where(Delivery.status == SENDING)):
+        for delivery in session.scalars(
+            select(Delivery).where(Delivery.status == DeliveryStatus.SENDING)
+        ):
             if not _is_dead(delivery.claimed_by, delivery.claimed_at, now, settings):
                 continue
-            delivery.status = PENDING
+            delivery.status = DeliveryStatus.PENDING
             delivery.last_error = (
                 f"the send by {delivery.claimed_by} was interrupted; it may have been delivered"
             )
@@ -832,7 +844,7 @@ def status(engine: Engine, digest_date: date | None = None) -> Status:
             .where(Subscriber.suspended_at.is_not(None))
             .order_by(Subscriber.email)
         ).all()
-    counts = dict.fromkeys(STATES, 0)
+    counts: dict[str, int] = dict.fromkeys(DeliveryStatus, 0)
     for d in deliveries:
         counts[str(d["status"])] += 1
     return Status(counts, deliveries, list(suspended))
@@ -843,7 +855,9 @@ def retry(engine: Engine, *, failed: bool = False, digest_date: date | None = No
 
     Retrying failed deliveries also lifts their subscribers' suspension.
     """
-    states: Sequence[str] = (DEFERRED, FAILED) if failed else (DEFERRED,)
+    states = (
+        (DeliveryStatus.DEFERRED, DeliveryStatus.FAILED) if failed else (DeliveryStatus.DEFERRED,)
+    )
     with unit_of_work(engine) as session:
         # A failed delivery whose papers all went into a later digest has nothing to send.
         query = select(Delivery).where(Delivery.status.in_(states), Delivery.items.any())
@@ -851,7 +865,7 @@ def retry(engine: Engine, *, failed: bool = False, digest_date: date | None = No
             query = query.where(Delivery.digest_date == digest_date)
         rows = session.scalars(query).all()
         for delivery in rows:
-            delivery.status = PENDING
+            delivery.status = DeliveryStatus.PENDING
             delivery.next_attempt_at = None
         if failed:
             session.execute(

@@ -16,7 +16,7 @@ from digest.compose import Digest, Entry, Recipient, new_message_id
 from digest.config import Settings
 from digest.embeddings import Embedder, load_embedder
 from digest.errors import NotFoundError
-from digest.models import Delivery, DeliveryItem, Paper, Subscriber
+from digest.models import Delivery, DeliveryItem, DeliveryStatus, Paper, Subscriber
 from digest.pages import paper_key
 from digest.ranking import Document, Interest, InterestModel, Pick
 
@@ -171,7 +171,7 @@ def history_positives(
         select(DeliveryItem.subscriber_id, DeliveryItem.paper_id)
         .join(Delivery, DeliveryItem.delivery_id == Delivery.id)
         .where(
-            Delivery.status == "sent",
+            Delivery.status == DeliveryStatus.SENT,
             Delivery.digest_date < before,
             Delivery.digest_date >= before - timedelta(days=HISTORY_DAYS),
         )

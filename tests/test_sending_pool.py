@@ -14,8 +14,8 @@ from digest.config import Settings
 from digest.db import unit_of_work
 from digest.errors import TransportError
 from digest.mime import Email
-from digest.models import Delivery, DeliveryItem, Page, Paper, Subscriber
-from digest.outbox import SENT, send_due, status
+from digest.models import Delivery, DeliveryItem, DeliveryStatus, Page, Paper, Subscriber
+from digest.outbox import send_due, status
 from digest.senders import make_composer
 from digest.transports import (
     MemoryTransport,
@@ -284,6 +284,6 @@ def test_a_relay_that_hangs_up_on_every_connection_stops_all_of_them(engine, set
     outbox = status(engine, DAY)
     assert outbox.counts["sending"] == 0
     assert outbox.counts["failed"] == 0
-    assert outbox.counts[SENT] == len(report.sent)
+    assert outbox.counts[DeliveryStatus.SENT] == len(report.sent)
     left = outbox.counts["pending"] + outbox.counts["deferred"]
     assert left == report.left == len(emails) - len(report.sent) > 0
