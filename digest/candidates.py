@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Sequence
 from datetime import date, timedelta
 from operator import attrgetter
 
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
+from digest.db import in_chunks
 from digest.models import Delivery, DeliveryItem, DeliveryStatus, Paper, Subscriber
 from digest.ranking import Document
 
 # Up to this many subscribers are looked up by their ids; more, from the days and papers
 # side (see `_previous_digests` and `_sent`).
 LOOKUP_BY_ID = 1000
-# Values in one IN list: well under SQLite's limit of 32,766 parameters per statement.
-CHUNK = 500
 # The interest model learns from at most this many stored papers, the most recent: about
 # a year of Hugging Face daily papers, plenty for term weights, while fitting, which is
 # linear in the papers, stays the same size as the history grows.
@@ -167,9 +166,3 @@ def _not_failed() -> ColumnElement[bool]:
     return DeliveryItem.delivery_id.not_in(
         select(Delivery.id).where(Delivery.status == DeliveryStatus.FAILED)
     )
-
-
-def in_chunks(values: Sequence[int]) -> Iterator[Sequence[int]]:
-    """`values` in slices short enough for one IN list."""
-    for first in range(0, len(values), CHUNK):
-        yield values[first : first + CHUNK]

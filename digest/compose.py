@@ -85,6 +85,75 @@ def new_message_id(sender: Address) -> str:
     return make_msgid(domain=sender.domain or "digest.invalid")
 
 
+class PaperFields(Protocol):
+    """What a digest shows of a paper: a stored `Paper`, or a row of its columns."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def abstract(self) -> str: ...
+    @property
+    def code_url(self) -> str | None: ...
+    @property
+    def arxiv_id(self) -> str | None: ...
+    @property
+    def authors(self) -> list[str]: ...
+    @property
+    def upvotes(self) -> int | None: ...
+    @property
+    def project_url(self) -> str | None: ...
+
+
+class RecipientFields(Protocol):
+    """Whom a digest goes to: a stored `Subscriber`, or a row of its columns."""
+
+    @property
+    def email(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def keywords(self) -> dict[str, float]: ...
+
+
+def entry(
+    paper: PaperFields,
+    score: float,
+    matched: list[str],
+    because: list[str] | None = None,
+    terms: list[str] | None = None,
+) -> Entry:
+    """A paper as a digest shows it."""
+    return Entry(
+        title=paper.title,
+        abstract=paper.abstract,
+        score=score,
+        matched=matched,
+        because=because or [],
+        terms=terms or [],
+        code_url=paper.code_url,
+        arxiv_id=paper.arxiv_id,
+        authors=tuple(paper.authors or ()),
+        upvotes=paper.upvotes,
+        project_url=paper.project_url,
+        paper_id=paper.id,
+    )
+
+
+def make_digest(
+    subscriber: RecipientFields, digest_date: date, entries: list[Entry], message_id: str
+) -> Digest:
+    """A subscriber's digest of `entries` for `digest_date`."""
+    return Digest(
+        recipient=Recipient(subscriber.email, subscriber.name),
+        digest_date=digest_date,
+        entries=entries,
+        message_id=message_id,
+        keywords=list(subscriber.keywords),
+    )
+
+
 class _InliningLoader(FileSystemLoader):
     """Inlines the stylesheet into each HTML template as it is loaded, so once per process,
     not per message.

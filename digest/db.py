@@ -6,7 +6,7 @@ import hashlib
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,8 @@ BUSY_TIMEOUT_MS = 30_000
 # 50 us at first, for up to this long; then SQLite waits.
 WRITE_LOCK_POLL_SECONDS = 0.1
 _FIRST_PAUSE, _LONGEST_PAUSE = 0.00005, 0.001
+# Values in one IN list: well under SQLite's limit of 32,766 parameters per statement.
+CHUNK = 500
 # The execution option `reading` sets: the connection only reads.
 _READ_ONLY = "digest_read_only"
 
@@ -197,6 +199,12 @@ def _until_not_busy(attempt: Callable[[], object], seconds: float) -> None:
             return
         time.sleep(pause)
         pause = min(2 * pause, _LONGEST_PAUSE)
+
+
+def in_chunks(values: Sequence[int]) -> Iterator[Sequence[int]]:
+    """`values` in slices short enough for one IN list."""
+    for first in range(0, len(values), CHUNK):
+        yield values[first : first + CHUNK]
 
 
 def insert_ignoring_conflicts(session: Session, table: type[Base]) -> Insert:

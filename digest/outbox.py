@@ -44,10 +44,16 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from digest.candidates import in_chunks
-from digest.compose import Composer, Digest, Entry
+from digest.compose import Composer, Digest, Entry, PaperFields, entry, make_digest
 from digest.config import Settings
-from digest.db import Prepared, insert_ignoring_conflicts, read_only, reading, unit_of_work
+from digest.db import (
+    Prepared,
+    in_chunks,
+    insert_ignoring_conflicts,
+    read_only,
+    reading,
+    unit_of_work,
+)
 from digest.errors import TransportError
 from digest.mime import Email
 from digest.models import (
@@ -59,7 +65,7 @@ from digest.models import (
     as_utc,
     utcnow,
 )
-from digest.planning import PaperFields, Planned, entry, make_digest, plan_digests, receiving
+from digest.planning import Planned, plan_digests, receiving
 from digest.transports import Outcome, SendingPool, Transport, rate_limiter
 
 log = logging.getLogger(__name__)

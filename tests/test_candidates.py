@@ -27,9 +27,9 @@ def lookup(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> N
     (by day for the previous digest, by paper for what was sent); IN lists split small."""
     if request.param == "by day and paper":
         monkeypatch.setattr("digest.candidates.LOOKUP_BY_ID", 0)
-        monkeypatch.setattr("digest.candidates.CHUNK", 7)
+        monkeypatch.setattr("digest.db.CHUNK", 7)
     else:
-        monkeypatch.setattr("digest.candidates.CHUNK", 1)
+        monkeypatch.setattr("digest.db.CHUNK", 1)
 
 
 @pytest.fixture
