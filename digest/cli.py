@@ -479,17 +479,7 @@ def worker(obj: Context, once: bool, as_json: bool) -> None:
         f"{len(report.sent)} sent, {len(report.deferred)} deferred, {len(report.failed)} failed"
     )
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "sent": report.sent,
-                    "deferred": [e for e, _ in report.deferred],
-                    "failed": [e for e, _ in report.failed],
-                    "stopped": report.stopped,
-                    "left_due": report.left,
-                }
-            )
-        )
+        click.echo(json.dumps(report.as_json()))
     if report.failed or report.deferred or report.stopped:
         sys.exit(1)
 

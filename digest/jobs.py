@@ -48,16 +48,10 @@ class RunReport:
 
     def as_json(self) -> dict[str, object]:
         """The report as plain data for scripts."""
-        s = self.sending
         return {
             "date": self.digest_date.isoformat(),
             "ingest": self.ingest.as_json() if self.ingest else None,
-            "sent": s.sent,
-            "deferred": [{"email": email, "error": error} for email, error in s.deferred],
-            "failed": [{"email": email, "error": error} for email, error in s.failed],
-            "suspended": s.suspended,
-            "stopped": s.stopped,
-            "left_due": s.left,
+            **self.sending.as_json(),
             "nothing_new": self.nothing_new,
             "problems": self.problems,
         }

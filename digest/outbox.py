@@ -91,6 +91,17 @@ class SendReport:
     stopped: str | None = None
     left: int = 0
 
+    def as_json(self) -> dict[str, object]:
+        """The round as plain data for scripts; the same shape from `run` and `worker`."""
+        return {
+            "sent": self.sent,
+            "deferred": [{"email": email, "error": error} for email, error in self.deferred],
+            "failed": [{"email": email, "error": error} for email, error in self.failed],
+            "suspended": self.suspended,
+            "stopped": self.stopped,
+            "left_due": self.left,
+        }
+
     def add(self, other: SendReport) -> None:
         """Count `other`'s round in too; its stop, if any, is the latest word."""
         self.sent += other.sent

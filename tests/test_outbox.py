@@ -244,6 +244,28 @@ def test_status_counts_each_state_and_reports_every_delivery_as_json(cli, office
     assert status_json(cli, office, "--date", DAY2)["deliveries"] == []
 
 
+def test_run_and_worker_report_a_round_in_the_same_json_shape(cli, office):
+    """Before, `worker --json` listed a deferred digest as its address alone."""
+    new_day(office, DAY1)
+    handler = FlakyHandler(2, tempfail={"bob@example.org"})
+    with serving(handler) as server:
+        smtp = server.settings(office)
+        run = last_json(cli("run", "--date", DAY1, "--json", settings_=smtp))
+        assert cli("retry", settings_=smtp).exit_code == 0  # due now, not after its backoff
+        worked = cli("worker", "--once", "--json", settings_=smtp)
+    assert worked.exit_code == 1
+    work = last_json(worked)
+    for report in (run, work):
+        (deferred,) = report["deferred"]
+        assert deferred["email"] == "bob@example.org"
+        assert "451" in deferred["error"]
+        assert report["failed"] == report["suspended"] == []
+        assert report["stopped"] is None
+    assert set(work) == {"sent", "deferred", "failed", "suspended", "stopped", "left_due"}
+    assert set(work) < set(run)
+    assert work["sent"] == []
+
+
 def test_deferred_digests_go_out_with_the_next_run_once_the_relay_recovers(cli, office):
     new_day(office, DAY1)
     handler = FlakyHandler(2, tempfail={"bob@example.org"})
