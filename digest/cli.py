@@ -6,9 +6,7 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Callable
 from datetime import date, datetime
-from functools import wraps
 from pathlib import Path
 from threading import Event
 from types import FrameType
@@ -62,21 +60,22 @@ class Context:
         return value.date() if value else today(self.settings)
 
 
-def _handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Print a DigestError in one line and exit 1; the traceback only with --verbose."""
+class DigestGroup(click.Group):
+    """The command group: a DigestError from any command is one line and exit code 1.
 
-    @wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    The traceback is logged only with --verbose; anything else is a bug, and click (or
+    Python) shows it whole.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
         try:
-            return command(*args, **kwargs)
+            return super().invoke(ctx)
         except DigestError as error:
             # The root logger, not digest's: `serve` and `worker` raise digest's to INFO.
             if logging.getLogger().isEnabledFor(logging.INFO):
                 log.exception("error")
             click.echo(f"error: {error}", err=True)
-            sys.exit(1)
-
-    return wrapper
+            ctx.exit(1)
 
 
 DATE = click.DateTime(formats=["%Y-%m-%d"])
@@ -88,7 +87,7 @@ date_option = click.option(
 json_option = click.option("--json", "as_json", is_flag=True, help="End with one JSON object.")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=DigestGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--env-file",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -99,7 +98,6 @@ json_option = click.option("--json", "as_json", is_flag=True, help="End with one
 @click.option("-v", "--verbose", is_flag=True, help="Log what happens, with tracebacks.")
 @click.version_option(__version__)
 @click.pass_context
-@_handle_errors
 def main(ctx: click.Context, env_file: Path, verbose: bool) -> None:
     """Personalized research-paper digests by email."""
     logging.basicConfig(
@@ -117,7 +115,6 @@ def main(ctx: click.Context, env_file: Path, verbose: bool) -> None:
 @date_option
 @json_option
 @click.pass_obj
-@_handle_errors
 def ingest(obj: Context, paths: tuple[str, ...], day: datetime | None, as_json: bool) -> None:
     """Ingest digest pages: files, folders of pages, or '-' for standard input."""
     report = ingest_paths(obj.engine, paths, obj.day(day), obj.settings.max_page_bytes)
@@ -136,7 +133,6 @@ def subscribers() -> None:
 @subscribers.command("sync")
 @click.argument("file", type=click.Path(path_type=Path), required=False)
 @click.pass_obj
-@_handle_errors
 def subscribers_sync(obj: Context, file: Path | None) -> None:
     """Add, update and deactivate subscribers to match FILE (default DIGEST_PROFILES)."""
     path = file or obj.settings.profiles
@@ -153,7 +149,6 @@ def subscribers_sync(obj: Context, file: Path | None) -> None:
 @subscribers.command("list")
 @json_option
 @click.pass_obj
-@_handle_errors
 def subscribers_list(obj: Context, as_json: bool) -> None:
     """List the stored subscribers and their keywords."""
     with read_only(obj.engine) as session:
@@ -195,7 +190,6 @@ def _states(subscriber: Subscriber) -> str:
 @subscribers.command("resubscribe")
 @click.argument("email")
 @click.pass_obj
-@_handle_errors
 def subscribers_resubscribe(obj: Context, email: str) -> None:
     """Lift EMAIL's unsubscription (at their request): digests resume at the next run."""
     with unit_of_work(obj.engine) as session:
@@ -222,7 +216,6 @@ def feedback() -> None:
 @click.argument("email", required=False)
 @json_option
 @click.pass_obj
-@_handle_errors
 def feedback_list(obj: Context, email: str | None, as_json: bool) -> None:
     """List the votes (of EMAIL, or everyone's), oldest first; the last vote on a paper stands."""
     with unit_of_work(obj.engine) as session:
@@ -241,7 +234,6 @@ def feedback_list(obj: Context, email: str | None, as_json: bool) -> None:
 @date_option
 @json_option
 @click.pass_obj
-@_handle_errors
 def rank(obj: Context, email: str, day: datetime | None, as_json: bool) -> None:
     """Show the papers EMAIL would get, best first, with scores and matched terms."""
     digest_date = obj.day(day)
@@ -269,7 +261,6 @@ def rank(obj: Context, email: str, day: datetime | None, as_json: bool) -> None:
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE.")
 @click.option("--text", is_flag=True, help="The plain-text part instead of the HTML.")
 @click.pass_obj
-@_handle_errors
 def preview(obj: Context, email: str, day: datetime | None, out: Path | None, text: bool) -> None:
     """Render the digest EMAIL would get, without sending or recording anything."""
     digest_date = obj.day(day)
@@ -296,7 +287,6 @@ no_send_option = click.option(
 @no_send_option
 @json_option
 @click.pass_obj
-@_handle_errors
 def run(obj: Context, day: datetime | None, no_send: bool, as_json: bool) -> None:
     """One daily cycle: sync profiles, ingest the inbox, rank, compose, send."""
     settings = obj.settings
@@ -347,7 +337,6 @@ def run(obj: Context, day: datetime | None, no_send: bool, as_json: bool) -> Non
 @click.option("--to", "last", type=DATE, required=True, help="Last day (YYYY-MM-DD).")
 @json_option
 @click.pass_obj
-@_handle_errors
 def replay(obj: Context, folder: Path, first: datetime, last: datetime, as_json: bool) -> None:
     """Run the daily cycle for each day in turn, on FOLDER's files named by date.
 
@@ -381,7 +370,6 @@ def replay(obj: Context, folder: Path, first: datetime, last: datetime, as_json:
 @date_option
 @json_option
 @click.pass_obj
-@_handle_errors
 def status(obj: Context, day: datetime | None, as_json: bool) -> None:
     """What was sent, deferred and failed (with reasons), and who is suspended."""
     report = outbox_status(obj.engine, day.date() if day else None)
@@ -402,7 +390,6 @@ def status(obj: Context, day: datetime | None, as_json: bool) -> None:
 @click.option("--failed", is_flag=True, help="Also failed deliveries (and lift suspensions).")
 @date_option
 @click.pass_obj
-@_handle_errors
 def retry(obj: Context, failed: bool, day: datetime | None) -> None:
     """Make deferred (and with --failed, failed) deliveries due for the next run."""
     count = retry_deliveries(obj.engine, failed=failed, digest_date=day.date() if day else None)
@@ -412,7 +399,6 @@ def retry(obj: Context, failed: bool, day: datetime | None) -> None:
 @main.command()
 @click.argument("token")
 @click.pass_obj
-@_handle_errors
 def unsubscribe(obj: Context, token: str) -> None:
     """Apply an unsubscribe TOKEN from a digest's link (for a mailbox or web handler)."""
     secret, previous = obj.settings.checking_secrets
@@ -423,7 +409,6 @@ def unsubscribe(obj: Context, token: str) -> None:
 @main.command()
 @no_send_option
 @click.pass_obj
-@_handle_errors
 def serve(obj: Context, no_send: bool) -> None:
     """Run the daily cycle every day at DIGEST_SEND_TIME until stopped."""
     # A service's log is its only record: say what it does without needing --verbose.
@@ -441,7 +426,6 @@ def serve(obj: Context, no_send: bool) -> None:
 )
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
 @click.pass_obj
-@_handle_errors
 def web(obj: Context, host: str, port: int) -> None:
     """Serve the pages the emails link to: one-click unsubscribe, resubscribe, feedback."""
     base_url = obj.settings.base_url
@@ -462,7 +446,6 @@ def web(obj: Context, host: str, port: int) -> None:
 @click.option("--once", is_flag=True, help="Send what is due, then exit (for cron and tests).")
 @json_option
 @click.pass_obj
-@_handle_errors
 def worker(obj: Context, once: bool, as_json: bool) -> None:
     """Send the outbox's due digests; any number of workers may share one database."""
     logging.getLogger("digest").setLevel(logging.INFO)
@@ -491,7 +474,6 @@ def db() -> None:
 
 @db.command("upgrade")
 @click.pass_obj
-@_handle_errors
 def db_upgrade(obj: Context) -> None:
     """Migrate the database to the newest schema."""
     engine = make_engine(obj.settings.database_url)
