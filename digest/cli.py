@@ -18,6 +18,7 @@ from sqlalchemy import Engine, select
 from tqdm import tqdm
 
 from digest import __version__
+from digest.compose import make_composer
 from digest.config import Settings, load_settings
 from digest.db import ensure_schema, make_engine, read_only, unit_of_work, upgrade
 from digest.errors import DigestError
@@ -25,12 +26,11 @@ from digest.feedback import list_votes
 from digest.jobs import digest_for, run_daily, today, work
 from digest.jobs import replay as replay_days
 from digest.models import Subscriber
-from digest.outbox import retry as retry_deliveries
-from digest.outbox import status as outbox_status
+from digest.outbox.history import retry as retry_deliveries
+from digest.outbox.history import status as outbox_status
 from digest.planning import find_subscriber, plan_digests
 from digest.profiles import sync_profiles
 from digest.schedule import serve as serve_forever
-from digest.senders import make_composer
 from digest.store import ingest as ingest_paths
 from digest.transports import FileTransport, make_transport
 from digest.unsubscribe import resubscribe

@@ -17,9 +17,11 @@ import css_inline
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
+from digest.config import Settings
 from digest.feedback import DOWN, UP, Ballot, vote_signer
 from digest.mime import Email, address, alternative
 from digest.ranking.analyzer import fold_plural
+from digest.resources import resource_dir
 from digest.tokens import Signer
 from digest.unsubscribe import make_token
 
@@ -329,6 +331,19 @@ class Composer:
             "unsubscribe_web": web,
             "unsubscribe_url": web or mailto,
         }
+
+
+def make_composer(settings: Settings, *, sending: bool = True) -> Composer:
+    """The composer for the bundled templates, the configured sender and unsubscribe links.
+
+    For `sending`, SMTP without DIGEST_SECRET is a ConfigError (see Settings.require_secret).
+    """
+    return Composer(
+        resource_dir("templates"),
+        settings.sender_address,
+        secret=settings.require_secret() if sending else settings.secret,
+        base_url=settings.base_url,
+    )
 
 
 class _EntryView(NamedTuple):

@@ -126,7 +126,7 @@ class Delivery(Base):
     __tablename__ = "deliveries"
     __table_args__ = (
         UniqueConstraint("subscriber_id", "digest_date"),
-        # The due ones in the order they are claimed, oldest first (see digest.outbox).
+        # The due ones in the order they are claimed, oldest first (see digest.outbox.claims).
         Index(None, "status", "id"),
         # Who got a digest on a given day: the previous-digest lookup, a day at a time.
         Index(None, "digest_date", "subscriber_id"),
@@ -145,7 +145,7 @@ class Delivery(Base):
         ),
         default=DeliveryStatus.PENDING,
     )
-    # Who is sending it right now (host:pid:nonce) and since when; see digest.outbox.
+    # Who is sending it right now (host:pid:nonce) and since when; see digest.outbox.claims.
     claimed_by: Mapped[str | None] = mapped_column(String(255))
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # A deferred delivery is not tried again before this moment (exponential backoff).

@@ -10,9 +10,9 @@ from sqlalchemy.dialects import sqlite
 
 from digest.db import unit_of_work
 from digest.models import Delivery, Subscriber, utcnow
-from digest.outbox import claim_batch, due_queries
+from digest.outbox.claims import claim_batch, due_queries
 from tests.conftest import sqlite_only
-from tests.test_sending_pool import DAY, pending_deliveries
+from tests.test_dispatch import DAY, pending_deliveries
 
 
 def _set_status(engine: Engine, ids: list[int], status: str, **values: object) -> None:

@@ -25,22 +25,18 @@ import pytest
 from click.testing import Result
 from sqlalchemy import Engine, select
 
-from digest import outbox
+from digest.compose import make_composer
 from digest.config import Settings
 from digest.db import DatabaseBusy, make_engine, unit_of_work, upgrade
 from digest.jobs import run_daily
 from digest.models import Delivery, DeliveryItem, Subscriber, utcnow
-from digest.outbox import (
-    enqueue,
-    record_planned,
-    recover_interrupted,
-    send_due,
-    stored_digest,
-    with_contents,
-)
+from digest.outbox import record
+from digest.outbox.claims import recover_interrupted
+from digest.outbox.history import stored_digest, with_contents
+from digest.outbox.record import enqueue, record_planned
 from digest.planning import Planned, plan_digests
 from digest.profiles import sync_profiles
-from digest.senders import make_composer
+from digest.sending.send import send_due
 from digest.store import ingest
 from digest.transports import MemoryTransport, make_transport
 from digest.unsubscribe import TokenError, make_token, read_token
@@ -357,9 +353,7 @@ def test_a_delivered_digest_resets_the_count_of_refusals(cli, office, smtp_serve
     assert len(delivered(smtp_server.received.messages, "cy@example.org")) == 1
 
 
-def test_a_relay_that_cannot_be_used_fails_no_digest_and_suspends_nobody(
-    cli, office, smtp_server
-):
+def test_a_relay_that_cannot_be_used_fails_no_digest_and_suspends_nobody(cli, office, smtp_server):
     """A login the relay does not offer is the operator's problem, not the subscriber's:
     every digest stays due, nobody's refusals are counted, the fixed setup sends them all."""
     new_day(office, DAY1)
@@ -728,7 +722,7 @@ def test_status_and_unsubscribe_answer_at_once_while_a_run_ranks(cli, office, mo
     assert cli("subscribers", "sync", str(office.profiles), settings_=office).exit_code == 0
     monkeypatch.setattr("digest.db.BUSY_TIMEOUT_MS", 1000)
     ranked, proceed = threading.Event(), threading.Event()
-    planned = outbox.plan_digests
+    planned = record.plan_digests
 
     def plan_then_wait(*args, **kwargs) -> list[Planned]:
         plans = planned(*args, **kwargs)
@@ -736,7 +730,7 @@ def test_status_and_unsubscribe_answer_at_once_while_a_run_ranks(cli, office, mo
         assert proceed.wait(60)
         return plans
 
-    monkeypatch.setattr(outbox, "plan_digests", plan_then_wait)
+    monkeypatch.setattr(record, "plan_digests", plan_then_wait)
     transport = MemoryTransport()
     engine = make_engine(office.database_url)
     reports = []

@@ -24,18 +24,16 @@ from digest.compose import Composer, Digest, Entry, Recipient, new_message_id
 from digest.config import Settings
 from digest.errors import TransportError
 from digest.mime import Email
-from digest.outbox import UNANSWERED_IN_A_ROW
 from digest.resources import resource_dir
+from digest.sending.send import UNANSWERED_IN_A_ROW
 from digest.transports import (
-    _PLAIN_ADDRESS,
     FileTransport,
     MemoryTransport,
     SmtpTransport,
     Transport,
-    _dot_stuffed,
-    _quoted,
     make_transport,
 )
+from digest.transports.smtp_client import PLAIN_ADDRESS, dot_stuffed, quoted
 from tests.conftest import SmtpServer, env_for, free_port
 from tests.smtp_servers import (
     RecordingHandler,
@@ -102,8 +100,8 @@ def test_memory_transport_keeps_messages_in_order(settings: Settings) -> None:
     first = compose(settings, "ada@example.org")
     second = compose(settings, "grace@example.org")
     with MemoryTransport() as transport:
-        transport.send(first)
-        transport.send(second)
+        transport.deliver(first)
+        transport.deliver(second)
     assert transport.outbox == [first, second]
     assert isinstance(transport, Transport)
 
@@ -123,7 +121,7 @@ def test_file_transport_writes_one_eml_per_message(settings: Settings, tmp_path:
     with FileTransport(folder) as transport:
         assert folder.is_dir()
         for message in messages:
-            transport.send(message)
+            transport.deliver(message)
 
     files = sorted(folder.iterdir())
     assert len(files) == 3
@@ -147,7 +145,7 @@ def test_file_transport_names_are_safe_for_odd_recipients(
 ) -> None:
     message = compose(settings, '"odd/../name"@example.org')
     with FileTransport(tmp_path / "out") as transport:
-        transport.send(message)
+        transport.deliver(message)
 
     (written,) = (tmp_path / "out").iterdir()
     assert written.parent == tmp_path / "out"
@@ -171,7 +169,7 @@ def test_file_transport_folder_gone_during_the_run_is_made_again(
     folder = tmp_path / "outbox"
     with FileTransport(folder) as transport:
         folder.rmdir()
-        transport.send(compose(settings, "ada@example.org"))
+        transport.deliver(compose(settings, "ada@example.org"))
     assert len(list(folder.glob("*.eml"))) == 1
 
 
@@ -183,7 +181,7 @@ def test_file_transport_that_cannot_write_raises_transport_error(
         folder.rmdir()
         folder.write_text("a file where the folder was")
         with pytest.raises(TransportError) as caught:
-            transport.send(compose(settings, "ada@example.org"))
+            transport.deliver(compose(settings, "ada@example.org"))
     assert str(folder) in str(caught.value)
 
 
@@ -196,7 +194,7 @@ def test_smtp_delivers_to_the_envelope_recipient(
     message = compose(settings, "zoe@example.org", "Zoë Ångström", title="Ünïcödé 🚀 title")
 
     with SmtpTransport(smtp_server.settings(settings)) as transport:
-        transport.send(message)
+        transport.deliver(message)
 
     (envelope,) = smtp_server.received.envelopes
     assert envelope.mail_from == "digest@example.org"
@@ -218,7 +216,7 @@ def test_smtp_reuses_one_connection_for_many_messages(
         connection = transport._connection
         assert connection is not None
         for address in recipients:
-            transport.send(compose(settings, address))
+            transport.deliver(compose(settings, address))
             assert transport._connection is connection
         transport.open()  # opening again is a no-op
         assert transport._connection is connection
@@ -233,8 +231,8 @@ def test_smtp_send_opens_the_connection_itself(
 ) -> None:
     transport = SmtpTransport(smtp_server.settings(settings))
     try:
-        transport.send(compose(settings, "ada@example.org"))
-        transport.send(compose(settings, "grace@example.org"))
+        transport.deliver(compose(settings, "ada@example.org"))
+        transport.deliver(compose(settings, "grace@example.org"))
     finally:
         transport.close()
     transport.close()  # closing twice is harmless
@@ -250,8 +248,8 @@ def test_smtp_refused_recipient_names_address_and_code_and_next_message_goes_thr
 
     with SmtpTransport(smtp_server.settings(settings)) as transport:
         with pytest.raises(TransportError) as caught:
-            transport.send(compose(settings, "ghost@example.org", "Ghost"))
-        transport.send(compose(settings, "ada@example.org"))
+            transport.deliver(compose(settings, "ghost@example.org", "Ghost"))
+        transport.deliver(compose(settings, "ada@example.org"))
 
     message = str(caught.value)
     assert "ghost@example.org" in message
@@ -266,14 +264,14 @@ def test_smtp_reconnects_after_losing_the_connection(
     settings: Settings, smtp_server: SmtpServer, connects: list[tuple[str, int]]
 ) -> None:
     with SmtpTransport(smtp_server.settings(settings)) as transport:
-        transport.send(compose(settings, "ada@example.org"))
+        transport.deliver(compose(settings, "ada@example.org"))
         assert transport._connection is not None
         transport._connection.close()  # the socket goes away under the transport
 
         with pytest.raises(TransportError, match="lost the connection"):
-            transport.send(compose(settings, "grace@example.org"))
+            transport.deliver(compose(settings, "grace@example.org"))
         assert transport._connection is None
-        transport.send(compose(settings, "alan@example.org"))
+        transport.deliver(compose(settings, "alan@example.org"))
 
     assert len(connects) == 2
     assert [e.rcpt_tos for e in smtp_server.received.envelopes] == [
@@ -305,7 +303,7 @@ def test_smtp_server_down(settings: Settings) -> None:
     assert transport._connection is None
 
     with pytest.raises(TransportError, match="cannot connect"):
-        transport.send(compose(settings, "ada@example.org"))
+        transport.deliver(compose(settings, "ada@example.org"))
 
 
 def test_smtp_starttls_not_offered(settings: Settings, smtp_server: SmtpServer) -> None:
@@ -369,12 +367,12 @@ def test_dot_stuffing_sends_what_smtplib_sends(data: bytes) -> None:
     if quoted[-2:] != b"\r\n":
         quoted += b"\r\n"
 
-    assert _dot_stuffed(data) == quoted + b".\r\n"
+    assert dot_stuffed(data) == quoted + b".\r\n"
 
 
-@given(st.from_regex(_PLAIN_ADDRESS, fullmatch=True) | st.text(max_size=30))
+@given(st.from_regex(PLAIN_ADDRESS, fullmatch=True) | st.text(max_size=30))
 def test_envelope_addresses_are_quoted_as_smtplib_quotes_them(address: str) -> None:
-    assert _quoted(address) == smtplib.quoteaddr(address)
+    assert quoted(address) == smtplib.quoteaddr(address)
 
 
 def test_smtp_lines_starting_with_a_dot_arrive_whole(
@@ -384,7 +382,7 @@ def test_smtp_lines_starting_with_a_dot_arrive_whole(
     email = Email("digest@example.org", "ada@example.org", "<dots@example.org>", body)
 
     with SmtpTransport(smtp_server.settings(settings)) as transport:
-        transport.send(email)
+        transport.deliver(email)
 
     (envelope,) = smtp_server.received.envelopes
     assert envelope.original_content == body + b"\r\n"
@@ -419,8 +417,8 @@ def test_smtp_sender_refused_resets_and_the_next_message_goes_through(
         SmtpTransport(server.settings(settings)) as transport,
     ):
         with pytest.raises(TransportError) as caught:
-            transport.send(compose(settings, "ada@example.org"))
-        transport.send(compose(settings, "grace@example.org"))
+            transport.deliver(compose(settings, "ada@example.org"))
+        transport.deliver(compose(settings, "grace@example.org"))
 
     assert caught.value.temporary
     assert "451 4.3.0 sender check failed" in str(caught.value)
@@ -436,9 +434,9 @@ def test_smtp_421_after_data_hangs_up_and_the_next_send_reconnects(
         SmtpTransport(server.settings(settings)) as transport,
     ):
         with pytest.raises(TransportError) as caught:
-            transport.send(compose(settings, "ada@example.org"))
+            transport.deliver(compose(settings, "ada@example.org"))
         assert transport._connection is None
-        transport.send(compose(settings, "grace@example.org"))
+        transport.deliver(compose(settings, "grace@example.org"))
 
     assert caught.value.temporary
     assert "421 4.3.2 shutting down" in str(caught.value)

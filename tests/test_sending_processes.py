@@ -12,24 +12,26 @@ from email import policy
 import pytest
 from sqlalchemy import Engine
 
-from digest import senders
+from digest.compose import make_composer
 from digest.config import Settings
 from digest.jobs import run_daily
-from digest.outbox import count_due, status
-from digest.senders import make_composer, send_from_processes, sending_processes
+from digest.outbox.claims import count_due
+from digest.outbox.history import status
+from digest.sending import processes
+from digest.sending.processes import send_from_processes, sending_processes
 from digest.transports import FileTransport, SmtpTransport
 from tests.smtp_servers import SlowHandler, serving
 from tests.test_jobs import DAY as RUN_DAY
-from tests.test_sending_pool import DAY, pending_deliveries
+from tests.test_dispatch import DAY, pending_deliveries
 
 
 def test_a_large_run_into_the_file_outbox_takes_a_process_per_core(settings, monkeypatch):
-    monkeypatch.setattr(senders, "_cores", lambda: 2)
+    monkeypatch.setattr(processes, "_cores", lambda: 2)
     assert sending_processes(settings, 5000) == 2
     # Too few digests to pay for starting a process, however many are asked for.
-    assert sending_processes(settings, senders.MIN_SHARE * 2 - 1) == 1
+    assert sending_processes(settings, processes.MIN_SHARE * 2 - 1) == 1
     assert sending_processes(dataclasses.replace(settings, senders=3), 100_000) == 3
-    assert sending_processes(dataclasses.replace(settings, senders=3), 2 * senders.MIN_SHARE) == 2
+    assert sending_processes(dataclasses.replace(settings, senders=3), 2 * processes.MIN_SHARE) == 2
 
 
 def test_smtp_sends_from_one_process_unless_told_and_a_rate_keeps_it_at_one(settings):
@@ -87,7 +89,7 @@ def test_a_parallel_daily_run_writes_every_digest_once(
         for n in range(30)
     )
     lab.profiles.write_text(many)
-    monkeypatch.setattr(senders, "MIN_SHARE", 10)
+    monkeypatch.setattr(processes, "MIN_SHARE", 10)
     settings = dataclasses.replace(lab, senders=2, batch_size=3)
     ticks: list[int] = []
     report = run_daily(

@@ -1,4 +1,4 @@
-"""The sending pool and the rate limit: several SMTP connections to a real aiosmtpd server on
+"""The dispatcher and the rate limit: several SMTP connections to a real aiosmtpd server on
 127.0.0.1, and send_due over them on a real SQLite file, including a relay that hangs up."""
 
 from __future__ import annotations
@@ -10,20 +10,17 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
+from digest.compose import make_composer
 from digest.config import Settings
 from digest.db import unit_of_work
 from digest.errors import TransportError
 from digest.mime import Email
 from digest.models import Delivery, DeliveryItem, DeliveryStatus, Page, Paper, Subscriber
-from digest.outbox import send_due, status
-from digest.senders import make_composer
-from digest.transports import (
-    MemoryTransport,
-    SendingPool,
-    SlidingWindow,
-    SmtpTransport,
-    rate_limiter,
-)
+from digest.outbox.history import status
+from digest.sending.dispatch import Dispatcher
+from digest.sending.rate import SlidingWindow, rate_limiter
+from digest.sending.send import send_due
+from digest.transports import MemoryTransport, SmtpTransport
 from tests.smtp_servers import FlakyHandler, RecordingHandler, SlowHandler, serving
 from tests.test_transports import compose
 
@@ -95,7 +92,7 @@ def test_pool_sends_every_message_once_over_several_connections(settings: Settin
         transports = SmtpTransport(smtp).parallel(4)
         assert len(transports) == 4
         recipients = [f"reader{n}@example.org" for n in range(24)]
-        with SendingPool(transports, _retrying(smtp)) as pool:
+        with Dispatcher(transports, _retrying(smtp)) as pool:
             for key, address in enumerate(recipients):
                 pool.submit(key, compose(smtp, address))
             outcomes = []
@@ -115,7 +112,7 @@ def test_pool_keeps_at_most_one_unrecorded_message_per_connection(settings: Sett
     handler = RecordingHandler()
     with serving(handler) as relay:
         smtp = relay.settings(settings)
-        with SendingPool(SmtpTransport(smtp).parallel(3), _retrying(smtp)) as pool:
+        with Dispatcher(SmtpTransport(smtp).parallel(3), _retrying(smtp)) as pool:
             for key in range(10):
                 pool.submit(key, compose(smtp, f"r{key}@example.org"))
             first = [pool.outcome(timeout=10) for _ in range(3)]
@@ -135,9 +132,9 @@ class ThreadNoting(MemoryTransport):
         super().__init__()
         self.threads: list[str] = []
 
-    def send(self, email: Email) -> None:
+    def deliver(self, email: Email) -> None:
         self.threads.append(threading.current_thread().name)
-        super().send(email)
+        super().deliver(email)
 
 
 def test_one_connection_sends_in_the_callers_thread_one_unrecorded_at_most(
@@ -145,7 +142,7 @@ def test_one_connection_sends_in_the_callers_thread_one_unrecorded_at_most(
 ) -> None:
     transport = ThreadNoting()
     before = threading.active_count()
-    with SendingPool([transport], _retrying(settings)) as pool:
+    with Dispatcher([transport], _retrying(settings)) as pool:
         assert threading.active_count() == before
         for key in range(3):
             pool.submit(key, compose(settings, f"r{key}@example.org"))
@@ -176,7 +173,7 @@ def test_pool_rate_limit_spaces_the_sends(settings: Settings) -> None:
 
     window = SlidingWindow(2, 60.0, clock=clock, sleep=sleep)
     memory = MemoryTransport()
-    with SendingPool([memory], _retrying(settings), window) as pool:
+    with Dispatcher([memory], _retrying(settings), window) as pool:
         for key in range(5):
             pool.submit(key, compose(settings, f"r{key}@example.org"))
         for _ in range(5):
@@ -262,20 +259,20 @@ def test_a_relay_that_hangs_up_on_every_connection_stops_all_of_them(engine, set
         relay_port_gone = threading.Event()
         watcher = threading.Thread(target=kill_relay_when_busy, daemon=True)
         watcher.start()
-        original = SmtpTransport.send
+        original = SmtpTransport.deliver
 
-        def send(self: SmtpTransport, message) -> None:
+        def deliver(self: SmtpTransport, message) -> None:
             if relay_port_gone.is_set():
                 # Every connection now fails as a dead relay does: refused at connect.
                 self.close()
                 self._settings = dataclasses.replace(self._settings, smtp_port=1)
             original(self, message)
 
-        SmtpTransport.send = send  # type: ignore[method-assign]
+        SmtpTransport.deliver = deliver  # type: ignore[method-assign]
         try:
             report = send_due(engine, smtp, transport, make_composer(smtp), DAY, batch=10)
         finally:
-            SmtpTransport.send = original  # type: ignore[method-assign]
+            SmtpTransport.deliver = original  # type: ignore[method-assign]
     assert report.stopped is not None and "cannot connect" in report.stopped
     assert report.failed == [] and report.suspended == []
     accepted = [a.rcpt_tos[0] for a in handler.log.accepted]
