@@ -25,7 +25,7 @@ from digest.errors import DigestError
 from digest.feedback import list_votes
 from digest.jobs import digest_for, run_daily, today, work
 from digest.jobs import replay as replay_days
-from digest.models import Subscriber
+from digest.models import DeliveryStatus, Subscriber
 from digest.outbox.history import retry as retry_deliveries
 from digest.outbox.history import status as outbox_status
 from digest.planning import find_subscriber, plan_digests
@@ -376,7 +376,7 @@ def status(obj: Context, day: datetime | None, as_json: bool) -> None:
     for item in report.deliveries:
         line = f"{item['date']}  {item['status']:<8}  {item['email']}  ({item['papers']} papers"
         line += f", {item['attempts']} attempt(s))"
-        if item["error"] and item["status"] != "sent":
+        if item["error"] and item["status"] != DeliveryStatus.SENT:
             line += f"\n            {item['error']}"
         click.echo(line)
     for email in report.suspended:
