@@ -27,9 +27,9 @@ class Transport(ABC):
         """Hand one message to the mail system; TransportError if it was not accepted."""
 
     def parallel(self, connections: int) -> list[Transport]:
-        """This transport and up to `connections - 1` more like it, to send over at once.
+        """This transport and up to `connections - 1` more like it, to deliver over at once.
 
-        A transport that is not a connection (a folder, a list) is one sender: itself.
+        A transport that is not a connection (a folder, a list) is one at a time: itself.
         """
         return [self]
 

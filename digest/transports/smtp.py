@@ -156,7 +156,7 @@ class SmtpTransport(Transport):
                 content=_is_too_large(exc),
             ) from None
         except (OSError, smtplib.SMTPException) as exc:
-            # Dropped mid-transaction: forget the connection, the next send reconnects.
+            # Dropped mid-transaction: forget the connection, the next delivery reconnects.
             self._connection.close()
             self._connection = None
             raise TransportError(f"lost the connection to {self._where}: {reason(exc)}") from None
