@@ -5,7 +5,7 @@ from __future__ import annotations
 from click.testing import CliRunner
 
 from digest.cli import main
-from tests.conftest import env_for
+from tests.support import env_for
 
 
 def test_an_error_of_a_command_is_one_line_and_exit_1(cli):

@@ -13,7 +13,7 @@ from dotenv import dotenv_values
 from digest.config import Settings, declared, load_settings
 from digest.errors import ConfigError
 from digest.settings_doc import settings_table, with_table
-from tests.conftest import ROOT, env_for
+from tests.support import ROOT, env_for
 
 FULL_ENV = {
     "DIGEST_DATABASE_URL": "postgresql+psycopg://digest@db/digest",

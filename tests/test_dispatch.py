@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from datetime import date
 
 import pytest
 from sqlalchemy import select
@@ -15,16 +14,14 @@ from digest.config import Settings
 from digest.db import unit_of_work
 from digest.errors import TransportError
 from digest.mime import Email
-from digest.models import Delivery, DeliveryItem, DeliveryStatus, Page, Paper, Subscriber
+from digest.models import Delivery, DeliveryStatus, Subscriber
 from digest.outbox.history import status
 from digest.sending.dispatch import Dispatcher
 from digest.sending.rate import SlidingWindow, rate_limiter
 from digest.sending.send import send_due
 from digest.transports import MemoryTransport, SmtpTransport
 from tests.smtp_servers import FlakyHandler, RecordingHandler, SlowHandler, serving
-from tests.test_transports import compose
-
-DAY = date(2026, 3, 20)
+from tests.support import PENDING_DAY, composed, pending_deliveries
 
 
 class FakeClock:
@@ -94,7 +91,7 @@ def test_pool_sends_every_message_once_over_several_connections(settings: Settin
         recipients = [f"reader{n}@example.org" for n in range(24)]
         with Dispatcher(transports, _retrying(smtp)) as pool:
             for key, address in enumerate(recipients):
-                pool.submit(key, compose(smtp, address))
+                pool.submit(key, composed(smtp, address))
             outcomes = []
             for _ in recipients:
                 outcome = pool.outcome(timeout=10)
@@ -114,7 +111,7 @@ def test_pool_keeps_at_most_one_unrecorded_message_per_connection(settings: Sett
         smtp = relay.settings(settings)
         with Dispatcher(SmtpTransport(smtp).parallel(3), _retrying(smtp)) as pool:
             for key in range(10):
-                pool.submit(key, compose(smtp, f"r{key}@example.org"))
+                pool.submit(key, composed(smtp, f"r{key}@example.org"))
             first = [pool.outcome(timeout=10) for _ in range(3)]
             assert all(o is not None for o in first)
             # Nothing settled: no thread may start another message.
@@ -145,7 +142,7 @@ def test_one_connection_sends_in_the_callers_thread_one_unrecorded_at_most(
     with Dispatcher([transport], _retrying(settings)) as pool:
         assert threading.active_count() == before
         for key in range(3):
-            pool.submit(key, compose(settings, f"r{key}@example.org"))
+            pool.submit(key, composed(settings, f"r{key}@example.org"))
         assert transport.outbox == []  # queued: sent when an outcome is asked for
         first = pool.outcome(timeout=1)
         assert first is not None and first.key == 0 and first.error is None
@@ -175,43 +172,12 @@ def test_pool_rate_limit_spaces_the_sends(settings: Settings) -> None:
     memory = MemoryTransport()
     with Dispatcher([memory], _retrying(settings), window) as pool:
         for key in range(5):
-            pool.submit(key, compose(settings, f"r{key}@example.org"))
+            pool.submit(key, composed(settings, f"r{key}@example.org"))
         for _ in range(5):
             assert pool.outcome(timeout=10) is not None
             pool.settle()
     assert len(memory.outbox) == 5
     assert clock.sleeps == [60.0, 60.0]  # 2 at once, 2 a minute later, 1 a minute after
-
-
-def pending_deliveries(engine, count: int) -> list[str]:
-    """`count` subscribers with one pending delivery of one paper each; their addresses."""
-    emails = [f"reader{n:03d}@example.org" for n in range(count)]
-    with unit_of_work(engine) as session:
-        page = Page(source="t", sha256="0" * 64, digest_date=DAY, entries=1, papers_new=1)
-        session.add(page)
-        session.flush()
-        paper = Paper(
-            key="a-paper", title="A Paper", abstract="We study things.", first_seen=DAY,
-            page_id=page.id,
-        )  # fmt: skip
-        session.add(paper)
-        for email in emails:
-            subscriber = Subscriber(email=email, keywords={"things": 1.0}, exclude=[])
-            session.add(subscriber)
-            session.flush()
-            delivery = Delivery(
-                subscriber_id=subscriber.id, digest_date=DAY, status="pending",
-                message_id=f"<{email}>", subject="digest",
-            )  # fmt: skip
-            session.add(delivery)
-            session.flush()
-            session.add(
-                DeliveryItem(
-                    delivery_id=delivery.id, subscriber_id=subscriber.id, paper_id=paper.id,
-                    rank=1, score=0.5, matched=["things"],
-                )
-            )  # fmt: skip
-    return emails
 
 
 def test_send_due_over_four_connections_sends_and_records_each_once(engine, settings) -> None:
@@ -220,7 +186,9 @@ def test_send_due_over_four_connections_sends_and_records_each_once(engine, sett
     handler = FlakyHandler(3, refuse={emails[5]}, tempfail={emails[7]}, data_451=0.1, drop=0.1)
     with serving(handler) as relay:
         smtp = dataclasses.replace(relay.settings(settings), smtp_connections=4, retry_attempts=4)
-        report = send_due(engine, smtp, SmtpTransport(smtp), make_composer(smtp), DAY, batch=7)
+        report = send_due(
+            engine, smtp, SmtpTransport(smtp), make_composer(smtp), PENDING_DAY, batch=7
+        )
     assert handler.log.events["dropped"] > 0 and handler.log.events["data 451"] > 0
     assert [email for email, _ in report.failed] == [emails[5]]
     deferred = {email for email, _ in report.deferred}
@@ -228,7 +196,7 @@ def test_send_due_over_four_connections_sends_and_records_each_once(engine, sett
     assert sorted([*report.sent, *deferred, emails[5]]) == emails  # each once
     received = [a.rcpt_tos[0] for a in handler.log.accepted]
     assert sorted(received) == sorted(report.sent)  # none twice
-    outbox = status(engine, DAY)
+    outbox = status(engine, PENDING_DAY)
     assert outbox.counts == {
         "pending": 0,
         "sending": 0,
@@ -270,7 +238,7 @@ def test_a_relay_that_hangs_up_on_every_connection_stops_all_of_them(engine, set
 
         SmtpTransport.deliver = deliver  # type: ignore[method-assign]
         try:
-            report = send_due(engine, smtp, transport, make_composer(smtp), DAY, batch=10)
+            report = send_due(engine, smtp, transport, make_composer(smtp), PENDING_DAY, batch=10)
         finally:
             SmtpTransport.deliver = original  # type: ignore[method-assign]
     assert report.stopped is not None and "cannot connect" in report.stopped
@@ -278,7 +246,7 @@ def test_a_relay_that_hangs_up_on_every_connection_stops_all_of_them(engine, set
     accepted = [a.rcpt_tos[0] for a in handler.log.accepted]
     assert sorted(accepted) == sorted(report.sent)
     assert len(accepted) >= stop_after
-    outbox = status(engine, DAY)
+    outbox = status(engine, PENDING_DAY)
     assert outbox.counts["sending"] == 0
     assert outbox.counts["failed"] == 0
     assert outbox.counts[DeliveryStatus.SENT] == len(report.sent)

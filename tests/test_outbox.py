@@ -40,9 +40,8 @@ from digest.sending.send import send_due
 from digest.store import ingest
 from digest.transports import MemoryTransport, make_transport
 from digest.unsubscribe import TokenError, make_token, read_token
-from tests.conftest import PAGES, free_port, sqlite_only
 from tests.smtp_servers import FlakyHandler, RecordingHandler, serving
-from tests.test_candidates import add_delivery
+from tests.support import PAGES, add_delivery, free_port, sqlite_only
 
 # One new page a day, small ones first, so every day brings new papers for everyone.
 PAGE_OF_DAY = {
@@ -329,7 +328,7 @@ def test_consecutive_refusals_across_days_suspend_until_retry_failed(cli, office
     again = cli("run", "--date", DAY3, "--json", settings_=smtp)
     assert again.exit_code == 0, again.output
     assert last_json(again)["sent"] == ["bob@example.org"] * 3
-    bob = delivered(smtp_server.received.messages, "bob@example.org")
+    bob = delivered(smtp_server.log.messages, "bob@example.org")
     assert sorted(m["Subject"].split(":")[0] for m in bob) == [
         "Your paper digest for 20 Mar 2026",
         "Your paper digest for 21 Mar 2026",
@@ -350,7 +349,7 @@ def test_a_delivered_digest_resets_the_count_of_refusals(cli, office, smtp_serve
         expected = ["cy@example.org"] if day == DAY4 else []
         assert report["suspended"] == expected, day
     assert status_json(cli, smtp)["suspended_subscribers"] == ["cy@example.org"]
-    assert len(delivered(smtp_server.received.messages, "cy@example.org")) == 1
+    assert len(delivered(smtp_server.log.messages, "cy@example.org")) == 1
 
 
 def test_a_relay_that_cannot_be_used_fails_no_digest_and_suspends_nobody(cli, office, smtp_server):
@@ -397,9 +396,7 @@ def test_a_send_interrupted_by_a_dead_process_is_sent_again_with_the_same_messag
     result = cli("-v", "run", "--date", DAY1, "--json", settings_=smtp_server.settings(office))
     assert result.exit_code == 0, result.output
     assert "interrupted send, sending again" in result.output
-    received = {
-        m["To"].addresses[0].addr_spec: m["Message-ID"] for m in smtp_server.received.messages
-    }
+    received = {m["To"].addresses[0].addr_spec: m["Message-ID"] for m in smtp_server.log.messages}
     assert received == recorded
     assert counts(status_json(cli, office))["sent"] == 3
 
@@ -440,7 +437,7 @@ def test_a_live_claim_is_left_alone_until_it_is_older_than_the_claim_timeout(
     smtp = dataclasses.replace(smtp_server.settings(office), claim_timeout=60)
 
     assert cli("run", "--date", DAY1, settings_=smtp).exit_code == 0
-    assert sorted(r for e in smtp_server.received.envelopes for r in e.rcpt_tos) == [
+    assert sorted(r for e in smtp_server.log.accepted for r in e.rcpt_tos) == [
         "bob@example.org",
         "cy@example.org",
     ]
@@ -451,7 +448,7 @@ def test_a_live_claim_is_left_alone_until_it_is_older_than_the_claim_timeout(
     result = cli("run", "--date", DAY1, "--json", settings_=smtp)
     assert result.exit_code == 0, result.output
     assert last_json(result)["sent"] == ["ada@example.org"]
-    (ada_mail,) = delivered(smtp_server.received.messages, "ada@example.org")
+    (ada_mail,) = delivered(smtp_server.log.messages, "ada@example.org")
     assert ada_mail["Message-ID"] == message_id
     assert counts(status_json(cli, smtp))["sent"] == 3
 
@@ -463,7 +460,7 @@ def test_unsubscribe_tokens_from_the_header_stop_mail_for_good(cli, office, smtp
     smtp = dataclasses.replace(smtp_server.settings(office), base_url=BASE_URL)
     new_day(office, DAY1)
     assert cli("run", "--date", DAY1, settings_=smtp).exit_code == 0
-    messages = smtp_server.received.messages
+    messages = smtp_server.log.messages
     (ada,) = delivered(messages, "ada@example.org")
     (bob,) = delivered(messages, "bob@example.org")
     ada_mailto, ada_web = token_of(ada)
@@ -491,8 +488,8 @@ def test_unsubscribe_tokens_from_the_header_stop_mail_for_good(cli, office, smtp
         assert result.exit_code == 0, result.output
         assert last_json(result)["sent"] == ["cy@example.org"]
     for email in ("ada@example.org", "bob@example.org"):
-        assert len(delivered(smtp_server.received.messages, email)) == 1
-    assert len(delivered(smtp_server.received.messages, "cy@example.org")) == 3
+        assert len(delivered(smtp_server.log.messages, email)) == 1
+    assert len(delivered(smtp_server.log.messages, "cy@example.org")) == 3
 
 
 def _edited(token: str, position: int) -> str:
@@ -507,7 +504,7 @@ def test_edited_forged_and_foreign_tokens_are_refused_and_change_nothing(cli, of
     smtp = smtp_server.settings(office)
     new_day(office, DAY1)
     assert cli("run", "--date", DAY1, settings_=smtp).exit_code == 0
-    token, web = token_of(delivered(smtp_server.received.messages, "ada@example.org")[0])
+    token, web = token_of(delivered(smtp_server.log.messages, "ada@example.org")[0])
     assert web is None  # no DIGEST_BASE_URL: a mailto only
     assert token == make_token(SECRET, "ada@example.org")
     payload, _, signature = token.partition(".")
@@ -571,7 +568,7 @@ def test_unsubscribe_needs_the_secret(cli, office):
 def test_one_click_unsubscribe_header_only_with_a_base_url(cli, office, smtp_server):
     new_day(office, DAY1)
     assert cli("run", "--date", DAY1, settings_=smtp_server.settings(office)).exit_code == 0
-    for message in smtp_server.received.messages:
+    for message in smtp_server.log.messages:
         assert message["List-Unsubscribe-Post"] is None
         header = str(message["List-Unsubscribe"])
         assert header.startswith("<mailto:digest@example.org?subject=unsubscribe%20")
@@ -587,7 +584,7 @@ def test_smtp_without_a_secret_is_refused_before_anything_is_sent(cli, office, s
     assert result.exit_code == 1
     assert result.stderr.startswith("error: DIGEST_SECRET is not set")
     assert "secrets.token_urlsafe" in result.stderr
-    assert smtp_server.received.envelopes == []
+    assert smtp_server.log.accepted == []
     assert status_json(cli, office)["deliveries"] == []
 
 

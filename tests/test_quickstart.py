@@ -9,7 +9,7 @@ import sys
 from email import message_from_bytes, policy
 from pathlib import Path
 
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 
 def test_the_bundled_example_runs_and_says_where_the_mail_is(tmp_path: Path):

@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, inspect, text
 
 from digest.config import Settings
 from digest.schedule import JOB_ID
-from tests.conftest import PROFILES, env_for
+from tests.support import PROFILES, env_for
 
 TIMEOUT = 60
 

@@ -21,8 +21,10 @@ from digest.sending import processes
 from digest.sending.processes import send_from_processes, sending_processes
 from digest.transports import FileTransport, SmtpTransport
 from tests.smtp_servers import SlowHandler, serving
-from tests.test_jobs import DAY as RUN_DAY
-from tests.test_dispatch import DAY, pending_deliveries
+from tests.support import PENDING_DAY, pending_deliveries
+
+# The day `digest run` plans and sends.
+RUN_DAY = "2026-03-20"
 
 
 def test_a_large_run_into_the_file_outbox_takes_a_process_per_core(settings, monkeypatch):
@@ -49,7 +51,7 @@ def test_two_processes_share_the_digests_and_each_goes_out_once(engine, settings
     with serving(handler) as relay:
         smtp = dataclasses.replace(relay.settings(settings), batch_size=2, senders=2)
         sending = send_from_processes(
-            engine, smtp, SmtpTransport(smtp), make_composer(smtp), DAY, 2, ticks.append
+            engine, smtp, SmtpTransport(smtp), make_composer(smtp), PENDING_DAY, 2, ticks.append
         )
     assert sending.problems == []
     assert sorted(sending.report.sent) == emails
@@ -58,8 +60,8 @@ def test_two_processes_share_the_digests_and_each_goes_out_once(engine, settings
     # Both processes sent: the other started before this one took the first batch.
     assert len(sending.shares) == 2 and all(sending.shares) and sum(sending.shares) == 40
     assert sum(ticks) == 40
-    assert status(engine, DAY).counts["sent"] == 40
-    assert count_due(engine, DAY) == 0
+    assert status(engine, PENDING_DAY).counts["sent"] == 40
+    assert count_due(engine, PENDING_DAY) == 0
 
 
 def test_a_sending_process_that_fails_leaves_its_share_to_this_one(engine, settings):
@@ -71,14 +73,16 @@ def test_a_sending_process_that_fails_leaves_its_share_to_this_one(engine, setti
         smtp = dataclasses.replace(relay.settings(settings), batch_size=2)
         composer = make_composer(smtp)
         unsigned = dataclasses.replace(smtp, secret=None)
-        sending = send_from_processes(engine, unsigned, SmtpTransport(unsigned), composer, DAY, 2)
+        sending = send_from_processes(
+            engine, unsigned, SmtpTransport(unsigned), composer, PENDING_DAY, 2
+        )
     assert len(sending.problems) == 1
     assert "a sending process failed" in sending.problems[0]
     assert "DIGEST_SECRET" in sending.problems[0]
     assert sorted(sending.report.sent) == emails
     assert sending.shares == [12, 0]
     assert sorted(a.rcpt_tos[0] for a in handler.log.accepted) == emails
-    assert status(engine, DAY).counts["sent"] == 12
+    assert status(engine, PENDING_DAY).counts["sent"] == 12
 
 
 def test_a_parallel_daily_run_writes_every_digest_once(

@@ -37,7 +37,7 @@ from digest.profiles import sync_profiles
 from digest.transports import make_transport
 from digest.unsubscribe import make_token, make_undo_token, unsubscribe_address
 from digest.web import BUSY_SECONDS, create_app
-from tests.conftest import PAGES, PROFILES, env_for, free_port
+from tests.support import PAGES, PROFILES, env_for, free_port
 from tests.web_server import Answer, Site, serving
 
 SECRET = "test-secret-not-for-production"
