@@ -24,6 +24,9 @@ from tests.crowd import DAY1, DAY2, assert_once_each, fill_inbox, write_crowd
 from tests.smtp_servers import REFUSED, FlakyHandler, SlowHandler, serving
 from tests.support import child_env, digest_command, status_report
 
+# Real `digest run` processes against a misbehaving relay, tens of seconds each.
+pytestmark = pytest.mark.slow
+
 
 def run_once(settings: Settings, day: str, cwd: Path) -> dict:
     done = subprocess.run(

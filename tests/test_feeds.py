@@ -267,6 +267,7 @@ def test_run_for_past_days_over_http_matches_a_replay_of_the_same_files(
     drop_database(replayed.database_url)
 
 
+@pytest.mark.slow
 def test_replaying_weeks_of_real_days_sends_each_paper_once_and_only_matches(cli, feeds, history):
     result = cli(
         "replay",

@@ -84,6 +84,7 @@ def job_row(database: str) -> tuple[float, bytes] | None:
         engine.dispose()
 
 
+@pytest.mark.slow
 def test_serve_persists_its_job_and_runs_a_missed_day_once_at_start(
     tmp_path: Path, settings: Settings, serve_env: dict[str, str]
 ):

@@ -472,6 +472,7 @@ def test_a_message_the_relay_never_answers_is_deferred_once_and_the_round_stops(
     assert report["failed"] == report["suspended"] == []
 
 
+@pytest.mark.slow
 def test_a_relay_that_never_ends_its_reply_is_given_up_at_the_deadline(lab, tmp_path):
     """Fails before: a reply trickled a line at a time never timed out, and the run hung."""
     with trickling() as port:

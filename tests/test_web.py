@@ -510,6 +510,7 @@ def planning_under_way(engine: Engine, day: date, pages: int) -> bool:
     return stored == pages and recorded == 0
 
 
+@pytest.mark.slow
 def test_a_one_click_post_is_answered_at_once_while_a_run_ranks_thousands(
     readers, site, db, tmp_path
 ):
