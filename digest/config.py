@@ -44,7 +44,7 @@ from digest.setting_types import (
 
 T = TypeVar("T")
 SmtpSecurity = Literal["starttls", "ssl", "none"]
-DEFAULT_PORTS: dict[str, int] = {"starttls": 587, "ssl": 465, "none": 25}
+_DEFAULT_PORTS: dict[str, int] = {"starttls": 587, "ssl": 465, "none": 25}
 # More parallel connections than this looks like an attack to most relays, and buys nothing
 # on a small machine: the sending threads share one interpreter.
 MAX_SMTP_CONNECTIONS = 32
@@ -99,15 +99,14 @@ def setting(
     on others has a `fallback`, given the values of all the others, and a `shown_default`.
     """
     declared = Declared(env, kind, meaning, shown_default, fallback)
-    # A secret stays out of the settings' repr, and so out of logs and tracebacks.
     field: T | None = dataclasses.field(
-        default=default, repr=not kind.keeps_spaces, metadata={"setting": declared}
+        default=default, repr=not kind.hidden, metadata={"setting": declared}
     )
     return field
 
 
 def _port_for(values: Mapping[str, Any]) -> int:
-    return DEFAULT_PORTS[values["smtp_security"]]
+    return _DEFAULT_PORTS[values["smtp_security"]]
 
 
 @dataclass(frozen=True)

@@ -31,8 +31,10 @@ MIN_SECRET_LENGTH = 16
 class Kind(ABC, Generic[T]):
     """How a setting's text becomes its value, and back."""
 
-    # Secrets and passwords are taken exactly as written, spaces and all.
+    # Secrets and passwords are taken exactly as written, spaces and all...
     keeps_spaces = False
+    # ...and kept out of the settings' repr, and so out of logs and tracebacks.
+    hidden = False
 
     @abstractmethod
     def parse(self, name: str, text: str) -> T:
@@ -58,9 +60,10 @@ class Text(Kind[str]):
 
 
 class Password(Text):
-    """Any text, kept exactly as written."""
+    """Any text, kept exactly as written, never shown."""
 
     keeps_spaces = True
+    hidden = True
 
 
 class FilePath(Kind[Path]):
@@ -219,6 +222,7 @@ class Secret(Kind[str]):
     """A signing secret: long, of enough different characters, taken exactly as written."""
 
     keeps_spaces = True
+    hidden = True
 
     def parse(self, name: str, text: str) -> str:
         distinct = set(text) - set(" \t")

@@ -331,3 +331,16 @@ def test_the_tests_environment_reads_back_as_the_same_settings() -> None:
     )
     assert load_settings(env_for(settings)) == settings
     assert load_settings(env_for(Settings())) == Settings()
+
+
+def test_passwords_and_secrets_stay_out_of_the_settings_repr() -> None:
+    settings = load_settings(
+        {
+            "SMTP_PASSWORD": "pa ss:word ",
+            "DIGEST_SECRET": CURRENT,
+            "DIGEST_SECRET_PREVIOUS": PREVIOUS,
+        }
+    )
+    shown = repr(settings)
+    assert "pa ss:word" not in shown and CURRENT not in shown and PREVIOUS not in shown
+    assert "smtp_timeout=30.0" in shown
