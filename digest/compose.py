@@ -12,17 +12,19 @@ from datetime import date, datetime
 from email.headerregistry import Address
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple, Protocol, cast
 from urllib.parse import quote, quote_plus, urlsplit
 
 import css_inline
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
+from digest.config import Settings
 from digest.feedback import DOWN, UP, Ballot, vote_signer
 from digest.highlight import highlight, term_words
 from digest.mime import Email, address, alternative, encoded_size
 from digest.ranking import match_strength
+from digest.resources import resource_dir
 from digest.tokens import Signer
 from digest.typography import typeset
 from digest.unsubscribe import make_token
@@ -134,6 +136,75 @@ def clipped(text: str, width: int) -> str:
     return (text[:cut] if cut > 0 else text[: width - 1]).rstrip(" ,;:-·") + "…"
 
 
+class PaperFields(Protocol):
+    """What a digest shows of a paper: a stored `Paper`, or a row of its columns."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def abstract(self) -> str: ...
+    @property
+    def code_url(self) -> str | None: ...
+    @property
+    def arxiv_id(self) -> str | None: ...
+    @property
+    def authors(self) -> list[str]: ...
+    @property
+    def upvotes(self) -> int | None: ...
+    @property
+    def project_url(self) -> str | None: ...
+
+
+class RecipientFields(Protocol):
+    """Whom a digest goes to: a stored `Subscriber`, or a row of its columns."""
+
+    @property
+    def email(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def keywords(self) -> dict[str, float]: ...
+
+
+def entry(
+    paper: PaperFields,
+    score: float,
+    matched: list[str],
+    because: list[str] | None = None,
+    terms: list[str] | None = None,
+) -> Entry:
+    """A paper as a digest shows it."""
+    return Entry(
+        title=paper.title,
+        abstract=paper.abstract,
+        score=score,
+        matched=matched,
+        because=because or [],
+        terms=terms or [],
+        code_url=paper.code_url,
+        arxiv_id=paper.arxiv_id,
+        authors=tuple(paper.authors or ()),
+        upvotes=paper.upvotes,
+        project_url=paper.project_url,
+        paper_id=paper.id,
+    )
+
+
+def make_digest(
+    subscriber: RecipientFields, digest_date: date, entries: list[Entry], message_id: str
+) -> Digest:
+    """A subscriber's digest of `entries` for `digest_date`."""
+    return Digest(
+        recipient=Recipient(subscriber.email, subscriber.name),
+        digest_date=digest_date,
+        entries=entries,
+        message_id=message_id,
+        keywords=list(subscriber.keywords),
+    )
+
+
 class _InliningLoader(FileSystemLoader):
     """Inlines the stylesheet into each HTML template as it is loaded, so once per process,
     not per message.
@@ -200,11 +271,11 @@ class Composer:
         )
         self._text = environment.get_template("digest.txt")
         self._html = environment.get_template("digest.html")
-        self._entry_html = _macros(environment, "entry.html")
-        self._entry_text = _macros(environment, "entry.txt")
+        self._entry_html = cast(_EntryHtml, environment.get_template("entry.html").module)
+        self._entry_text = cast(_EntryText, environment.get_template("entry.txt").module)
         # Per composer, not per module: the parts come from this composer's templates.
-        html_parts = _macros(environment, "paper.html")
-        text_parts = _macros(environment, "paper.txt")
+        html_parts = cast(_HtmlMacros, environment.get_template("paper.html").module)
+        text_parts = cast(_TextMacros, environment.get_template("paper.txt").module)
         self._paper = functools.lru_cache(maxsize=PAPERS_CACHED)(
             functools.partial(_paper_parts, html_parts, text_parts)
         )
@@ -377,10 +448,18 @@ class Composer:
         }
 
 
-def _macros(environment: Environment, name: str) -> Any:
-    """The macros of the template `name`, as attributes: Jinja makes them so at run time,
-    where a type checker cannot see them."""
-    return environment.get_template(name).module
+def make_composer(settings: Settings, *, sending: bool = True) -> Composer:
+    """The composer for the bundled templates, the configured sender and unsubscribe links.
+
+    For `sending`, SMTP without DIGEST_SECRET is a ConfigError (see Settings.require_secret).
+    """
+    return Composer(
+        resource_dir("templates"),
+        settings.sender_address,
+        secret=settings.require_secret() if sending else settings.secret,
+        base_url=settings.base_url,
+        domain=settings.id_domain,
+    )
 
 
 def _list_id(sender: Address, domain: str) -> str:
@@ -394,13 +473,13 @@ class _Fitting:
     a size, as many papers as fit in full from the top, then as many more in brief, and
     the rest listed, each with a note where the form changes."""
 
-    def __init__(self, views: Sequence[_EntryView], text: Any, html: Any) -> None:
+    def __init__(self, views: Sequence[_EntryView], text: _EntryText, html: _EntryHtml) -> None:
         """`text` and `html`: the macros of entry.txt and entry.html."""
         self._views = views
         self._text = text
         self._html = html
         self._forms = [FULL] * len(views)
-        self._rendered: dict[tuple[int, str], tuple[str, str]] = {}
+        self._rendered: dict[tuple[int, str], tuple[str, Markup]] = {}
 
     def parts(self) -> tuple[list[str], list[Markup]]:
         """The text and the HTML of every paper in its form, with a note where the form
@@ -415,7 +494,7 @@ class _Fitting:
                 html.append(self._html.gap(note))
             entry_text, entry_html = self._part(number, form)
             text.append(entry_text)
-            html.append(Markup(entry_html))
+            html.append(entry_html)
         return text, html
 
     def fit(self, room: int) -> None:
@@ -445,7 +524,7 @@ class _Fitting:
                 return True
         return False
 
-    def _part(self, number: int, form: str) -> tuple[str, str]:
+    def _part(self, number: int, form: str) -> tuple[str, Markup]:
         key = (number, form)
         if key not in self._rendered:
             view = self._views[number]
@@ -550,9 +629,42 @@ class _PaperParts(NamedTuple):
     main_link_text: str
 
 
+class _HtmlMacros(Protocol):
+    """The macros of paper.html: Jinja makes them attributes of the template's module."""
+
+    def heading(self, paper: _Paper) -> Markup: ...
+    def listed(self, paper: _Paper) -> Markup: ...
+    def meta(self, paper: _Paper) -> Markup: ...
+    def links(self, paper: _Paper) -> Markup: ...
+    def abstract(self, pieces: tuple[tuple[str, bool], ...]) -> Markup: ...
+
+
+class _TextMacros(Protocol):
+    """The macros of paper.txt."""
+
+    def about(self, paper: _Paper) -> str: ...
+    def summary(self, paper: _Paper) -> str: ...
+    def links(self, paper: _Paper) -> str: ...
+    def main_link(self, paper: _Paper) -> str: ...
+
+
+class _EntryHtml(Protocol):
+    """The macros of entry.html: a paper in a form, and a note where the form changes."""
+
+    def entry(self, view: _EntryView, form: str) -> Markup: ...
+    def gap(self, note: str) -> Markup: ...
+
+
+class _EntryText(Protocol):
+    """The macros of entry.txt, as entry.html's."""
+
+    def entry(self, view: _EntryView, form: str) -> str: ...
+    def gap(self, note: str) -> str: ...
+
+
 def _paper_parts(
-    html: Any,
-    text: Any,
+    html: _HtmlMacros,
+    text: _TextMacros,
     title: str,
     abstract: str,
     arxiv_id: str | None,

@@ -25,8 +25,9 @@ from digest.db import make_engine, unit_of_work, upgrade
 from digest.jobs import run_daily
 from digest.models import Paper
 from digest.transports import make_transport
+from digest.typography import typeset
+from tests.support import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 ARCHIVE = ROOT / "examples" / "hf-api" / "2025-03-17_2025-06-13.tar.xz"
 WEEK = ("2025-05-26", "2025-05-27", "2025-05-28", "2025-05-29", "2025-05-30")
 DAY = date(2025, 5, 30)
@@ -67,7 +68,8 @@ keywords = ["robots", "music", "health", "cooking", "weather"]
 
 @dataclass(frozen=True)
 class Week:
-    """The day's messages by recipient, and the stored papers' text by title."""
+    """The day's messages by recipient, and the stored papers' text by their titles as the
+    email writes them (typeset)."""
 
     messages: dict[str, EmailMessage]
     papers: dict[str, str]
@@ -100,7 +102,7 @@ def run_week(folder: Path, database_url: str) -> Week:
         assert report.ok, report.as_json()
         with unit_of_work(engine) as session:
             papers = {
-                title: f"{title} {abstract}"
+                typeset(title): f"{title} {abstract}"
                 for title, abstract in session.execute(select(Paper.title, Paper.abstract))
             }
     finally:

@@ -16,8 +16,8 @@ from playwright.sync_api import Browser, Page
 
 from digest.compose import MESSAGE_BYTES
 from tests.browser import chromium, needs_chromium
-from tests.conftest import create_database, drop_database
 from tests.readers import BROAD, BROAD_PAPERS, EVERYDAY, SEEDS, Week, html_of, run_week, text_of
+from tests.support import create_database, drop_database
 
 READERS = (SEEDS, BROAD, EVERYDAY)
 PHONE, DESKTOP = 390, 1200

@@ -13,7 +13,7 @@ import pytest
 from digest.hf_api import parse_api
 from digest.ranking import Document, Interest, InterestModel, calibrated, match_strength
 from digest.ranking.surface import Surfaces
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 ARCHIVE = ROOT / "examples" / "hf-api" / "2025-03-17_2025-06-13.tar.xz"
 DAYS = ("2025-05-26", "2025-05-27", "2025-05-28", "2025-05-29", "2025-05-30")
