@@ -85,6 +85,8 @@ class Entry:
     matched: list[str]
     because: list[str] = field(default_factory=list)
     terms: list[str] = field(default_factory=list)
+    # The papers the reader liked ("More like this") most like it, most similar first.
+    liked: list[str] = field(default_factory=list)
     code_url: str | None = None
     arxiv_id: str | None = None
     authors: tuple[str, ...] = ()
@@ -174,6 +176,8 @@ def entry(
     matched: list[str],
     because: list[str] | None = None,
     terms: list[str] | None = None,
+    *,
+    liked: list[str] | None = None,
 ) -> Entry:
     """A paper as a digest shows it."""
     return Entry(
@@ -183,6 +187,7 @@ def entry(
         matched=matched,
         because=because or [],
         terms=terms or [],
+        liked=liked or [],
         code_url=paper.code_url,
         arxiv_id=paper.arxiv_id,
         authors=tuple(paper.authors or ()),
@@ -354,19 +359,21 @@ class Composer:
         )
         matched = [term_words(term) for term in entry.matched]
         strength = match_strength(entry.score)
-        reasons: list[tuple[str, object]] = []
-        if entry.matched:
-            reasons.append(("matched", entry.matched))
-        if entry.because:
-            # The seed that counts most: the others are alike enough not to be news.
-            reasons.append(("seed", clipped(typeset(entry.because[0]), SEED_CHARS)))
+        # The liked paper and the seed that count most: the others are alike enough not to
+        # be news.
+        papers = [
+            (kind, clipped(typeset(titles[0]), SEED_CHARS))
+            for kind, titles in (("liked", entry.liked), ("seed", entry.because))
+            if titles
+        ]
         return _EntryView(
             rank=f"{rank}. " if count > 1 else "",
             title=paper.paper.title,
             short_title=paper.paper.short_title,
             strength=strength,
             strength_label=_STRENGTH_LABELS[strength],
-            reasons=reasons,
+            matched=entry.matched,
+            papers=papers,
             terms=[t for t in entry.terms if not _said(term_words(t), matched)],
             linked=paper.paper.title_url is not None,
             heading_html=paper.heading_html,
@@ -570,8 +577,10 @@ class _EntryView(NamedTuple):
     short_title: str
     strength: str
     strength_label: str
-    # Why it was picked, each a (kind, what) pair: ("matched", keywords), ("seed", title).
-    reasons: list[tuple[str, object]]
+    # Why it was picked: the keywords it holds, and the papers it is like, each a (kind,
+    # shortened title) pair: ("liked", a paper the reader liked), ("seed", one they chose).
+    matched: list[str]
+    papers: list[tuple[str, str]]
     terms: list[str]
     # Whether the title links the paper itself.
     linked: bool

@@ -64,6 +64,9 @@ class Node:
 
     @property
     def text(self) -> str:
+        """The text as a reader sees it: a <br> is a line break."""
+        if self.tag == "br":
+            return "\n"
         return "".join(c if isinstance(c, str) else c.text for c in self.children)
 
     @property
@@ -367,7 +370,7 @@ def test_key_terms_say_what_the_keywords_matched_do_not(composer: Composer) -> N
     text, html = bodies(composer, make_digest([picked]))
     (why,) = papers(html)[0].find_all("p", "why")
     assert why.text == (
-        "Strong match · matches implicit neural representation · key terms: INRs, video codec"
+        "Strong match · matches implicit neural representation\nKey terms: INRs, video codec"
     )
     assert "   Key terms: INRs, video codec\n" in text
 
@@ -383,8 +386,32 @@ def test_a_reader_of_seed_papers_only_is_told_so_and_the_seed_that_counts_most(
     assert "keywords" not in footer(html).text and "keywords" not in text
     (why,) = papers(html)[0].find_all("p", "why")
     shortened = "NeRV: Neural Representations for Videos and a Great Many…"
-    assert why.text == f"Good match · like “{shortened}”, which you liked"
+    assert why.text == f"Good match\nClose to a paper you chose: {shortened}"
     assert "Other" not in why.text
+    assert f"   Good match\n   Close to a paper you chose: {shortened}\n" in text
+
+
+def test_a_pick_like_a_paper_the_reader_liked_says_so_before_the_seed(
+    composer: Composer,
+) -> None:
+    picked = dataclasses.replace(
+        entry("A pick", score=0.9),
+        matched=["video"],
+        because=["A seed paper"],
+        liked=["Sparse VideoGen2: Accelerate Video Generation with Sparse Attention", "Other"],
+    )
+    text, html = bodies(composer, make_digest([picked]))
+    (why,) = papers(html)[0].find_all("p", "why")
+    liked = "Sparse VideoGen2: Accelerate Video Generation with Sparse…"
+    assert why.text.splitlines() == [
+        "Strong match · matches video",
+        f"Because you liked: {liked}",
+        "Close to a paper you chose: A seed paper",
+    ]
+    assert (
+        f"   Strong match · matches video\n   Because you liked: {liked}\n"
+        "   Close to a paper you chose: A seed paper\n"
+    ) in text
 
 
 # --- links into the web side ------------------------------------------------------------------

@@ -99,7 +99,7 @@ def test_key_terms_are_words_of_their_paper_as_written(week: Week) -> None:
         html = html_of(week.messages[reader])
         for block in re.findall(r'<div class="paper".*?</div>', html, re.S):
             title = re.search(r'<h2 class="title"[^>]*>(?:\d+\. )?(?:<a [^>]*>)?([^<]+)<', block)
-            terms = re.search(r"key terms: ([^<]+)</p>", block)
+            terms = re.search(r"Key terms: ([^<]+)</p>", block)
             if title is None or terms is None:
                 continue
             paper = week.papers[unescape(title[1])]

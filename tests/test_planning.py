@@ -83,7 +83,7 @@ def test_a_seed_only_subscriber_gets_papers_like_their_seed_and_is_told_why(
     assert (titles and NERV not in titles[:1]) or len(titles) > 1
     assert any("Neural" in t or "Video" in t or "NeRV" in t for t in titles[:3])
     # The seed that counts most, shortened; what the reader subscribed with.
-    assert f"· like “{NERV[:40]}" in text
+    assert f"   Close to a paper you chose: {NERV[:40]}" in text
     assert "Key terms:" in text
     assert "subscribed with papers they chose." in text
 
