@@ -6,7 +6,7 @@ import json
 import logging
 import signal
 import sys
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from threading import Event
 from types import FrameType
@@ -23,7 +23,7 @@ from digest.config import Settings, load_settings
 from digest.db import ensure_schema, make_engine, read_only, unit_of_work, upgrade
 from digest.errors import DigestError
 from digest.feedback import list_votes
-from digest.jobs import digest_for, run_daily, today, work
+from digest.jobs import digest_for, run_daily, run_due, today, work
 from digest.jobs import replay as replay_days
 from digest.models import DeliveryStatus, Subscriber
 from digest.outbox.history import retry as retry_deliveries
@@ -85,6 +85,27 @@ date_option = click.option(
     "--date", "day", type=DATE, help="Logical day (YYYY-MM-DD); default today in DIGEST_TIMEZONE."
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="End with one JSON object.")
+
+
+class Instant(click.ParamType[datetime, Any]):
+    """An instant in ISO 8601 with its offset: 2026-03-20T07:00+01:00 or 2026-03-20T06:00Z."""
+
+    name = "instant"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            self.fail(
+                f"{value!r} is not an ISO 8601 date and time, like 2026-03-20T07:00Z", param, ctx
+            )
+        if moment.tzinfo is None:
+            self.fail(f"{value!r} has no offset: end it with Z or one like +01:00", param, ctx)
+        return moment.astimezone(UTC)
 
 
 @click.group(cls=DigestGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -283,12 +304,31 @@ no_send_option = click.option(
 
 
 @main.command()
-@date_option
+@click.option(
+    "--date",
+    "day",
+    type=DATE,
+    help="Everyone's digest of this logical day (YYYY-MM-DD), whatever the hour.",
+)
+@click.option(
+    "--now",
+    type=Instant(),
+    help="Act as if the clock read this instant (ISO 8601 with an offset or Z).",
+)
 @no_send_option
 @json_option
 @click.pass_obj
-def run(obj: Context, day: datetime | None, no_send: bool, as_json: bool) -> None:
-    """One daily cycle: sync profiles, ingest the inbox, rank, compose, send."""
+def run(
+    obj: Context, day: datetime | None, now: datetime | None, no_send: bool, as_json: bool
+) -> None:
+    """One cycle: sync profiles, ingest the inbox, rank, compose, send to whoever is due.
+
+    A reader is due once their send time has passed on their own day (on their weekday,
+    if weekly) and that day's digest is not sent yet. --date D sends everyone their digest
+    of D instead, whatever the hour: for scripts and replays.
+    """
+    if day is not None and now is not None:
+        raise click.UsageError("give --date or --now, not both")
     settings = obj.settings
     transport = make_transport(settings)
     with tqdm(unit="digest", desc="ranking", disable=not sys.stderr.isatty()) as bar:
@@ -297,16 +337,17 @@ def run(obj: Context, day: datetime | None, no_send: bool, as_json: bool) -> Non
             bar.set_description("sending")
             bar.reset(total=due)
 
-        report = run_daily(
-            obj.engine,
-            settings,
-            obj.day(day),
-            transport,
-            send=not no_send,
-            parallel=True,
-            progress=bar.update,
-            due=started_sending,
-        )
+        options: dict[str, Any] = {
+            "send": not no_send,
+            "parallel": True,
+            "progress": bar.update,
+            "due": started_sending,
+        }
+        if day is not None:
+            report = run_daily(obj.engine, settings, day.date(), transport, **options)
+        else:
+            moment = now or datetime.now(UTC)
+            report = run_due(obj.engine, settings, moment, transport, **options)
     if report.ingest:
         click.echo(f"{settings.inbox}: {report.ingest}")
     sending = report.sending

@@ -22,7 +22,6 @@ from sqlalchemy import (
     Time,
     UniqueConstraint,
 )
-from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # Named constraints keep migrations identical on SQLite and PostgreSQL.
@@ -137,12 +136,6 @@ class Subscriber(Base):
     )
 
 
-def _digest_date(context: DefaultExecutionContext) -> date:
-    """A delivery's own day: what a digest recorded without a window covered."""
-    day: date = context.get_current_parameters()["digest_date"]
-    return day
-
-
 class DeliveryStatus(StrEnum):
     """Where a delivery stands: pending, then sending, then sent, deferred or failed."""
 
@@ -188,15 +181,13 @@ class Delivery(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    # The papers this digest was chosen from: those stored (`Paper.created_at`) up to
-    # `papers_until` with `first_seen` up to `papers_through`. The next digest's are the
-    # papers outside both (see digest.candidates): an instant, because readers in other
-    # zones are served at other hours of the same logical day. None in a delivery recorded
-    # before these columns: it covered its own day, as stored when it was recorded.
-    papers_through: Mapped[date | None] = mapped_column(Date, default=_digest_date)
-    papers_until: Mapped[datetime | None] = mapped_column(
-        DateTime(timezone=True), default=utcnow
-    )
+    # The papers this digest was chosen from (digest.candidates.Window): those with
+    # `first_seen` up to `papers_through` and stored (`Paper.created_at`) by `papers_until`.
+    # The next digest's are the papers outside: an instant, because readers in other zones
+    # are served at other hours of one logical day. None in a delivery recorded before
+    # these columns: it covered its own day, whenever a paper of it was stored.
+    papers_through: Mapped[date | None] = mapped_column(Date)
+    papers_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     subscriber: Mapped[Subscriber] = relationship()
