@@ -351,8 +351,9 @@ def run(
     if report.ingest:
         click.echo(f"{settings.inbox}: {report.ingest}")
     sending = report.sending
+    when = f"{report.now:%Y-%m-%d %H:%M} UTC" if report.now else f"{report.digest_date}"
     click.echo(
-        f"{report.digest_date}: {len(sending.sent)} digest(s) sent, {len(sending.deferred)} "
+        f"{when}: {len(sending.sent)} digest(s) sent, {len(sending.deferred)} "
         f"deferred, {len(sending.failed)} failed, {len(report.nothing_new)} subscriber(s) "
         "with nothing new"
     )
@@ -451,7 +452,7 @@ def unsubscribe(obj: Context, token: str) -> None:
 @no_send_option
 @click.pass_obj
 def serve(obj: Context, no_send: bool) -> None:
-    """Run the daily cycle every day at DIGEST_SEND_TIME until stopped."""
+    """Serve every reader at their own hour: whoever is due, every few minutes, until stopped."""
     # A service's log is its only record: say what it does without needing --verbose.
     logging.getLogger("digest").setLevel(logging.INFO)
     obj.engine  # noqa: B018 - the schema must be current before the job store opens

@@ -1,0 +1,149 @@
+"""`digest run --now`: each reader at their own hour and in their own rhythm, through the
+CLI with real pages arriving between runs and a real SMTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from collections.abc import Callable
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import Result
+from sqlalchemy import select
+
+from digest.config import Settings
+from digest.db import make_engine, unit_of_work
+from digest.models import Delivery, DeliveryItem, Paper, Subscriber, as_utc
+from tests.smtp_servers import SmtpServer
+from tests.support import PAGES, ROOT
+
+# Six pages, one arriving before each moment.
+ARRIVALS = [*sorted(PAGES.glob("*.txt")), ROOT / "tests" / "data" / "hf-api" / "2025-03-17.json"]
+KEYWORDS = '["language model", "diffusion", "video", "benchmark", "image", "agent", "learning"]'
+READERS = f"""
+[[subscriber]]
+email = "tokyo@example.org"
+keywords = {KEYWORDS}
+timezone = "Asia/Tokyo"
+send_time = "07:00"
+
+[[subscriber]]
+email = "berlin@example.org"
+keywords = {KEYWORDS}
+timezone = "Europe/Berlin"
+send_time = "07:00"
+
+[[subscriber]]
+email = "la@example.org"
+keywords = {KEYWORDS}
+timezone = "America/Los_Angeles"
+send_time = "07:00"
+
+[[subscriber]]
+email = "weekly@example.org"
+keywords = {KEYWORDS}
+timezone = "UTC"
+send_time = "08:00"
+frequency = "weekly"
+weekday = "monday"
+max_papers = 5
+"""
+# January: Tokyo is UTC+9, Berlin UTC+1, Los Angeles UTC-8. 2026-01-12 is a Monday.
+MOMENTS: list[tuple[str, dict[str, date]]] = [
+    # The first run, Sunday 14:30 UTC. Tokyo is at Sun 23:30 and Berlin at Sun 15:30: their
+    # hour passed, Sunday's digest comes late. Los Angeles is at Sun 06:30: not yet.
+    ("2026-01-11T14:30:00Z", {"tokyo": date(2026, 1, 11), "berlin": date(2026, 1, 11)}),
+    # Los Angeles Sun 07:05. Tokyo is at Mon 00:05: Monday's hour is still to come.
+    ("2026-01-11T15:05:00Z", {"la": date(2026, 1, 11)}),
+    # Tokyo Mon 07:10, while it is still Sunday in Berlin and Los Angeles.
+    ("2026-01-11T22:10:00Z", {"tokyo": date(2026, 1, 12)}),
+    # Berlin Mon 07:05; the weekly reader's Monday 08:00 UTC is not yet.
+    ("2026-01-12T07:05:00+01:00", {"berlin": date(2026, 1, 12)}),
+    # Monday 08:00 UTC on the dot: the weekly reader; Los Angeles is at Mon 00:00.
+    ("2026-01-12T00:00:00-08:00", {"weekly": date(2026, 1, 12)}),
+    # Three days without a run. Thursday 15:30 UTC: Berlin (Thu 16:30) and Los Angeles
+    # (Thu 07:30) get one digest each, not one a missed day; Tokyo is at Fri 00:30, and
+    # its Thursday is over: nothing until Friday 07:00.
+    ("2026-01-15T15:30:00Z", {"berlin": date(2026, 1, 15), "la": date(2026, 1, 15)}),
+]
+
+
+def address(reader: str) -> str:
+    return f"{reader}@example.org"
+
+
+@pytest.fixture
+def readers(tmp_path: Path, settings: Settings, smtp_server: SmtpServer) -> Settings:
+    profiles = tmp_path / "readers.toml"
+    profiles.write_text(READERS, encoding="utf-8")
+    settings.inbox.mkdir()
+    return dataclasses.replace(smtp_server.settings(settings), profiles=profiles)
+
+
+def run_at(cli: Callable[..., Result], settings: Settings, instant: str) -> dict[str, Any]:
+    result = cli("run", "--now", instant, "--json", settings_=settings)
+    assert result.exit_code == 0, result.output
+    report: dict[str, Any] = json.loads(result.stdout.splitlines()[-1])
+    return report
+
+
+@pytest.mark.slow
+def test_four_readers_get_mail_at_their_own_hour_over_six_moments(
+    cli: Callable[..., Result], readers: Settings, smtp_server: SmtpServer
+) -> None:
+    received_before = 0
+    for (instant, expected), page in zip(MOMENTS, ARRIVALS, strict=True):
+        shutil.copy(page, readers.inbox / page.name)
+        report = run_at(cli, readers, instant)
+
+        assert datetime.fromisoformat(report["now"]) == datetime.fromisoformat(instant)
+        assert sorted(report["sent"]) == sorted(map(address, expected)), instant
+        assert report["nothing_new"] == []
+        accepted = smtp_server.log.accepted[received_before:]
+        received_before = len(smtp_server.log.accepted)
+        assert sorted(a.recipient for a in accepted) == sorted(map(address, expected)), instant
+        for mail in accepted:
+            # Each digest is of the reader's own local day.
+            day = expected[mail.recipient.partition("@")[0]]
+            assert f"{day:%d %b %Y}" in str(mail.message["Subject"]), instant
+
+    engine = make_engine(readers.database_url)
+    try:
+        with unit_of_work(engine) as session:
+            rows = session.execute(
+                select(Subscriber.email, Delivery.digest_date, Paper.created_at, Paper.id)
+                .join(Delivery, Delivery.subscriber_id == Subscriber.id)
+                .join(DeliveryItem, DeliveryItem.delivery_id == Delivery.id)
+                .join(Paper, Paper.id == DeliveryItem.paper_id)
+            ).all()
+    finally:
+        engine.dispose()
+    served = {
+        address(reader): [
+            (datetime.fromisoformat(at), day)
+            for at, e in MOMENTS
+            for r, day in e.items()
+            if r == reader
+        ]
+        for reader in ("tokyo", "berlin", "la", "weekly")
+    }
+    for email, moments in served.items():
+        papers = [(day, as_utc(arrived), paper) for e, day, arrived, paper in rows if e == email]
+        ids = [paper for _, _, paper in papers]
+        assert len(ids) == len(set(ids)), f"{email} got a paper twice"
+        for number, (at, day) in enumerate(moments):
+            mine = [arrived for d, arrived, _ in papers if d == day]
+            assert mine, (email, day)
+            # Only papers that arrived since the reader's previous digest, and by now.
+            assert max(mine) <= at
+            if number:
+                assert min(mine) > moments[number - 1][0]
+    weekly = [(arrived, paper) for e, _, arrived, paper in rows if e == address("weekly")]
+    # The best of the week, within max_papers, ranked across the week's four pages: not
+    # the last page's papers alone.
+    assert len(weekly) == 5
+    assert len({arrived for arrived, _ in weekly}) > 1
