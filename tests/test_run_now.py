@@ -147,3 +147,34 @@ def test_four_readers_get_mail_at_their_own_hour_over_six_moments(
     # the last page's papers alone.
     assert len(weekly) == 5
     assert len({arrived for arrived, _ in weekly}) > 1
+
+
+@pytest.mark.slow
+def test_a_reader_who_moves_from_los_angeles_to_tokyo_keeps_tokyo_hours_from_the_next_sync(
+    cli: Callable[..., Result], readers: Settings, smtp_server: SmtpServer
+) -> None:
+    assert readers.profiles is not None
+    profile = (
+        '[[subscriber]]\nemail = "ada@example.org"\nkeywords = {keywords}\ntimezone = "{zone}"\n'
+    )
+    readers.profiles.write_text(
+        profile.format(keywords=KEYWORDS, zone="America/Los_Angeles"), encoding="utf-8"
+    )
+    shutil.copy(ARRIVALS[0], readers.inbox)
+    # Los Angeles, Mon 07:05 (DIGEST_SEND_TIME is 07:00).
+    assert run_at(cli, readers, "2026-01-12T15:05:00Z")["sent"] == ["ada@example.org"]
+
+    readers.profiles.write_text(
+        profile.format(keywords=KEYWORDS, zone="Asia/Tokyo"), encoding="utf-8"
+    )
+    shutil.copy(ARRIVALS[1], readers.inbox)
+    # Tokyo, Tue 06:00: not yet.
+    assert run_at(cli, readers, "2026-01-12T21:00:00Z")["sent"] == []
+    # Tokyo, Tue 07:05 (Mon 14:05 in Los Angeles, whose digest of Monday was sent).
+    assert run_at(cli, readers, "2026-01-12T22:05:00Z")["sent"] == ["ada@example.org"]
+    # Los Angeles, Tue 07:05: no longer the reader's hour.
+    assert run_at(cli, readers, "2026-01-13T15:05:00Z")["sent"] == []
+
+    first, second = (a.message for a in smtp_server.log.accepted)
+    assert "12 Jan 2026" in str(first["Subject"])
+    assert "13 Jan 2026" in str(second["Subject"])
