@@ -25,11 +25,12 @@ from digest.errors import DigestError
 from digest.feedback import list_votes
 from digest.jobs import digest_for, run_daily, run_due, today, work
 from digest.jobs import replay as replay_days
-from digest.models import DeliveryStatus, Subscriber
+from digest.models import DeliveryStatus, Frequency, Subscriber
 from digest.outbox.history import retry as retry_deliveries
 from digest.outbox.history import status as outbox_status
 from digest.planning import find_subscriber, plan_digests
 from digest.profiles import sync_profiles
+from digest.rhythm import WEEKDAYS, Rhythm, next_digests, rhythm_of
 from digest.schedule import serve as serve_forever
 from digest.store import ingest as ingest_paths
 from digest.transports import FileTransport, make_transport
@@ -168,12 +169,17 @@ def subscribers_sync(obj: Context, file: Path | None) -> None:
 
 
 @subscribers.command("list")
+@click.option(
+    "--now", type=Instant(), help="Next digests as of this instant (ISO 8601, offset or Z)."
+)
 @json_option
 @click.pass_obj
-def subscribers_list(obj: Context, as_json: bool) -> None:
-    """List the stored subscribers and their keywords."""
+def subscribers_list(obj: Context, now: datetime | None, as_json: bool) -> None:
+    """List the stored subscribers, their keywords, and when each gets their next digest."""
+    moment = now or datetime.now(UTC)
     with read_only(obj.engine) as session:
         rows = session.scalars(select(Subscriber).order_by(Subscriber.email)).all()
+        upcoming = next_digests(session, obj.settings, [s for s in rows if not _states(s)], moment)
         listing = [
             {
                 "email": s.email,
@@ -184,14 +190,41 @@ def subscribers_list(obj: Context, as_json: bool) -> None:
                 "keywords": s.keywords,
                 "exclude": s.exclude,
                 "max_papers": s.max_papers,
+                **_schedule(rhythm_of(s, obj.settings), upcoming.get(s.id), moment),
             }
             for s in rows
         ]
-        lines = [f"{s.email}{_states(s)}: {', '.join(s.keywords)}" for s in rows]
+        lines = [
+            f"{s.email}{_states(s)}: {', '.join(s.keywords)}\n"
+            f"    {rhythm_of(s, obj.settings).describe()}; {_when(upcoming.get(s.id), moment)}"
+            for s in rows
+        ]
     for line in lines:
         click.echo(line)
     if as_json:
         click.echo(json.dumps(listing))
+
+
+def _schedule(rhythm: Rhythm, next_due: datetime | None, now: datetime) -> dict[str, object]:
+    """A subscriber's rhythm and next digest, as plain data: both instants with offsets."""
+    return {
+        "schedule": rhythm.describe(),
+        "timezone": rhythm.zone.key,
+        "send_time": f"{rhythm.send_time:%H:%M}",
+        "frequency": rhythm.frequency.value,
+        "weekday": WEEKDAYS[rhythm.weekday] if rhythm.frequency is Frequency.WEEKLY else None,
+        "next_due": next_due.isoformat() if next_due else None,
+        "next_due_utc": next_due.astimezone(UTC).isoformat() if next_due else None,
+        "due_now": next_due is not None and next_due <= now,
+    }
+
+
+def _when(next_due: datetime | None, now: datetime) -> str:
+    """The next digest for people: "next 2026-03-21 07:00 CET (2026-03-21 06:00 UTC)"."""
+    if next_due is None:
+        return "no digests"
+    when = f"{next_due:%Y-%m-%d %H:%M %Z} ({next_due.astimezone(UTC):%Y-%m-%d %H:%M} UTC)"
+    return f"due now, since {when}" if next_due <= now else f"next {when}"
 
 
 def _states(subscriber: Subscriber) -> str:

@@ -24,6 +24,8 @@ from digest.models import Delivery, Frequency, Subscriber
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 # Local days are at most this far from the UTC day (UTC-12 to UTC+14).
 _ZONE_SPREAD = timedelta(hours=14)
+# A weekly reader's next digest is at most a week after a recorded one.
+DAYS_AHEAD = 8
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,20 @@ def due_now(
         if day is not None and (subscriber.id, day) not in recorded:
             due.setdefault(day, []).append(subscriber)
     return due
+
+
+def next_digests(
+    session: Session, settings: Settings, subscribers: Sequence[Subscriber], now: datetime
+) -> dict[int, datetime]:
+    """When each subscriber's next digest not recorded yet is due, in their zone: at or
+    before `now` for one due already."""
+    days = local_days(now)
+    ahead = [days[-1] + timedelta(days=n) for n in range(1, DAYS_AHEAD + 1)]
+    recorded = digest_days(session, [s.id for s in subscribers], [*days, *ahead])
+    done: dict[int, set[date]] = {}
+    for subscriber_id, day in recorded:
+        done.setdefault(subscriber_id, set()).add(day)
+    return {s.id: rhythm_of(s, settings).next_due(now, done.get(s.id, set())) for s in subscribers}
 
 
 def on_day(

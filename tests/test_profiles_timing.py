@@ -1,18 +1,23 @@
-"""A profile's timezone, send_time, frequency and weekday: validated, synced, and in force
-from the next sync."""
+"""A profile's timezone, send_time, frequency and weekday: validated, synced, in force
+from the next sync, and shown by `subscribers list`."""
 
 from __future__ import annotations
 
-from datetime import time
+import json
+from collections.abc import Callable
+from datetime import date, time
 from pathlib import Path
+from typing import Any
 
 import pytest
+from click.testing import Result
 from sqlalchemy import Engine, select
 
 from digest.db import unit_of_work
 from digest.errors import ProfileError
-from digest.models import Frequency, Subscriber
+from digest.models import Frequency, Subscriber, utcnow
 from digest.profiles import Timing, load_profiles, sync_profiles
+from tests.support import add_delivery
 
 
 def entry(extra: str) -> str:
@@ -120,3 +125,91 @@ def test_changed_timing_is_stored_at_the_next_sync_and_removed_ones_go_back_to_d
             "daily",
             None,
         )
+
+
+READERS = """
+[[subscriber]]
+email = "berlin@example.org"
+keywords = ["video"]
+timezone = "Europe/Berlin"
+
+[[subscriber]]
+email = "tokyo@example.org"
+keywords = ["video"]
+timezone = "Asia/Tokyo"
+send_time = "08:30"
+frequency = "weekly"
+weekday = "friday"
+
+[[subscriber]]
+email = "utc@example.org"
+keywords = ["video"]
+"""
+
+
+def listing(cli: Callable[..., Result], now: str) -> tuple[list[str], dict[str, Any]]:
+    result = cli("subscribers", "list", "--now", now, "--json")
+    assert result.exit_code == 0, result.output
+    *lines, last = result.stdout.strip().splitlines()
+    return lines, {item["email"]: item for item in json.loads(last)}
+
+
+def test_the_listing_shows_each_next_digest_in_the_readers_zone_and_in_utc(
+    cli: Callable[..., Result], engine: Engine, tmp_path: Path
+) -> None:
+    path = write(tmp_path, READERS)
+    assert cli("subscribers", "sync", str(path)).exit_code == 0
+
+    # Sunday 29 March 2026, 06:00 UTC: Berlin went to summer time (UTC+2) at 01:00 UTC.
+    lines, readers = listing(cli, "2026-03-29T06:00:00Z")
+    berlin = readers["berlin@example.org"]
+    assert berlin["schedule"] == "daily at 07:00 Europe/Berlin"
+    assert (berlin["next_due"], berlin["next_due_utc"], berlin["due_now"]) == (
+        "2026-03-29T07:00:00+02:00",
+        "2026-03-29T05:00:00+00:00",
+        True,
+    )
+    tokyo = readers["tokyo@example.org"]
+    assert (tokyo["frequency"], tokyo["weekday"], tokyo["send_time"]) == (
+        "weekly",
+        "friday",
+        "08:30",
+    )
+    assert (tokyo["next_due"], tokyo["next_due_utc"], tokyo["due_now"]) == (
+        "2026-04-03T08:30:00+09:00",
+        "2026-04-02T23:30:00+00:00",
+        False,
+    )
+    utc = readers["utc@example.org"]
+    assert (utc["next_due"], utc["due_now"]) == ("2026-03-29T07:00:00+00:00", False)
+    assert lines[:2] == [
+        "berlin@example.org: video",
+        "    daily at 07:00 Europe/Berlin; due now, since 2026-03-29 07:00 CEST "
+        "(2026-03-29 05:00 UTC)",
+    ]
+    assert lines[3] == (
+        "    fridays at 08:30 Asia/Tokyo; next 2026-04-03 08:30 JST (2026-04-02 23:30 UTC)"
+    )
+
+    # Once the day's digest is recorded, the next is tomorrow's; a reader who gets no mail
+    # has none.
+    with unit_of_work(engine) as session:
+        ids = {
+            email: id_ for email, id_ in session.execute(select(Subscriber.email, Subscriber.id))
+        }
+        session.get(Subscriber, ids["utc@example.org"]).unsubscribed_at = utcnow()
+    add_delivery(engine, ids["berlin@example.org"], date(2026, 3, 29), [])
+    lines, readers = listing(cli, "2026-03-29T06:00:00Z")
+    assert readers["berlin@example.org"]["next_due"] == "2026-03-30T07:00:00+02:00"
+    assert readers["berlin@example.org"]["due_now"] is False
+    assert (readers["utc@example.org"]["next_due"], readers["utc@example.org"]["due_now"]) == (
+        None,
+        False,
+    )
+    assert lines[-1] == "    daily at 07:00 UTC; no digests"
+
+
+def test_a_listing_instant_without_an_offset_is_refused(cli: Callable[..., Result]) -> None:
+    result = cli("subscribers", "list", "--now", "2026-03-29T06:00")
+    assert result.exit_code == 2
+    assert "has no offset: end it with Z or one like +01:00" in result.output
