@@ -17,13 +17,13 @@ from digest.db import read_only
 from digest.errors import DigestError, NotFoundError
 from digest.fetch import FetchError, fetch_day, source_url
 from digest.formats import SUFFIXES
-from digest.models import Delivery, Subscriber
+from digest.models import Delivery
 from digest.outbox.claims import count_due
 from digest.outbox.history import stored_digest, with_contents
 from digest.outbox.record import enqueue, enqueue_due
 from digest.planning import find_subscriber, plan_digests, receiving
 from digest.profiles import SyncReport, sync_profiles
-from digest.rhythm import due_now, local_days, logical_day
+from digest.rhythm import TIMED_COLUMNS, TimedRow, due_now, local_days, logical_day
 from digest.sending.processes import send_from_processes, sending_processes
 from digest.sending.report import SendReport
 from digest.sending.send import send_due
@@ -158,7 +158,8 @@ def run_due(
 def anyone_due(engine: Engine, settings: Settings, now: datetime) -> bool:
     """Whether any receiving subscriber's digest is due at `now` and not recorded yet."""
     with read_only(engine) as session:
-        waiting = session.scalars(select(Subscriber).where(*receiving())).all()
+        rows = session.execute(select(*TIMED_COLUMNS).where(*receiving()))
+        waiting = [TimedRow(*row) for row in rows]
         return bool(due_now(session, settings, waiting, now))
 
 

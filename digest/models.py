@@ -115,6 +115,9 @@ class Subscriber(Base):
     )
     # A weekly digest's day, 0 for Monday as in `date.weekday()`.
     weekday: Mapped[int | None] = mapped_column(Integer)
+    # The last local day whose digest was planned and had nothing new: no email, and not
+    # planned again that day (serve checks every few minutes).
+    nothing_new_on: Mapped[date | None] = mapped_column(Date)
     # A reference library export whose papers are seeds (digest.library): its path as the
     # profile resolved it, the hash of the content last read, and the seeds read from it
     # ({"title", "abstract", "weight", "arxiv_id"}), so an unchanged file is not parsed

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -75,7 +76,47 @@ def logical_day(settings: Settings, now: datetime) -> date:
     return now.astimezone(settings.timezone).date()
 
 
-def rhythm_of(subscriber: Subscriber, settings: Settings) -> Rhythm:
+class Timed(Protocol):
+    """What due-ness reads of a subscriber: a stored one, or those columns alone."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def timezone(self) -> str | None: ...
+    @property
+    def send_time(self) -> time | None: ...
+    @property
+    def frequency(self) -> str: ...
+    @property
+    def weekday(self) -> int | None: ...
+    @property
+    def nothing_new_on(self) -> date | None: ...
+
+
+@dataclass(frozen=True)
+class TimedRow:
+    """A subscriber's columns that due-ness reads, without the rest of the row."""
+
+    id: int
+    timezone: str | None
+    send_time: time | None
+    frequency: str
+    weekday: int | None
+    nothing_new_on: date | None
+
+
+TIMED_COLUMNS = (
+    Subscriber.id,
+    Subscriber.timezone,
+    Subscriber.send_time,
+    Subscriber.frequency,
+    Subscriber.weekday,
+    Subscriber.nothing_new_on,
+)
+T = TypeVar("T", bound=Timed)
+
+
+def rhythm_of(subscriber: Timed, settings: Settings) -> Rhythm:
     """The subscriber's rhythm, DIGEST_TIMEZONE and DIGEST_SEND_TIME where they give none."""
     return Rhythm(
         zone=ZoneInfo(subscriber.timezone) if subscriber.timezone else settings.timezone,
@@ -115,20 +156,22 @@ def local_days(now: datetime) -> list[date]:
 
 
 def due_now(
-    session: Session, settings: Settings, subscribers: Sequence[Subscriber], now: datetime
-) -> dict[date, list[Subscriber]]:
-    """The subscribers whose digest is due at `now` and not recorded yet, by its local day."""
+    session: Session, settings: Settings, subscribers: Sequence[T], now: datetime
+) -> dict[date, list[T]]:
+    """The subscribers whose digest is due at `now`, by its local day: not recorded yet, nor
+    found with nothing new earlier that day."""
     recorded = digest_days(session, [s.id for s in subscribers], local_days(now))
-    due: dict[date, list[Subscriber]] = {}
+    due: dict[date, list[T]] = {}
     for subscriber in subscribers:
         day = rhythm_of(subscriber, settings).due_day(now)
-        if day is not None and (subscriber.id, day) not in recorded:
-            due.setdefault(day, []).append(subscriber)
+        if day is None or day == subscriber.nothing_new_on or (subscriber.id, day) in recorded:
+            continue
+        due.setdefault(day, []).append(subscriber)
     return due
 
 
 def next_digests(
-    session: Session, settings: Settings, subscribers: Sequence[Subscriber], now: datetime
+    session: Session, settings: Settings, subscribers: Sequence[Timed], now: datetime
 ) -> dict[int, datetime]:
     """When each subscriber's next digest not recorded yet is due, in their zone: at or
     before `now` for one due already."""
@@ -138,6 +181,9 @@ def next_digests(
     done: dict[int, set[date]] = {}
     for subscriber_id, day in recorded:
         done.setdefault(subscriber_id, set()).add(day)
+    for subscriber in subscribers:
+        if subscriber.nothing_new_on is not None:
+            done.setdefault(subscriber.id, set()).add(subscriber.nothing_new_on)
     return {s.id: rhythm_of(s, settings).next_due(now, done.get(s.id, set())) for s in subscribers}
 
 

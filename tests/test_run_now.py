@@ -178,3 +178,33 @@ def test_a_reader_who_moves_from_los_angeles_to_tokyo_keeps_tokyo_hours_from_the
     first, second = (a.message for a in smtp_server.log.accepted)
     assert "12 Jan 2026" in str(first["Subject"])
     assert "13 Jan 2026" in str(second["Subject"])
+
+
+def test_a_reader_with_nothing_new_is_not_planned_again_at_every_check_that_day(
+    cli: Callable[..., Result], readers: Settings, smtp_server: SmtpServer
+) -> None:
+    assert readers.profiles is not None
+    readers.profiles.write_text(
+        '[[subscriber]]\nemail = "ada@example.org"\nkeywords = ["quasicrystal"]\n'
+        'timezone = "Europe/Berlin"\n',
+        encoding="utf-8",
+    )
+    shutil.copy(ARRIVALS[0], readers.inbox)
+    # Berlin, 07:05 and 07:10 (DIGEST_SEND_TIME is 07:00), then 07:05 the next day.
+    first = run_at(cli, readers, "2026-01-12T06:05:00Z")
+    assert (first["sent"], first["nothing_new"]) == ([], ["ada@example.org"])
+    assert first["ingest"]["papers_new"] > 0
+
+    shutil.copy(ARRIVALS[1], readers.inbox)
+    again = run_at(cli, readers, "2026-01-12T06:10:00Z")
+    # Nobody is due: the new page waits for a run where someone is.
+    assert (again["nothing_new"], again["ingest"]) == ([], None)
+
+    readers.profiles.write_text(
+        readers.profiles.read_text(encoding="utf-8").replace("quasicrystal", "diffusion"),
+        encoding="utf-8",
+    )
+    tomorrow = run_at(cli, readers, "2026-01-13T06:05:00Z")
+    assert tomorrow["sent"] == ["ada@example.org"]
+    assert tomorrow["ingest"]["pages_new"] == 1
+    assert len(smtp_server.log.accepted) == 1

@@ -11,13 +11,13 @@ from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from json.encoder import encode_basestring_ascii
 
-from sqlalchemy import ColumnElement, Connection, Engine, delete, insert, select
+from sqlalchemy import ColumnElement, Connection, Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from digest.candidates import Window
 from digest.config import Settings
-from digest.db import insert_ignoring_conflicts, read_only, unit_of_work
+from digest.db import in_chunks, insert_ignoring_conflicts, read_only, unit_of_work
 from digest.models import Delivery, DeliveryItem, DeliveryStatus, Subscriber, utcnow
 from digest.planning import Planned, plan_digests, receiving
 from digest.rhythm import due_now, logical_day, on_day
@@ -94,6 +94,13 @@ def enqueue_chosen(
                     )
                 )
                 record_planned(session, day, [p for p in batch if p.subscriber_id in still], window)
+    with unit_of_work(engine) as session:
+        for day, waiting in chosen.items():
+            quiet = [s.id for s in waiting if s.email in nothing_new]
+            for chunk in in_chunks(quiet):
+                session.execute(
+                    update(Subscriber).where(Subscriber.id.in_(chunk)).values(nothing_new_on=day)
+                )
     return nothing_new
 
 

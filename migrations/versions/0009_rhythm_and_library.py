@@ -5,7 +5,8 @@ Revises: 0008
 Create Date: 2026-12-08
 
 Each subscriber may have their own time zone, send time and frequency (daily, or weekly on
-a weekday), and a reference library export whose papers are their seeds. A delivery
+a weekday), and a reference library export whose papers are their seeds; the day whose
+digest had nothing new is kept, so that it is not planned again at every check. A delivery
 records the papers it was chosen from, by the instant they were stored and by their
 logical day: readers in other zones are served at other hours of one logical day, so the
 day alone no longer tells which papers came after a reader's last digest. A delivery
@@ -31,6 +32,7 @@ SUBSCRIBER_COLUMNS = [
     sa.Column("library", sa.String(length=1024), nullable=True),
     sa.Column("library_sha256", sa.String(length=64), nullable=True),
     sa.Column("library_seeds", sa.JSON(), server_default="[]", nullable=False),
+    sa.Column("nothing_new_on", sa.Date(), nullable=True),
 ]
 DELIVERY_COLUMNS = [
     sa.Column("papers_through", sa.Date(), nullable=True),
