@@ -53,7 +53,8 @@ class Rhythm:
     def due_day(self, now: datetime) -> date | None:
         """The local day whose digest is due at `now` if not sent yet, else None."""
         day = now.astimezone(self.zone).date()
-        if self.sends_on(day) and now >= self.send_instant(day):
+        # In UTC: two datetimes of one zone compare by their wall clocks, blind to a repeated hour.
+        if self.sends_on(day) and now.astimezone(UTC) >= self.send_instant(day):
             return day
         return None
 
