@@ -390,6 +390,8 @@ def run(
         f"deferred, {len(sending.failed)} failed, {len(report.nothing_new)} subscriber(s) "
         "with nothing new"
     )
+    if report.now is not None and report.ingest is None:  # run_due ingests for someone due
+        click.echo("nobody is due now; 'digest subscribers list' shows when each reader is")
     if sending.stopped:
         click.echo(f"sending stopped, {sending.left} digest(s) left for the next run", err=True)
     if isinstance(transport, FileTransport) and sending.sent:

@@ -169,7 +169,10 @@ def test_a_reader_who_moves_from_los_angeles_to_tokyo_keeps_tokyo_hours_from_the
     )
     shutil.copy(ARRIVALS[1], readers.inbox)
     # Tokyo, Tue 06:00: not yet.
-    assert run_at(cli, readers, "2026-01-12T21:00:00Z")["sent"] == []
+    result = cli("run", "--now", "2026-01-12T21:00:00Z", settings_=readers)
+    assert result.exit_code == 0, result.output
+    assert "2026-01-12 21:00 UTC: 0 digest(s) sent" in result.stdout
+    assert "nobody is due now; 'digest subscribers list' shows when each reader is" in result.stdout
     # Tokyo, Tue 07:05 (Mon 14:05 in Los Angeles, whose digest of Monday was sent).
     assert run_at(cli, readers, "2026-01-12T22:05:00Z")["sent"] == ["ada@example.org"]
     # Los Angeles, Tue 07:05: no longer the reader's hour.
@@ -208,3 +211,26 @@ def test_a_reader_with_nothing_new_is_not_planned_again_at_every_check_that_day(
     assert tomorrow["sent"] == ["ada@example.org"]
     assert tomorrow["ingest"]["pages_new"] == 1
     assert len(smtp_server.log.accepted) == 1
+
+
+@pytest.mark.parametrize(
+    ("options", "problem"),
+    [
+        (["--now", "2026-01-12T07:00"], "has no offset: end it with Z or one like +01:00"),
+        (["--now", "tomorrow at 7"], "is not an ISO 8601 date and time"),
+        (["--now", "2026-01-12T07:00Z", "--date", "2026-01-12"], "give --date or --now, not both"),
+    ],
+)
+def test_a_bad_instant_is_a_usage_error_and_nothing_runs(
+    cli: Callable[..., Result],
+    readers: Settings,
+    smtp_server: SmtpServer,
+    options: list[str],
+    problem: str,
+) -> None:
+    shutil.copy(ARRIVALS[0], readers.inbox)
+    result = cli("run", *options, settings_=readers)
+    assert result.exit_code == 2
+    assert problem in result.output
+    assert "digest(s) sent" not in result.output
+    assert smtp_server.log.accepted == []
