@@ -94,9 +94,10 @@ def enqueue_chosen(
                     )
                 )
                 record_planned(session, day, [p for p in batch if p.subscriber_id in still], window)
+    empty = set(nothing_new)
     with unit_of_work(engine) as session:
         for day, waiting in chosen.items():
-            quiet = [s.id for s in waiting if s.email in nothing_new]
+            quiet = [s.id for s in waiting if s.email in empty]
             for chunk in in_chunks(quiet):
                 session.execute(
                     update(Subscriber).where(Subscriber.id.in_(chunk)).values(nothing_new_on=day)
