@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks import compose, history, ingest, rank, run, send
+from benchmarks import compose, due, history, ingest, rank, run, send
 from benchmarks.harness import Measurement, Point, table
 
 Stage = Callable[[Point, Path], list[Measurement]]
@@ -32,6 +32,7 @@ STAGES: dict[str, Stage] = {
     "send": send.measurements,
     "run": run.measurements,
     "history": history.measurements,
+    "due": due.measurements,
 }
 # (papers, subscribers, days of history) per stage: the targets, and a quick run.
 FULL: dict[str, list[tuple[int, int, int]]] = {
@@ -41,6 +42,7 @@ FULL: dict[str, list[tuple[int, int, int]]] = {
     "send": [(1_000, 10_000, 0)],
     "run": [(1_000, 10_000, 29), (1_000, 100_000, 0)],
     "history": [(1_000, 100_000, 29)],
+    "due": [(1_000, 10_000, 0)],
 }
 QUICK: dict[str, list[tuple[int, int, int]]] = {
     "ingest": [(10_000, 0, 0)],
@@ -49,6 +51,7 @@ QUICK: dict[str, list[tuple[int, int, int]]] = {
     "send": [(1_000, 500, 0)],
     "run": [(300, 500, 4)],
     "history": [(300, 2_000, 29)],
+    "due": [(300, 500, 0)],
 }
 
 

@@ -1,17 +1,27 @@
-"""Which stored papers are new for which subscriber on a given day."""
+"""Which stored papers are new for which subscriber in a digest."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Sequence
-from datetime import date, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from operator import attrgetter
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from digest.db import in_chunks
-from digest.models import Delivery, DeliveryItem, DeliveryStatus, Paper, Subscriber
+from digest.models import (
+    Delivery,
+    DeliveryItem,
+    DeliveryStatus,
+    Frequency,
+    Paper,
+    Subscriber,
+    as_utc,
+    utcnow,
+)
 from digest.ranking import Document
 
 # Up to this many subscribers are looked up by their ids; more, from the days and papers
@@ -21,6 +31,7 @@ LOOKUP_BY_ID = 1000
 # a year of Hugging Face daily papers, plenty for term weights, while fitting, which is
 # linear in the papers, stays the same size as the history grows.
 MODEL_PAPERS = 20_000
+DAYS_IN_A_WEEK = 7
 
 
 def corpus(session: Session, digest_date: date, include: Collection[int] = ()) -> list[Document]:
@@ -49,76 +60,133 @@ def documents(session: Session, ids: Sequence[int]) -> list[Document]:
     ]
 
 
+@dataclass(frozen=True)
+class Window:
+    """The papers a digest is chosen from: stored by the instant `until`, of a logical day
+    up to `through` (papers are stored as of a day, `Paper.first_seen`, at an instant,
+    `Paper.created_at`). Recorded with each digest: the next one starts where it ends."""
+
+    through: date
+    until: datetime
+
+    @classmethod
+    def of_day(cls, day: date) -> Window:
+        """Every paper of `day` and before, as stored now."""
+        return cls(day, utcnow())
+
+
+# A subscriber's previous digest: the logical day and the instant its papers ran up to (no
+# instant in a digest recorded before windows were: it covered its day, whenever stored).
+_Previous = tuple[date, datetime | None]
+
+
+def first_lookback(subscriber: Subscriber, lookback_days: int) -> int:
+    """How many days a digest with no previous one looks back: a weekly one, a week at least."""
+    weekly = subscriber.frequency == Frequency.WEEKLY
+    return max(lookback_days, DAYS_IN_A_WEEK) if weekly else lookback_days
+
+
 def candidates(
-    session: Session, subscribers: Sequence[Subscriber], digest_date: date, lookback_days: int
+    session: Session,
+    subscribers: Sequence[Subscriber],
+    digest_date: date,
+    lookback_days: int,
+    window: Window | None = None,
 ) -> dict[int, frozenset[int]]:
-    """For each subscriber's id, the ids of the papers that are new to them on `digest_date`.
+    """For each subscriber's id, the ids of the papers that are new to them in their digest
+    of `digest_date`, chosen from `window` (all stored papers of `digest_date` and before,
+    if not given).
 
-    A paper is new when it was never sent to the subscriber, arrived (`first_seen`) by
-    `digest_date`, after their previous digest and within the last `lookback_days` days.
-    A digest that failed for good counts as neither: its papers are offered again.
+    A paper is new when it was never sent to the subscriber, is in the window, within its
+    last `lookback_days` days (a week at least for a weekly reader, see `first_lookback`),
+    and outside their previous digest's window: stored after it, or of a later day. A
+    digest that failed for good counts as neither: its papers are offered again.
 
-    Subscribers whose window starts on the same day and who were sent none of its papers
-    share one frozenset: with 100,000 subscribers, a set each would take gigabytes.
+    Subscribers whose window starts at the same place and who were sent none of its
+    papers share one frozenset: with 100,000 subscribers, a set each would take gigabytes.
     """
-    earliest = digest_date - timedelta(days=lookback_days)
+    window = window or Window.of_day(digest_date)
     ids = [s.id for s in subscribers]
-    previous = _previous_digests(session, ids, earliest, digest_date)
-    since = {subscriber_id: previous.get(subscriber_id, earliest) for subscriber_id in ids}
-    window = session.execute(
-        select(Paper.id, Paper.first_seen).where(
-            Paper.first_seen > min(since.values(), default=earliest),
-            Paper.first_seen <= digest_date,
+    earliest = {
+        s.id: window.through - timedelta(days=first_lookback(s, lookback_days)) for s in subscribers
+    }
+    low = min(earliest.values(), default=window.through)
+    previous = _previous_digests(session, ids, low, digest_date)
+    stored = session.execute(
+        select(Paper.id, Paper.first_seen, Paper.created_at).where(
+            Paper.first_seen > low,
+            Paper.first_seen <= window.through,
+            Paper.created_at <= window.until,
         )
     ).all()
-    starting: defaultdict[date, list[int]] = defaultdict(list)
-    for subscriber_id, start in since.items():
-        starting[start].append(subscriber_id)
+    starting: defaultdict[tuple[date, _Previous | None], list[int]] = defaultdict(list)
+    for subscriber_id in ids:
+        starting[earliest[subscriber_id], previous.get(subscriber_id)].append(subscriber_id)
     new: dict[int, frozenset[int]] = {}
-    for start, members in starting.items():
-        papers = frozenset(paper_id for paper_id, first_seen in window if first_seen > start)
+    for (start, before), members in starting.items():
+        papers = frozenset(
+            paper_id
+            for paper_id, first_seen, created_at in stored
+            if first_seen > start and not _covered(before, first_seen, created_at)
+        )
         sent = _sent(session, members, papers)
         for subscriber_id in members:
             new[subscriber_id] = papers - sent[subscriber_id] if subscriber_id in sent else papers
     return new
 
 
+def _covered(previous: _Previous | None, first_seen: date, created_at: datetime) -> bool:
+    """Whether a paper was in the window of the previous digest."""
+    if previous is None:
+        return False
+    through, until = previous
+    return first_seen <= through and (until is None or as_utc(created_at) <= as_utc(until))
+
+
 def _previous_digests(
     session: Session, ids: Sequence[int], earliest: date, digest_date: date
-) -> dict[int, date]:
-    """Each subscriber's latest digest date between `earliest` and `digest_date` (both out).
+) -> dict[int, _Previous]:
+    """Each subscriber's latest digest between `earliest` and `digest_date` (both out): where
+    its window ended.
 
-    An older digest does not matter (the lookback starts later), so history beyond the
-    lookback is never read. A few subscribers are looked up by id; many, a day at a time
-    from the latest, until each has their day: most subscribers got yesterday's digest,
-    so that is usually one day's rows read from the (digest_date, subscriber_id) index.
+    An older digest does not matter (its window ends before the lookback starts), so
+    history beyond the lookback is never read. A few subscribers are looked up by id;
+    many, a day at a time from the latest, until each has their day: most subscribers got
+    yesterday's digest, so that is usually one day's rows read from the (digest_date,
+    subscriber_id) index.
     """
-    found: dict[int, date] = {}
+    columns = (
+        Delivery.subscriber_id,
+        Delivery.digest_date,
+        Delivery.papers_through,
+        Delivery.papers_until,
+    )
+    found: dict[int, _Previous] = {}
     if len(ids) <= LOOKUP_BY_ID:
         for chunk in in_chunks(ids):
-            found.update(
-                session.execute(
-                    select(Delivery.subscriber_id, func.max(Delivery.digest_date))
-                    .where(
-                        Delivery.subscriber_id.in_(chunk),
-                        Delivery.digest_date > earliest,
-                        Delivery.digest_date < digest_date,
-                        Delivery.status != DeliveryStatus.FAILED,
-                    )
-                    .group_by(Delivery.subscriber_id)
-                ).all()
+            rows = session.execute(
+                select(*columns)
+                .where(
+                    Delivery.subscriber_id.in_(chunk),
+                    Delivery.digest_date > earliest,
+                    Delivery.digest_date < digest_date,
+                    Delivery.status != DeliveryStatus.FAILED,
+                )
+                .order_by(Delivery.digest_date)
             )
+            for subscriber_id, day, through, until in rows:
+                found[subscriber_id] = (through or day, until)
         return found
     asked = set(ids)
     day = digest_date - timedelta(days=1)
     while day > earliest and len(found) < len(asked):
-        for subscriber_id in session.scalars(
-            select(Delivery.subscriber_id).where(
+        for subscriber_id, _, through, until in session.execute(
+            select(*columns).where(
                 Delivery.digest_date == day, Delivery.status != DeliveryStatus.FAILED
             )
         ):
             if subscriber_id in asked:
-                found.setdefault(subscriber_id, day)
+                found.setdefault(subscriber_id, (through or day, until))
         day -= timedelta(days=1)
     return found
 

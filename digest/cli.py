@@ -6,7 +6,7 @@ import json
 import logging
 import signal
 import sys
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from threading import Event
 from types import FrameType
@@ -23,13 +23,14 @@ from digest.config import Settings, load_settings
 from digest.db import ensure_schema, make_engine, read_only, unit_of_work, upgrade
 from digest.errors import DigestError
 from digest.feedback import list_votes
-from digest.jobs import digest_for, run_daily, today, work
+from digest.jobs import digest_for, run_daily, run_due, today, work
 from digest.jobs import replay as replay_days
-from digest.models import DeliveryStatus, Subscriber
+from digest.models import DeliveryStatus, Frequency, Subscriber
 from digest.outbox.history import retry as retry_deliveries
 from digest.outbox.history import status as outbox_status
 from digest.planning import find_subscriber, plan_digests
 from digest.profiles import sync_profiles
+from digest.rhythm import WEEKDAYS, Rhythm, next_digests, rhythm_of
 from digest.schedule import serve as serve_forever
 from digest.store import ingest as ingest_paths
 from digest.transports import FileTransport, make_transport
@@ -85,6 +86,27 @@ date_option = click.option(
     "--date", "day", type=DATE, help="Logical day (YYYY-MM-DD); default today in DIGEST_TIMEZONE."
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="End with one JSON object.")
+
+
+class Instant(click.ParamType[datetime, Any]):
+    """An instant in ISO 8601 with its offset: 2026-03-20T07:00+01:00 or 2026-03-20T06:00Z."""
+
+    name = "instant"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            self.fail(
+                f"{value!r} is not an ISO 8601 date and time, like 2026-03-20T07:00Z", param, ctx
+            )
+        if moment.tzinfo is None:
+            self.fail(f"{value!r} has no offset: end it with Z or one like +01:00", param, ctx)
+        return moment.astimezone(UTC)
 
 
 @click.group(cls=DigestGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -147,12 +169,17 @@ def subscribers_sync(obj: Context, file: Path | None) -> None:
 
 
 @subscribers.command("list")
+@click.option(
+    "--now", type=Instant(), help="Next digests as of this instant (ISO 8601, offset or Z)."
+)
 @json_option
 @click.pass_obj
-def subscribers_list(obj: Context, as_json: bool) -> None:
-    """List the stored subscribers and their keywords."""
+def subscribers_list(obj: Context, now: datetime | None, as_json: bool) -> None:
+    """List the stored subscribers, their keywords, and when each gets their next digest."""
+    moment = now or datetime.now(UTC)
     with read_only(obj.engine) as session:
         rows = session.scalars(select(Subscriber).order_by(Subscriber.email)).all()
+        upcoming = next_digests(session, obj.settings, [s for s in rows if not _states(s)], moment)
         listing = [
             {
                 "email": s.email,
@@ -163,14 +190,41 @@ def subscribers_list(obj: Context, as_json: bool) -> None:
                 "keywords": s.keywords,
                 "exclude": s.exclude,
                 "max_papers": s.max_papers,
+                **_schedule(rhythm_of(s, obj.settings), upcoming.get(s.id), moment),
             }
             for s in rows
         ]
-        lines = [f"{s.email}{_states(s)}: {', '.join(s.keywords)}" for s in rows]
+        lines = [
+            f"{s.email}{_states(s)}: {', '.join(s.keywords)}\n"
+            f"    {rhythm_of(s, obj.settings).describe()}; {_when(upcoming.get(s.id), moment)}"
+            for s in rows
+        ]
     for line in lines:
         click.echo(line)
     if as_json:
         click.echo(json.dumps(listing))
+
+
+def _schedule(rhythm: Rhythm, next_due: datetime | None, now: datetime) -> dict[str, object]:
+    """A subscriber's rhythm and next digest, as plain data: both instants with offsets."""
+    return {
+        "schedule": rhythm.describe(),
+        "timezone": rhythm.zone.key,
+        "send_time": f"{rhythm.send_time:%H:%M}",
+        "frequency": rhythm.frequency.value,
+        "weekday": WEEKDAYS[rhythm.weekday] if rhythm.frequency is Frequency.WEEKLY else None,
+        "next_due": next_due.isoformat() if next_due else None,
+        "next_due_utc": next_due.astimezone(UTC).isoformat() if next_due else None,
+        "due_now": next_due is not None and next_due <= now,
+    }
+
+
+def _when(next_due: datetime | None, now: datetime) -> str:
+    """The next digest for people: "next 2026-03-21 07:00 CET (2026-03-21 06:00 UTC)"."""
+    if next_due is None:
+        return "no digests"
+    when = f"{next_due:%Y-%m-%d %H:%M %Z} ({next_due.astimezone(UTC):%Y-%m-%d %H:%M} UTC)"
+    return f"due now, since {when}" if next_due <= now else f"next {when}"
 
 
 def _states(subscriber: Subscriber) -> str:
@@ -283,12 +337,31 @@ no_send_option = click.option(
 
 
 @main.command()
-@date_option
+@click.option(
+    "--date",
+    "day",
+    type=DATE,
+    help="Everyone's digest of this logical day (YYYY-MM-DD), whatever the hour.",
+)
+@click.option(
+    "--now",
+    type=Instant(),
+    help="Act as if the clock read this instant (ISO 8601 with an offset or Z).",
+)
 @no_send_option
 @json_option
 @click.pass_obj
-def run(obj: Context, day: datetime | None, no_send: bool, as_json: bool) -> None:
-    """One daily cycle: sync profiles, ingest the inbox, rank, compose, send."""
+def run(
+    obj: Context, day: datetime | None, now: datetime | None, no_send: bool, as_json: bool
+) -> None:
+    """One cycle: sync profiles, ingest the inbox, rank, compose, send to whoever is due.
+
+    A reader is due once their send time has passed on their own day (on their weekday,
+    if weekly) and that day's digest is not sent yet. --date D sends everyone their digest
+    of D instead, whatever the hour: for scripts and replays.
+    """
+    if day is not None and now is not None:
+        raise click.UsageError("give --date or --now, not both")
     settings = obj.settings
     transport = make_transport(settings)
     with tqdm(unit="digest", desc="ranking", disable=not sys.stderr.isatty()) as bar:
@@ -297,24 +370,28 @@ def run(obj: Context, day: datetime | None, no_send: bool, as_json: bool) -> Non
             bar.set_description("sending")
             bar.reset(total=due)
 
-        report = run_daily(
-            obj.engine,
-            settings,
-            obj.day(day),
-            transport,
-            send=not no_send,
-            parallel=True,
-            progress=bar.update,
-            due=started_sending,
-        )
+        options: dict[str, Any] = {
+            "send": not no_send,
+            "parallel": True,
+            "progress": bar.update,
+            "due": started_sending,
+        }
+        if day is not None:
+            report = run_daily(obj.engine, settings, day.date(), transport, **options)
+        else:
+            moment = now or datetime.now(UTC)
+            report = run_due(obj.engine, settings, moment, transport, **options)
     if report.ingest:
         click.echo(f"{settings.inbox}: {report.ingest}")
     sending = report.sending
+    when = f"{report.now:%Y-%m-%d %H:%M} UTC" if report.now else f"{report.digest_date}"
     click.echo(
-        f"{report.digest_date}: {len(sending.sent)} digest(s) sent, {len(sending.deferred)} "
+        f"{when}: {len(sending.sent)} digest(s) sent, {len(sending.deferred)} "
         f"deferred, {len(sending.failed)} failed, {len(report.nothing_new)} subscriber(s) "
         "with nothing new"
     )
+    if report.now is not None and report.ingest is None:  # run_due ingests for someone due
+        click.echo("nobody is due now; 'digest subscribers list' shows when each reader is")
     if sending.stopped:
         click.echo(f"sending stopped, {sending.left} digest(s) left for the next run", err=True)
     if isinstance(transport, FileTransport) and sending.sent:
@@ -410,7 +487,7 @@ def unsubscribe(obj: Context, token: str) -> None:
 @no_send_option
 @click.pass_obj
 def serve(obj: Context, no_send: bool) -> None:
-    """Run the daily cycle every day at DIGEST_SEND_TIME until stopped."""
+    """Serve every reader at their own hour: whoever is due, every few minutes, until stopped."""
     # A service's log is its only record: say what it does without needing --verbose.
     logging.getLogger("digest").setLevel(logging.INFO)
     obj.engine  # noqa: B018 - the schema must be current before the job store opens

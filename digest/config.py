@@ -143,12 +143,20 @@ class Settings:
         "domain of every Message-ID and of the List-Id",
         shown_default="the domain of `DIGEST_FROM`",
     )
-    send_time: time = setting("DIGEST_SEND_TIME", Clock(), time(7, 0), "daily time of `serve`")
+    send_time: time = setting(
+        "DIGEST_SEND_TIME", Clock(), time(7, 0), "a reader's send time if their profile has none"
+    )
     timezone: ZoneInfo = setting(
         "DIGEST_TIMEZONE",
         TimeZone(),
         ZoneInfo("UTC"),
-        'time zone of the send time and of "today"',
+        'a reader\'s time zone if their profile has none; the zone of "today"',
+    )
+    serve_every: int = setting(
+        "DIGEST_SERVE_EVERY",
+        Whole(minimum=1, maximum=60),
+        5,
+        "minutes between `serve`'s checks for due readers",
     )
     lookback_days: int = setting(
         "DIGEST_LOOKBACK_DAYS", Whole(minimum=1), 7, "days of papers a first digest looks back"

@@ -1,4 +1,4 @@
-"""The daily cycle: sync profiles, ingest the inbox, plan, record, send; and the preview."""
+"""The cycle: sync profiles, ingest the inbox, plan, record, send; and the preview."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from threading import Event
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
-from digest.compose import Digest, make_composer
+from digest.compose import Composer, Digest, make_composer
 from digest.config import Settings
 from digest.db import read_only
 from digest.errors import DigestError, NotFoundError
@@ -20,9 +20,10 @@ from digest.formats import SUFFIXES
 from digest.models import Delivery
 from digest.outbox.claims import count_due
 from digest.outbox.history import stored_digest, with_contents
-from digest.outbox.record import enqueue
-from digest.planning import find_subscriber, plan_digests
+from digest.outbox.record import enqueue, enqueue_due
+from digest.planning import find_subscriber, plan_digests, receiving
 from digest.profiles import SyncReport, sync_profiles
+from digest.rhythm import TIMED_COLUMNS, TimedRow, due_now, local_days, logical_day
 from digest.sending.processes import send_from_processes, sending_processes
 from digest.sending.report import SendReport
 from digest.sending.send import send_due
@@ -34,9 +35,10 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class RunReport:
-    """What one daily cycle did."""
+    """What one cycle did: for a logical day (`run --date`), or at an instant (`now`)."""
 
     digest_date: date
+    now: datetime | None = None
     profiles: SyncReport | None = None
     ingest: IngestReport | None = None
     nothing_new: list[str] = field(default_factory=list)
@@ -54,6 +56,7 @@ class RunReport:
         """The report as plain data for scripts."""
         return {
             "date": self.digest_date.isoformat(),
+            "now": self.now.isoformat() if self.now else None,
             "ingest": self.ingest.as_json() if self.ingest else None,
             **self.sending.as_json(),
             "nothing_new": self.nothing_new,
@@ -96,7 +99,9 @@ def run_daily(
     progress: Callable[[int], object] | None = None,
     due: Callable[[int], object] | None = None,
 ) -> RunReport:
-    """One daily cycle for the logical day `digest_date`.
+    """One cycle for the logical day `digest_date`, whatever the hour: the digest of that
+    day of every reader who has one (every daily reader, the weekly readers whose weekday
+    it is), from the papers stored of that day and before. For scripts and replays.
 
     With `send` false the cycle stops once the day's digests are recorded in the outbox,
     and `digest worker` processes send them. With `parallel`, a large day is sent from
@@ -109,23 +114,74 @@ def run_daily(
     is reported and the rest goes on with what is stored; mail that cannot be sent now
     stays in the outbox for the next run.
     """
-    composer = make_composer(settings) if send else None
     report = RunReport(digest_date)
+    composer = make_composer(settings) if send else None
     report.profiles = _sync(engine, settings, report)
     report.ingest = _ingest(engine, settings, digest_date, inputs, report)
     report.nothing_new = enqueue(engine, settings, digest_date)
-    if composer is None:
-        return report
-    waiting = count_due(engine, digest_date)
+    if composer is not None:
+        _send(engine, settings, transport, composer, digest_date, report, parallel, progress, due)
+    return report
+
+
+def run_due(
+    engine: Engine,
+    settings: Settings,
+    now: datetime,
+    transport: Transport,
+    *,
+    send: bool = True,
+    parallel: bool = False,
+    progress: Callable[[int], object] | None = None,
+    due: Callable[[int], object] | None = None,
+) -> RunReport:
+    """One cycle as if the clock read `now`: the digest of every reader due then (see
+    digest.rhythm), each of their own local day, from the papers stored by then.
+
+    Pages are ingested only when someone is due, as of the logical day at `now` in
+    DIGEST_TIMEZONE and at the instant `now`: `serve` calls this every few minutes, and
+    the source is not asked for a page nobody waits for. The rest is as in `run_daily`.
+    """
+    report = RunReport(logical_day(settings, now), now)
+    composer = make_composer(settings) if send else None
+    report.profiles = _sync(engine, settings, report)
+    if anyone_due(engine, settings, now):
+        report.ingest = _ingest(engine, settings, report.digest_date, None, report, now)
+        report.nothing_new = enqueue_due(engine, settings, now)
+    if composer is not None:
+        # A digest of any day that has begun somewhere: the readers' days differ.
+        up_to = local_days(now)[-1]
+        _send(engine, settings, transport, composer, up_to, report, parallel, progress, due)
+    return report
+
+
+def anyone_due(engine: Engine, settings: Settings, now: datetime) -> bool:
+    """Whether any receiving subscriber's digest is due at `now` and not recorded yet."""
+    with read_only(engine) as session:
+        rows = session.execute(select(*TIMED_COLUMNS).where(*receiving()))
+        waiting = [TimedRow(*row) for row in rows]
+        return bool(due_now(session, settings, waiting, now))
+
+
+def _send(
+    engine: Engine,
+    settings: Settings,
+    transport: Transport,
+    composer: Composer,
+    up_to: date,
+    report: RunReport,
+    parallel: bool,
+    progress: Callable[[int], object] | None,
+    due: Callable[[int], object] | None,
+) -> None:
+    """Send the outbox's due digests of `up_to` and before into `report`."""
+    waiting = count_due(engine, up_to)
     if due is not None:
         due(waiting)
     processes = sending_processes(settings, waiting) if parallel else 1
-    sending = send_from_processes(
-        engine, settings, transport, composer, digest_date, processes, progress
-    )
+    sending = send_from_processes(engine, settings, transport, composer, up_to, processes, progress)
     report.sending = sending.report
     report.problems += sending.problems
-    return report
 
 
 def work(engine: Engine, settings: Settings, *, once: bool, stop: Event) -> SendReport:
@@ -172,11 +228,12 @@ def _ingest(
     digest_date: date,
     inputs: Sequence[Path] | None,
     report: RunReport,
+    now: datetime | None = None,
 ) -> IngestReport:
     if inputs is not None:
-        return ingest(engine, inputs, digest_date, settings.max_page_bytes)
+        return ingest(engine, inputs, digest_date, settings.max_page_bytes, now)
     if settings.inbox.is_dir():
-        ingested = ingest(engine, [settings.inbox], digest_date, settings.max_page_bytes)
+        ingested = ingest(engine, [settings.inbox], digest_date, settings.max_page_bytes, now)
     else:
         log.warning("inbox %s is not a folder: no pages ingested", settings.inbox)
         ingested = IngestReport()
@@ -189,7 +246,7 @@ def _ingest(
             log.error("%s", error)
         else:
             if body is not None:
-                ingest_data(engine, body, url, digest_date, ingested)
+                ingest_data(engine, body, url, digest_date, ingested, now)
     return ingested
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from enum import StrEnum
 
 from sqlalchemy import (
@@ -19,6 +19,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    Time,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -84,6 +85,13 @@ class Paper(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class Frequency(StrEnum):
+    """How often a subscriber gets a digest."""
+
+    DAILY = "daily"
+    WEEKLY = "weekly"
+
+
 class Subscriber(Base):
     """A person who receives digests, as their profile last said."""
 
@@ -98,6 +106,27 @@ class Subscriber(Base):
     seeds: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list, server_default="[]")
     max_papers: Mapped[int] = mapped_column(Integer, default=10)
     min_score: Mapped[float] = mapped_column(Float, default=0.0)
+    # When the digest is due, in the subscriber's own zone; None: DIGEST_TIMEZONE and
+    # DIGEST_SEND_TIME as they are at each run.
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    send_time: Mapped[time | None] = mapped_column(Time)
+    frequency: Mapped[str] = mapped_column(
+        String(8), default=Frequency.DAILY, server_default=Frequency.DAILY.value
+    )
+    # A weekly digest's day, 0 for Monday as in `date.weekday()`.
+    weekday: Mapped[int | None] = mapped_column(Integer)
+    # The last local day whose digest was planned and had nothing new: no email, and not
+    # planned again that day (serve checks every few minutes).
+    nothing_new_on: Mapped[date | None] = mapped_column(Date)
+    # A reference library export whose papers are seeds (digest.library): its path as the
+    # profile resolved it, the hash of the content last read, and the seeds read from it
+    # ({"title", "abstract", "weight", "arxiv_id"}), so an unchanged file is not parsed
+    # again. Read by planning alone: a listing of subscribers leaves the seeds unread.
+    library: Mapped[str | None] = mapped_column(String(1024))
+    library_sha256: Mapped[str | None] = mapped_column(String(64))
+    library_seeds: Mapped[list[dict[str, object]]] = mapped_column(
+        JSON, default=list, server_default="[]", deferred=True
+    )
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # Set by the subscriber's own signed request; a profile sync never clears it.
     unsubscribed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -155,6 +184,13 @@ class Delivery(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The papers this digest was chosen from (digest.candidates.Window): those with
+    # `first_seen` up to `papers_through` and stored (`Paper.created_at`) by `papers_until`.
+    # The next digest's are the papers outside: an instant, because readers in other zones
+    # are served at other hours of one logical day. None in a delivery recorded before
+    # these columns: it covered its own day, whenever a paper of it was stored.
+    papers_through: Mapped[date | None] = mapped_column(Date)
+    papers_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     subscriber: Mapped[Subscriber] = relationship()

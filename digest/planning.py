@@ -10,7 +10,7 @@ from datetime import date, timedelta
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
-from digest.candidates import candidates, corpus, documents
+from digest.candidates import Window, candidates, corpus, documents
 from digest.compose import MOST_PAPERS, Digest, entry, make_digest, new_message_id
 from digest.config import Settings
 from digest.db import in_chunks
@@ -57,10 +57,15 @@ def find_subscriber(session: Session, email: str) -> Subscriber:
 
 
 def plan_digests(
-    session: Session, settings: Settings, digest_date: date, subscribers: Sequence[Subscriber]
+    session: Session,
+    settings: Settings,
+    digest_date: date,
+    subscribers: Sequence[Subscriber],
+    window: Window | None = None,
 ) -> list[Planned]:
-    """Rank the new papers for each subscriber and build their digests (nothing is written)."""
-    new = candidates(session, subscribers, digest_date, settings.lookback_days)
+    """Rank each subscriber's new papers in `window` (every paper of `digest_date` and
+    before, if not given) and build their digests of `digest_date` (nothing is written)."""
+    new = candidates(session, subscribers, digest_date, settings.lookback_days, window)
     picked = _rank(session, subscribers, new, digest_date, load_embedder(settings.embeddings))
     papers = _papers(session, sorted({p.paper_id for picks in picked.values() for p in picks}))
     planned: list[Planned] = []

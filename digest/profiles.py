@@ -5,16 +5,19 @@ from __future__ import annotations
 import math
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from datetime import time
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Engine, select
 
 from digest.db import serialize, unit_of_work
 from digest.errors import ProfileError
 from digest.limits import SUBSCRIBER_EMAIL, SUBSCRIBER_NAME
-from digest.models import Subscriber
+from digest.models import Frequency, Subscriber
+from digest.rhythm import WEEKDAYS
 
 DEFAULT_MAX_PAPERS = 10
 _FIELDS = ("email", "name", "keywords", "seeds", "exclude", "max_papers", "min_score")
@@ -32,6 +35,21 @@ MAX_ADDRESS = min(254, SUBSCRIBER_EMAIL)
 
 
 @dataclass(frozen=True)
+class Timing:
+    """When a subscriber wants their digest, as the profile says it; None where it says
+    nothing, so DIGEST_TIMEZONE and DIGEST_SEND_TIME apply as they are at each run."""
+
+    timezone: str | None = None
+    send_time: time | None = None
+    frequency: Frequency = Frequency.DAILY
+    # 0 for Monday, as `date.weekday()`; a weekly digest's day, None for a daily one.
+    weekday: int | None = None
+
+
+_TIMING_FIELDS = ("timezone", "send_time", "frequency", "weekday")
+
+
+@dataclass(frozen=True)
 class Profile:
     """What one subscriber wants, as the profile file says it."""
 
@@ -42,6 +60,7 @@ class Profile:
     max_papers: int = DEFAULT_MAX_PAPERS
     min_score: float = 0.0
     seeds: list[dict[str, str]] = field(default_factory=list)
+    timing: Timing = Timing()
 
 
 @dataclass(frozen=True)
@@ -134,11 +153,10 @@ def _profile(entry: Any, where: str) -> Profile:
     email = _email(entry["email"], where) if "email" in entry else None
     if email is not None:
         where = f"{where} ({email})"
-    unknown = sorted(set(entry) - set(_FIELDS))
+    known = (*_FIELDS, *_TIMING_FIELDS)
+    unknown = sorted(set(entry) - set(known))
     if unknown:
-        raise ProfileError(
-            f"{where}: unknown key {unknown[0]!r} (known keys: {', '.join(_FIELDS)})"
-        )
+        raise ProfileError(f"{where}: unknown key {unknown[0]!r} (known keys: {', '.join(known)})")
     if email is None:
         raise ProfileError(f"{where}: email: missing")
     seeds = _seeds(entry.get("seeds", []), f"{where}: seeds")
@@ -158,7 +176,58 @@ def _profile(entry: Any, where: str) -> Profile:
             )
         ),
         min_score=float(_number(entry.get("min_score", 0.0), f"{where}: min_score", 0.0, 1.0)),
+        timing=_timing(entry, where),
     )
+
+
+def _timing(entry: dict[str, Any], where: str) -> Timing:
+    """The optional timezone, send_time, frequency and weekday of an entry."""
+    timezone = entry.get("timezone")
+    if timezone is not None:
+        try:
+            if not isinstance(timezone, str):
+                raise ValueError
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ProfileError(
+                f"{where}: timezone: {timezone!r} is not an IANA time zone like 'Europe/Berlin'"
+            ) from None
+    frequency = entry.get("frequency", Frequency.DAILY.value)
+    if frequency not in tuple(Frequency):
+        choices = " or ".join(f'"{f.value}"' for f in Frequency)
+        raise ProfileError(f"{where}: frequency: must be {choices}, not {frequency!r}")
+    weekday = entry.get("weekday")
+    if weekday is not None:
+        if frequency != Frequency.WEEKLY:
+            raise ProfileError(f'{where}: weekday: only for frequency = "weekly"')
+        if not isinstance(weekday, str) or weekday.strip().lower() not in WEEKDAYS:
+            raise ProfileError(
+                f"{where}: weekday: must be a day's name, {', '.join(WEEKDAYS)}; not {weekday!r}"
+            )
+    return Timing(
+        timezone=timezone,
+        send_time=_send_time(entry.get("send_time"), f"{where}: send_time"),
+        frequency=Frequency(frequency),
+        weekday=(
+            WEEKDAYS.index(weekday.strip().lower() if weekday else "monday")
+            if frequency == Frequency.WEEKLY
+            else None
+        ),
+    )
+
+
+def _send_time(value: Any, where: str) -> time | None:
+    """ "HH:MM" on the 24-hour clock (or a TOML local time on the minute)."""
+    if value is None:
+        return None
+    if isinstance(value, time) and value.tzinfo is None and not (value.second or value.microsecond):
+        return value
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})", value) if isinstance(value, str) else None
+    if match is None or int(match[1]) > 23 or int(match[2]) > 59:
+        raise ProfileError(
+            f'{where}: must be a time of day as "HH:MM" (24-hour clock), not {value!r}'
+        )
+    return time(int(match[1]), int(match[2]))
 
 
 def _email(value: Any, where: str) -> str:
@@ -288,6 +357,7 @@ def sync_profiles(engine: Engine, path: Path) -> SyncReport:
                 "seeds": profile.seeds,
                 "active": True,
             }
+            values.update(asdict(profile.timing))
             row = stored.get(profile.email)
             if row is None:
                 session.add(Subscriber(email=profile.email, **values))

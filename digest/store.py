@@ -69,8 +69,10 @@ def ingest(
     paths: Iterable[str | Path],
     digest_date: date,
     max_bytes: int = DEFAULT_MAX_PAGE_BYTES,
+    now: datetime | None = None,
 ) -> IngestReport:
-    """Ingest every page under `paths` as of the logical day `digest_date`.
+    """Ingest every page under `paths` as of the logical day `digest_date`, stored at the
+    instant `now` (the clock's, if not given).
 
     Each page is parsed whole before anything is stored and stored in its own transaction,
     so a bad page is reported and skipped while the others still go in.
@@ -85,18 +87,23 @@ def ingest(
         except PageError as error:
             report.add_error(error)
             continue
-        ingest_data(engine, data, item.source, digest_date, report)
+        ingest_data(engine, data, item.source, digest_date, report, now)
     return report
 
 
 def ingest_data(
-    engine: Engine, data: bytes, source: str, digest_date: date, report: IngestReport
+    engine: Engine,
+    data: bytes,
+    source: str,
+    digest_date: date,
+    report: IngestReport,
+    now: datetime | None = None,
 ) -> None:
     """Parse one input whole, then store it in one transaction; problems go to `report`."""
     try:
         parsed = parse_input(data, source, digest_date)
         with unit_of_work(engine) as session:
-            new = store_page(session, parsed, digest_date)
+            new = store_page(session, parsed, digest_date, now)
     except PageError as error:
         report.add_error(error)
         return
@@ -110,8 +117,11 @@ def ingest_data(
     report.papers_new += new or 0
 
 
-def store_page(session: Session, page: ParsedPage, digest_date: date) -> int | None:
-    """Record `page` and its papers not stored yet; the count of new papers, None if seen.
+def store_page(
+    session: Session, page: ParsedPage, digest_date: date, now: datetime | None = None
+) -> int | None:
+    """Record `page` and its papers not stored yet, at the instant `now` (the clock's, if not
+    given); the count of new papers, None if seen.
 
     A paper is known by its arXiv id when it has one, else by its normalized title; a
     paper first seen without an id (a text dump) gets it, and the other metadata it lacked,
@@ -139,7 +149,8 @@ def store_page(session: Session, page: ParsedPage, digest_date: date) -> int | N
         elif record.arxiv_id:
             claimed.add(record.arxiv_id)
         fresh[key] = record
-    now = utcnow()
+    # The instant a paper arrived: a digest's window ends at one (see digest.candidates).
+    now = now or utcnow()
     page_id = session.scalar(
         insert_ignoring_conflicts(session, Page)
         .values(

@@ -8,14 +8,15 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import String, bindparam, cast, event, insert, inspect, select, update
+from sqlalchemy import String, bindparam, cast, event, insert, inspect, select, text, update
 
+from digest.candidates import candidates
 from digest.db import (
     BUSY_TIMEOUT_MS,
     WRITE_LOCK_POLL_SECONDS,
@@ -27,10 +28,12 @@ from digest.db import (
     ensure_schema,
     make_engine,
     reading,
+    unit_of_work,
 )
-from digest.models import Base, Delivery, Subscriber, utcnow
+from digest.models import Base, Delivery, Paper, Subscriber, utcnow
+from digest.store import ingest
 from digest.unsubscribe import make_token
-from tests.support import create_database, drop_database, postgres_only, sqlite_only
+from tests.support import PAGES, create_database, drop_database, postgres_only, sqlite_only
 
 
 def test_migrations_build_exactly_the_models(engine):
@@ -134,6 +137,56 @@ def test_the_history_indexes_come_and_go_with_their_migration_and_keep_the_rows(
     with engine.connect() as connection:
         rows = connection.execute(select(Delivery.subscriber_id, Delivery.message_id)).all()
     assert [tuple(r) for r in rows] == [(1, "<m>")]
+
+
+def test_the_rhythm_migration_keeps_the_deliveries_and_their_day_bounds_the_next(engine, tmp_path):
+    """A database with history from before windows: its subscribers become daily readers
+    at the defaults, and a delivery with no window covered its own day."""
+    config = alembic_config(engine)
+    command.downgrade(config, "0008")
+    day = date(2026, 3, 2)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO subscribers (id, email, name, keywords, exclude, max_papers,"
+                " min_score, active, created_at, updated_at, seeds) VALUES (1, 'ada@example.org',"
+                " '', '{\"video\": 1.0}', '[]', 5, 0.0, :yes, :now, :now, '[]')"
+            ),
+            {"yes": True, "now": utcnow()},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO deliveries (subscriber_id, digest_date, status, message_id, subject,"
+                " attempts, created_at) VALUES (1, :day, 'sent', '<m>', 's', 1, :now)"
+            ),
+            {"day": day, "now": utcnow()},
+        )
+    command.upgrade(config, "head")
+    with engine.connect() as connection:
+        row = connection.execute(
+            select(
+                Subscriber.timezone,
+                Subscriber.send_time,
+                Subscriber.frequency,
+                Subscriber.weekday,
+                Subscriber.library_seeds,
+            )
+        ).one()
+        delivery = connection.execute(
+            select(Delivery.message_id, Delivery.papers_through, Delivery.papers_until)
+        ).one()
+    assert tuple(row) == (None, None, "daily", None, [])
+    assert tuple(delivery) == ("<m>", None, None)
+
+    first, second = sorted(PAGES.glob("*.txt"))[:2]
+    assert ingest(engine, [first], day).papers_new > 0
+    assert ingest(engine, [second], day + timedelta(days=1)).papers_new > 0
+    with unit_of_work(engine) as session:
+        ada = session.scalars(select(Subscriber)).one()
+        new = candidates(session, [ada], day + timedelta(days=1), lookback_days=7)
+        later = set(session.scalars(select(Paper.id).where(Paper.first_seen > day)))
+    # All stored after the old delivery, but those of its day were covered by it.
+    assert new[ada.id] == later
 
 
 @sqlite_only

@@ -15,7 +15,10 @@ from digest.profiles import load_profiles, sync_profiles
 
 from .conftest import PROFILES
 
-KNOWN_KEYS = "known keys: email, name, keywords, seeds, exclude, max_papers, min_score"
+KNOWN_KEYS = (
+    "known keys: email, name, keywords, seeds, exclude, max_papers, min_score, "
+    "timezone, send_time, frequency, weekday"
+)
 
 ADA = """
 [[subscriber]]
@@ -523,6 +526,12 @@ def test_cli_sync_and_list(cli) -> None:
         "keywords": {"implicit neural representation": 1.0, "video compression": 1.0, "NeRV": 1.0},
         "exclude": ["medical"],
         "max_papers": 5,
+        **{key: ada[key] for key in ("next_due", "next_due_utc", "due_now")},
+        "schedule": "daily at 07:00 UTC",
+        "timezone": "UTC",
+        "send_time": "07:00",
+        "frequency": "daily",
+        "weekday": None,
     }
     assert listing[1]["keywords"] == {
         "speech recognition": 2.0,

@@ -1,22 +1,27 @@
-"""`digest serve` as a real process: the real APScheduler with its job in the database."""
+"""`digest serve`: the real APScheduler, in a process of its own and in this one with its
+clock set by time-machine."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
-import pickle
 import shutil
 import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, inspect, text
+import time_machine
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import Engine, select
 
 from digest.config import Settings
-from digest.schedule import JOB_ID
+from digest.db import ensure_schema, make_engine
+from digest.models import Delivery, as_utc
+from digest.schedule import build_scheduler
 from tests.support import PROFILES, env_for
 
 TIMEOUT = 60
@@ -25,14 +30,21 @@ TIMEOUT = 60
 @pytest.fixture
 def serve_env(tmp_path: Path, settings: Settings, pages: Path) -> dict[str, str]:
     shutil.copytree(pages, settings.inbox)
-    # Two hours from now, so the job never falls due by itself during the test.
-    later = datetime.now(UTC) + timedelta(hours=2)
     return {
         **os.environ,
         **env_for(settings),
         "DIGEST_PROFILES": str(PROFILES),
-        "DIGEST_SEND_TIME": f"{later:%H:%M}",
+        # Where it is about 01:00 now, at 23:00: nobody is due during the test.
+        "DIGEST_TIMEZONE": zone_near_one_am(),
+        "DIGEST_SEND_TIME": "23:00",
     }
+
+
+def zone_near_one_am() -> str:
+    """A fixed-offset zone where the hour now is 01:00 (Etc/GMT-3 is UTC+3)."""
+    offset = (1 - datetime.now(UTC).hour) % 24
+    offset = offset - 24 if offset > 14 else offset
+    return f"Etc/GMT{-offset:+d}"
 
 
 class Server:
@@ -48,7 +60,7 @@ class Server:
                 stdout=sink,
                 stderr=subprocess.STDOUT,
             )
-        wait_for(lambda: "next daily digest at" in self.output(), "the scheduler to start")
+        wait_for(lambda: "serving:" in self.output(), "the scheduler to start")
 
     def output(self) -> str:
         return self.log.read_text()
@@ -69,65 +81,68 @@ def wait_for(condition, what: str) -> None:
         time.sleep(0.2)
 
 
-def job_row(database: str) -> tuple[float, bytes] | None:
-    engine = create_engine(database)
-    try:
-        if not inspect(engine).has_table("apscheduler_jobs"):
-            return None
-        with engine.connect() as connection:
-            row = connection.execute(
-                text("SELECT next_run_time, job_state FROM apscheduler_jobs WHERE id = :id"),
-                {"id": JOB_ID},
-            ).first()
-        return None if row is None else (row[0], row[1])
-    finally:
-        engine.dispose()
-
-
 @pytest.mark.slow
-def test_serve_persists_its_job_and_runs_a_missed_day_once_at_start(
+def test_serve_sends_the_digests_due_at_start_then_stops_on_sigterm(
     tmp_path: Path, settings: Settings, serve_env: dict[str, str]
 ):
-    database = settings.database_url
-    Server(serve_env, tmp_path).stop()
-    assert job_row(database) is not None
-    assert not settings.outbox.exists()
-
-    # The machine was off when the run was due, an hour ago.
-    due = datetime.now(UTC) - timedelta(hours=1)
-    _, blob = job_row(database)
-    state = pickle.loads(blob)
-    state["next_run_time"] = due
-    engine = create_engine(database)
-    with engine.begin() as connection:
-        connection.execute(
-            text(
-                "UPDATE apscheduler_jobs SET next_run_time = :at, job_state = :state WHERE id = :id"
-            ),
-            {"at": due.timestamp(), "state": pickle.dumps(state), "id": JOB_ID},
-        )
-    engine.dispose()
-
-    server = Server(serve_env, tmp_path)
-    wait_for(lambda: "daily run" in server.output(), "the missed run")
-    server.stop()
-    assert job_row(database)[0] > time.time()
+    # 00:00: every reader's hour of today has passed, as after a night with the machine off.
+    server = Server({**serve_env, "DIGEST_SEND_TIME": "00:00"}, tmp_path)
+    wait_for(lambda: "run at" in server.output(), "the check at start")
+    output = server.stop()
+    assert "3 sent" in output
     assert len(list(settings.outbox.glob("*.eml"))) == 3
 
 
-def test_serve_keeps_the_stored_job_and_follows_a_new_send_time(
+def test_serve_sends_nothing_before_the_hour(
     tmp_path: Path, settings: Settings, serve_env: dict[str, str]
 ):
-    database = settings.database_url
-    Server(serve_env, tmp_path).stop()
-    before = job_row(database)[0]
-    Server(serve_env, tmp_path).stop()
-    assert job_row(database)[0] == before
+    server = Server(serve_env, tmp_path)
+    time.sleep(2)  # the check at start has run by now
+    server.stop()
+    assert not settings.outbox.exists()
 
-    earlier = datetime.now(UTC) + timedelta(hours=1)
-    Server({**serve_env, "DIGEST_SEND_TIME": f"{earlier:%H:%M}"}, tmp_path).stop()
-    next_run = datetime.fromtimestamp(job_row(database)[0], UTC)
-    assert (next_run.hour, next_run.minute) == (earlier.hour, earlier.minute)
+
+@pytest.mark.slow
+def test_the_real_scheduler_serves_a_berlin_reader_at_7_on_the_day_clocks_go_forward(
+    tmp_path: Path, settings: Settings, pages: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """On 2026-03-29 Berlin moves from UTC+1 to UTC+2: 07:00 there is 05:00 UTC, an hour
+    earlier than the day before. The scheduler runs with its clock set just before."""
+    shutil.copytree(pages, settings.inbox)
+    profiles = tmp_path / "profiles.toml"
+    profiles.write_text(
+        '[[subscriber]]\nemail = "berlin@example.org"\nkeywords = ["language model"]\n'
+        'timezone = "Europe/Berlin"\nsend_time = "07:00"\n',
+        encoding="utf-8",
+    )
+    local = dataclasses.replace(settings, profiles=profiles, serve_every=1)
+    for name, value in env_for(local).items():
+        monkeypatch.setenv(name, value)
+    engine = make_engine(local.database_url)
+    ensure_schema(engine)
+    try:
+        with time_machine.travel(datetime(2026, 3, 29, 4, 59, 57, tzinfo=UTC), tick=True):
+            scheduler = build_scheduler(local, scheduler=BackgroundScheduler(timezone=UTC))
+            scheduler.start()
+            wait_for(lambda: recorded(engine), "the digest of 07:00 in Berlin")
+            scheduler.shutdown(wait=True)
+    finally:
+        engine.dispose()
+    ((day, until),) = recorded(engine)
+    assert day == date(2026, 3, 29)
+    # The check at start (06:59:57 in Berlin) sent nothing; the one at 07:00 did.
+    assert (
+        datetime(2026, 3, 29, 5, 0, tzinfo=UTC)
+        <= as_utc(until)
+        < datetime(2026, 3, 29, 5, 1, tzinfo=UTC)
+    )
+    assert len(list(local.outbox.glob("*.eml"))) == 1
+
+
+def recorded(engine: Engine) -> list[tuple[date, datetime]]:
+    with engine.connect() as connection:
+        rows = connection.execute(select(Delivery.digest_date, Delivery.papers_until)).all()
+    return [(day, until) for day, until in rows]
 
 
 def test_serve_refuses_to_start_with_smtp_and_no_secret(serve_env, tmp_path):
@@ -142,6 +157,6 @@ def test_serve_refuses_to_start_with_smtp_and_no_secret(serve_env, tmp_path):
         timeout=TIMEOUT,
     )
     assert done.returncode == 1
-    assert "next daily digest" not in done.stdout + done.stderr
+    assert "serving:" not in done.stdout + done.stderr
     assert "Traceback" not in done.stderr
     assert "error: DIGEST_SECRET is not set: it signs the unsubscribe links" in done.stderr

@@ -7,24 +7,59 @@ unique (subscriber, paper) constraint forbids recording a paper twice for one su
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from datetime import date
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
 from json.encoder import encode_basestring_ascii
 
-from sqlalchemy import ColumnElement, Connection, Engine, delete, insert, select
+from sqlalchemy import ColumnElement, Connection, Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from digest.candidates import Window
 from digest.config import Settings
-from digest.db import insert_ignoring_conflicts, read_only, unit_of_work
+from digest.db import in_chunks, insert_ignoring_conflicts, read_only, unit_of_work
 from digest.models import Delivery, DeliveryItem, DeliveryStatus, Subscriber, utcnow
 from digest.planning import Planned, plan_digests, receiving
+from digest.rhythm import due_now, logical_day, on_day
 
 log = logging.getLogger(__name__)
 
 
+# Who has a digest in a run, among the receiving subscribers: by the local day it is of.
+Chooser = Callable[[Session, Sequence[Subscriber]], dict[date, list[Subscriber]]]
+
+
 def enqueue(engine: Engine, settings: Settings, digest_date: date) -> list[str]:
-    """Plan and record, as pending, the day's digest of every receiving subscriber without one.
+    """Plan and record, as pending, the digest of the logical day `digest_date` of every
+    receiving subscriber with one that day and none recorded yet, whatever the hour.
+
+    Returns the addresses that had nothing new (see `enqueue_chosen`).
+    """
+
+    def everyone(session: Session, waiting: Sequence[Subscriber]) -> dict[date, list[Subscriber]]:
+        return {digest_date: on_day(session, settings, waiting, digest_date)}
+
+    return enqueue_chosen(engine, settings, Window.of_day(digest_date), everyone)
+
+
+def enqueue_due(engine: Engine, settings: Settings, now: datetime) -> list[str]:
+    """Plan and record, as pending, the digest of every receiving subscriber due at `now`
+    (see digest.rhythm), from the papers stored by then.
+
+    Returns the addresses that had nothing new (see `enqueue_chosen`).
+    """
+
+    def due(session: Session, waiting: Sequence[Subscriber]) -> dict[date, list[Subscriber]]:
+        return due_now(session, settings, waiting, now)
+
+    return enqueue_chosen(engine, settings, Window(logical_day(settings, now), now), due)
+
+
+def enqueue_chosen(
+    engine: Engine, settings: Settings, window: Window, choose: Chooser
+) -> list[str]:
+    """Plan and record, as pending, the digest of every receiving subscriber `choose` picks,
+    each of the day `choose` says, from the papers of `window`.
 
     Returns the addresses that had nothing new. Ranking reads a snapshot and writes
     nothing, so it holds no lock: an unsubscribe, a status or a sender meanwhile goes
@@ -33,28 +68,41 @@ def enqueue(engine: Engine, settings: Settings, digest_date: date) -> list[str]:
     of the day (one unsubscribed meanwhile gets none; one another process recorded first,
     two runs at once, is left to it).
     """
+    nothing_new: list[str] = []
     with read_only(engine) as session:
-        waiting = session.scalars(
-            select(Subscriber)
-            .where(*receiving(), ~_has_digest_on(digest_date))
-            .order_by(Subscriber.id)
+        receivers = session.scalars(
+            select(Subscriber).where(*receiving()).order_by(Subscriber.id)
         ).all()
-        planned = plan_digests(session, settings, digest_date, waiting)
-    for first in range(0, len(planned), RECORD_BATCH):
-        batch = planned[first : first + RECORD_BATCH]
-        with unit_of_work(engine) as session:
-            still = set(
-                session.scalars(
-                    select(Subscriber.id).where(
-                        Subscriber.id.in_([plan.subscriber_id for plan in batch]),
-                        *receiving(),
-                        ~_has_digest_on(digest_date),
+        chosen = choose(session, receivers)
+        plans: list[tuple[date, list[Planned]]] = []
+        for day, waiting in sorted(chosen.items()):
+            planned = plan_digests(session, settings, day, waiting, window)
+            plans.append((day, planned))
+            with_digest = {plan.subscriber_id for plan in planned}
+            nothing_new += [s.email for s in waiting if s.id not in with_digest]
+    for day, planned in plans:
+        for first in range(0, len(planned), RECORD_BATCH):
+            batch = planned[first : first + RECORD_BATCH]
+            with unit_of_work(engine) as session:
+                still = set(
+                    session.scalars(
+                        select(Subscriber.id).where(
+                            Subscriber.id.in_([plan.subscriber_id for plan in batch]),
+                            *receiving(),
+                            ~_has_digest_on(day),
+                        )
                     )
                 )
-            )
-            record_planned(session, digest_date, [p for p in batch if p.subscriber_id in still])
-    chosen = {plan.subscriber_id for plan in planned}
-    return [s.email for s in waiting if s.id not in chosen]
+                record_planned(session, day, [p for p in batch if p.subscriber_id in still], window)
+    empty = set(nothing_new)
+    with unit_of_work(engine) as session:
+        for day, waiting in chosen.items():
+            quiet = [s.id for s in waiting if s.email in empty]
+            for chunk in in_chunks(quiet):
+                session.execute(
+                    update(Subscriber).where(Subscriber.id.in_(chunk)).values(nothing_new_on=day)
+                )
+    return nothing_new
 
 
 def _has_digest_on(digest_date: date) -> ColumnElement[bool]:
@@ -68,26 +116,30 @@ def _has_digest_on(digest_date: date) -> ColumnElement[bool]:
 RECORD_BATCH = 1000
 
 
-def record_planned(session: Session, digest_date: date, planned: Sequence[Planned]) -> set[int]:
-    """Record `planned` as pending deliveries of `digest_date`; the subscribers recorded.
+def record_planned(
+    session: Session, digest_date: date, planned: Sequence[Planned], window: Window | None = None
+) -> set[int]:
+    """Record `planned`, chosen from `window` (every paper of `digest_date` stored by now,
+    if not given), as pending deliveries of `digest_date`; the subscribers recorded.
 
     Many rows per statement, a batch at a time. A subscriber whose digest of the day is
     already recorded (by another process) is skipped; a digest holding a paper already sent
     to its subscriber breaks the unique (subscriber, paper) constraint and is not recorded,
     the rest of its batch is.
     """
+    window = window or Window.of_day(digest_date)
     recorded: set[int] = set()
     for first in range(0, len(planned), RECORD_BATCH):
         batch = planned[first : first + RECORD_BATCH]
         try:
             with session.begin_nested():
-                recorded |= _insert_planned(session, digest_date, batch)
+                recorded |= _insert_planned(session, digest_date, batch, window)
         except IntegrityError:
             # Rare (a paper sent twice by two runs at once): find the culprits one by one.
             for plan in batch:
                 try:
                     with session.begin_nested():
-                        recorded |= _insert_planned(session, digest_date, [plan])
+                        recorded |= _insert_planned(session, digest_date, [plan], window)
                 except IntegrityError:
                     log.warning(
                         "%s: digest of %s repeats a paper already sent, not recorded",
@@ -97,7 +149,9 @@ def record_planned(session: Session, digest_date: date, planned: Sequence[Planne
     return recorded
 
 
-def _insert_planned(session: Session, digest_date: date, planned: Sequence[Planned]) -> set[int]:
+def _insert_planned(
+    session: Session, digest_date: date, planned: Sequence[Planned], window: Window
+) -> set[int]:
     """Insert the deliveries of `planned` not recorded yet and their items; their subscribers."""
     now = utcnow()
     inserted = session.connection().execute(
@@ -111,6 +165,8 @@ def _insert_planned(session: Session, digest_date: date, planned: Sequence[Plann
                 "subject": plan.digest.subject,
                 "attempts": 0,
                 "created_at": now,
+                "papers_through": window.through,
+                "papers_until": window.until,
             }
             for plan in planned
         ],
