@@ -48,9 +48,11 @@ PSEUDO_FEEDBACK_WEIGHT = 0.5
 class Interest:
     """A subscriber's profile as the model sees it.
 
-    `seeds` are papers the subscriber liked; `positives` are papers from their history with
-    a weight each (for example 0.3 for a paper sent and not disliked, 1.0 for one they
-    liked). Either may be empty, and so may `keywords` when there are seeds or positives.
+    `seeds` are papers the subscriber liked, each of weight 1 unless `seed_weights` gives
+    one weight per seed (a reference library's older papers weigh less); `positives` are
+    papers from their history with a weight each (for example 0.3 for a paper sent and not
+    disliked, 1.0 for one they liked). Either may be empty, and so may `keywords` when there
+    are seeds or positives.
     """
 
     keywords: dict[str, float]
@@ -59,6 +61,11 @@ class Interest:
     min_score: float = 0.0
     seeds: Sequence[Document] = ()
     positives: Sequence[tuple[Document, float]] = ()
+    seed_weights: Sequence[float] = ()
+
+    def __post_init__(self) -> None:
+        if self.seed_weights and len(self.seed_weights) != len(self.seeds):
+            raise ValueError(f"{len(self.seed_weights)} seed weights for {len(self.seeds)} seeds")
 
 
 @dataclass(frozen=True)
@@ -278,9 +285,10 @@ class ProfileBuilder:
 
 
 def _weighted_papers(interest: Interest) -> list[tuple[Document, float]]:
-    """The papers a profile is made of, each with its weight: its seeds (1) and its
-    positives of positive weight."""
-    return [(doc, 1.0) for doc in interest.seeds] + [
+    """The papers a profile is made of, each with its weight: its seeds (1, or their own
+    weights) and its positives of positive weight."""
+    weights = interest.seed_weights or [1.0] * len(interest.seeds)
+    return [(doc, weight) for doc, weight in zip(interest.seeds, weights, strict=True)] + [
         (doc, weight) for doc, weight in interest.positives if weight > 0
     ]
 
