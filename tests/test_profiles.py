@@ -15,7 +15,7 @@ from digest.profiles import load_profiles, sync_profiles
 
 from .conftest import PROFILES
 
-KNOWN_KEYS = "known keys: email, name, keywords, seeds, exclude, max_papers, min_score"
+KNOWN_KEYS = "known keys: email, name, keywords, seeds, library, exclude, max_papers, min_score"
 
 ADA = """
 [[subscriber]]
