@@ -94,10 +94,12 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 
 @pytest.fixture
 def lab(tmp_path: Path, settings: Settings, pages: Path) -> Settings:
-    """The bundled example: the five real pages in the inbox and three subscribers."""
+    """The bundled example: the five real pages in the inbox and three subscribers, one of
+    them with a reference library."""
     shutil.copytree(pages, settings.inbox)
     profiles = tmp_path / "profiles.toml"
     shutil.copy(PROFILES, profiles)
+    shutil.copytree(PROFILES.parent / "library", tmp_path / "library")
     return dataclasses.replace(settings, profiles=profiles)
 
 
