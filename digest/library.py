@@ -87,7 +87,7 @@ class Library:
 
     def __str__(self) -> str:
         kept = f"{len(self.seeds)} seeds" + (
-            f" (the {MAX_SEEDS} most recent)" if len(self.seeds) == MAX_SEEDS else ""
+            f" (at most {MAX_SEEDS}: the most recent)" if len(self.seeds) == MAX_SEEDS else ""
         )
         return (
             f"{self.entries} entries, {self.duplicates} duplicates, "
@@ -199,11 +199,7 @@ def _ris(text: str, path: Path) -> tuple[list[_Paper], list[str]]:
     skipped: list[str] = []
     for line, record in _ris_records(text):
         where = f"{path}:{line}: reference"
-        try:
-            (fields,) = rispy.loads(record)
-        except (ValueError, KeyError) as exc:
-            skipped.append(f"{where}: cannot be read ({exc})")
-            continue
+        (fields,) = rispy.loads(record)
         date = _year(_first(fields.get("date"))) or _year(
             _first(fields.get("year")) or _first(fields.get("publication_year"))
         )

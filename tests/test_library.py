@@ -279,9 +279,9 @@ def test_thousands_of_entries_keep_the_most_recent(tmp_path: Path) -> None:
 
     assert library.entries == 5000
     assert len(library.seeds) == MAX_SEEDS
-    assert (
-        str(library)
-        == f"5000 entries, 0 duplicates, 0 skipped: {MAX_SEEDS} seeds (the {MAX_SEEDS} most recent)"
+    assert str(library) == (
+        f"5000 entries, 0 duplicates, 0 skipped: {MAX_SEEDS} seeds "
+        f"(at most {MAX_SEEDS}: the most recent)"
     )
     years = [1990 + int(seed["title"].split()[-1]) % 35 for seed in library.seeds]
     assert years == sorted(years, reverse=True)
