@@ -65,9 +65,8 @@ _ARXIV = re.compile(
     r"(\d{4}\.\d{4,5}(?:v\d+)?|[a-z-]+(?:\.[a-z]{2})?/\d{7})",
     re.IGNORECASE,
 )
-# A whitespace-delimited run holding a LaTeX command or math.
-_LATEX_RUN = re.compile(r"\S*[\\$]\S*")
-_BRACES = str.maketrans("", "", "{}")
+# A whitespace-delimited run holding a LaTeX command or math, matched from its start only.
+_LATEX_RUN = re.compile(r"(?<!\S)[^\s\\$]*[\\$]\S*")
 # CSL-JSON's rich text is a fixed list of tags (the CSL-JSON schema's "rich text"), not HTML.
 _CSL_MARKUP = re.compile(r"</?(?:i|b|sup|sub|span)(?:\s[^<>]*)?>", re.IGNORECASE)
 _RIS_START = re.compile(r"TY  -")
@@ -390,7 +389,9 @@ def _year(text: str, month: str | None = None) -> float | None:
 
 def _latex(text: str) -> str:
     """A BibTeX field as plain text: LaTeX accents and commands decoded, braces dropped."""
-    return _LATEX_RUN.sub(lambda run: _decoded(run[0]), text).translate(_BRACES)
+    if "\\" in text or "$" in text:
+        text = _LATEX_RUN.sub(lambda run: _decoded(run[0]), text)
+    return text.replace("{", "").replace("}", "")
 
 
 @lru_cache(maxsize=4096)
