@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from digest.errors import LibraryError
 from digest.library import (
@@ -340,3 +342,70 @@ def test_a_file_without_papers_is_an_error(
     assert message.startswith(f"{tmp_path / name}")
     assert problem in message
     assert message.endswith("(no paper read from the library)")
+
+
+# --- the three formats agree, whatever the papers --------------------------------------------
+
+# Words of letters from several scripts, digits and the punctuation titles use; BibTeX's
+# own special characters ({, }, \, $, %, @, #, ~, ^, &, _) are escaped in real exports.
+_WORDS = st.text(
+    alphabet=st.characters(
+        whitelist_categories=("Lu", "Ll", "Nd"), whitelist_characters="-:,.?!'()+/"
+    ),
+    min_size=1,
+    max_size=12,
+).filter(lambda word: any(character.isalnum() for character in word))
+_PAPERS = st.lists(
+    st.tuples(
+        st.lists(_WORDS, min_size=1, max_size=8).map(" ".join),
+        st.none() | st.integers(1990, 2025),
+        st.none() | st.integers(1, 12),
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+def _as_bibtex(papers: list[tuple[str, int | None, int | None]]) -> str:
+    entries = []
+    for number, (title, year, month) in enumerate(papers):
+        date = f", year = {{{year}}}" if year else ""
+        date += f", month = {{{month}}}" if year and month else ""
+        entries.append(f"@article{{k{number}, title = {{{title}}}{date}}}")
+    return "\n".join(entries)
+
+
+def _as_ris(papers: list[tuple[str, int | None, int | None]]) -> str:
+    records = []
+    for title, year, month in papers:
+        date = f"DA  - {year}/{month:02d}//\n" if year and month else ""
+        date += f"PY  - {year}\n" if year else ""
+        records.append(f"TY  - JOUR\nTI  - {title}\n{date}ER  - \n")
+    return "\n".join(records)
+
+
+def _as_csl(papers: list[tuple[str, int | None, int | None]]) -> str:
+    items = []
+    for title, year, month in papers:
+        item: dict[str, object] = {"title": title}
+        if year:
+            item["issued"] = {"date-parts": [[year, month] if month else [year]]}
+        items.append(item)
+    return json.dumps(items)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(papers=_PAPERS)
+def test_the_three_formats_read_the_same_papers_alike(tmp_path: Path, papers) -> None:
+    read = [
+        written(tmp_path, "drawn.bib", _as_bibtex(papers)),
+        written(tmp_path, "drawn.ris", _as_ris(papers)),
+        written(tmp_path, "drawn.json", _as_csl(papers)),
+    ]
+    bibtex, ris, csl = ([(s["title"], s["weight"]) for s in lib.seeds] for lib in read)
+    assert bibtex == ris == csl
+    assert {title for title, _ in bibtex} <= {" ".join(title.split()) for title, _, _ in papers}
+    assert all(MIN_WEIGHT <= weight <= 1.0 for _, weight in bibtex)
+    assert max(weight for _, weight in bibtex) == 1.0
