@@ -60,8 +60,9 @@ _MONTHS = {
 }
 # The date shapes exports write: "2017", "2017-12-06", RIS's "2017/12/06/", "2017.12".
 _DATE = re.compile(r"\s*(\d{4})(?:[-/.](\d{1,2}))?")
+# An arXiv id as exports write it: arxiv.org/abs/ID, arXiv:ID, the DOI 10.48550/arXiv.ID.
 _ARXIV = re.compile(
-    r"(?:arxiv\.org/(?:abs|pdf)/|arxiv[:.]\s*|10\.48550/arxiv\.)"
+    r"(?:arxiv\.org/(?:abs|pdf)/|arxiv[:.]\s*)"
     r"(\d{4}\.\d{4,5}(?:v\d+)?|[a-z-]+(?:\.[a-z]{2})?/\d{7})",
     re.IGNORECASE,
 )

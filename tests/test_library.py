@@ -180,6 +180,21 @@ def test_duplicates_by_doi_arxiv_id_or_title_merge_into_the_first(tmp_path: Path
 
 
 @pytest.mark.parametrize(
+    "field",
+    [
+        "doi = {10.48550/arXiv.2304.02633}",
+        "url = {http://arxiv.org/pdf/2304.02633v2}",
+        "note = {arXiv: 2304.02633 [cs.CV]}",
+        "eprint = {2304.02633}, eprinttype = {arxiv}",
+        "journal = {arXiv preprint arXiv:2304.02633}",
+    ],
+)
+def test_an_arxiv_id_is_found_where_exports_write_it(tmp_path: Path, field: str) -> None:
+    library = written(tmp_path, "ids.bib", f"@misc{{a, title = {{HNeRV}}, {field}}}")
+    assert library.seeds[0]["arxiv_id"] == "2304.02633"
+
+
+@pytest.mark.parametrize(
     ("fields", "year"),
     [
         ("year = {2020}, month = dec", 2020 + 11 / 12),
