@@ -161,10 +161,10 @@ def subscribers_sync(obj: Context, file: Path | None) -> None:
     if path is None:
         raise click.UsageError("give a profile file or set DIGEST_PROFILES")
     report = sync_profiles(obj.engine, path)
-    for error in report.errors:
+    for error in [*report.errors, *report.library_errors]:
         click.echo(f"error: {error}", err=True)
     click.echo(f"{path}: {report}")
-    if report.errors:
+    if report.errors or report.library_errors:
         sys.exit(1)
 
 

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -201,7 +201,10 @@ def _until_not_busy(attempt: Callable[[], object], seconds: float) -> None:
         pause = min(2 * pause, _LONGEST_PAUSE)
 
 
-def in_chunks(values: Sequence[int]) -> Iterator[Sequence[int]]:
+T = TypeVar("T")
+
+
+def in_chunks(values: Sequence[T]) -> Iterator[Sequence[T]]:
     """`values` in slices short enough for one IN list."""
     for first in range(0, len(values), CHUNK):
         yield values[first : first + CHUNK]

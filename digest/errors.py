@@ -53,3 +53,7 @@ class TransportError(DigestError):
 
 class NotFoundError(DigestError):
     """A subscriber, date or file the user named does not exist."""
+
+
+class LibraryError(DigestError):
+    """A reference library export cannot be read; the message names the file and line."""

@@ -219,6 +219,9 @@ def _sync(engine: Engine, settings: Settings, report: RunReport) -> SyncReport |
     for entry_error in synced.errors:
         report.problems.append(str(entry_error))
         log.error("%s; that subscriber is left as stored", entry_error)
+    for library_error in synced.library_errors:
+        report.problems.append(str(library_error))
+        log.error("%s", library_error)
     return synced
 
 

@@ -42,6 +42,7 @@ UPVOTES = integer_range(Paper.__table__.c.upvotes)
 PAGE_SOURCE = length(Page.__table__.c.source)
 SUBSCRIBER_EMAIL = length(Subscriber.__table__.c.email)
 SUBSCRIBER_NAME = length(Subscriber.__table__.c.name)
+SUBSCRIBER_LIBRARY = length(Subscriber.__table__.c.library)
 
 # Real titles run to 23 words and 176 characters.
 MAX_TITLE_CHARS = 300

@@ -6,9 +6,10 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from digest.candidates import Window, candidates, corpus, documents
 from digest.compose import MOST_PAPERS, Digest, entry, make_digest, new_message_id
@@ -104,17 +105,17 @@ def _rank(
     matrix = model.corpus_matrix[rows]
     position = {doc.id: row for row, doc in enumerate(pool)}
     seeds = _seed_documents(session, subscribers)
+    library = _library_documents(session, subscribers)
     history = history_positives(session, {doc.id: doc for doc in documents}, digest_date)
     interests: list[Interest] = []
     allowed: dict[int, list[int]] = {}
     for number, subscriber in enumerate(subscribers):
-        interests.append(
-            _interest(subscriber, seeds[subscriber.id], history.get(subscriber.id, []))
-        )
+        own = _with_library(seeds[subscriber.id], library.get(subscriber.id, []))
+        interests.append(_interest(subscriber, own, history.get(subscriber.id, [])))
         # A seed paper is one the subscriber knows: never a pick for them.
         mine = new[subscriber.id]
-        if seeds[subscriber.id]:
-            mine = mine - {doc.id for doc in seeds[subscriber.id]}
+        if own:
+            mine = mine - {doc.id for doc, _ in own}
         if len(mine) < len(pool):
             allowed[number] = sorted(position[paper_id] for paper_id in mine)
     picked = model.rank_many(interests, pool, matrix, allowed)
@@ -123,7 +124,7 @@ def _rank(
 
 def _interest(
     subscriber: Subscriber,
-    seeds: Sequence[Document],
+    seeds: Sequence[tuple[Document, float]],
     positives: Sequence[tuple[Document, float]],
 ) -> Interest:
     return Interest(
@@ -132,7 +133,8 @@ def _interest(
         # An email holds at most MOST_PAPERS, and says so; a paper picked is a paper sent.
         max_papers=min(subscriber.max_papers, MOST_PAPERS),
         min_score=subscriber.min_score,
-        seeds=seeds,
+        seeds=[doc for doc, _ in seeds],
+        seed_weights=[weight for _, weight in seeds],
         positives=positives,
     )
 
@@ -161,6 +163,56 @@ def _seed_documents(
                 )
         documents[subscriber.id] = found
     return documents
+
+
+def _with_library(
+    seeds: Sequence[Document], library: Sequence[tuple[Document, float]]
+) -> list[tuple[Document, float]]:
+    """The profile's own seeds (weight 1), then its library's papers that are not among them."""
+    named = {paper_key(doc.title) for doc in seeds}
+    return [(doc, 1.0) for doc in seeds] + [
+        (doc, weight) for doc, weight in library if paper_key(doc.title) not in named
+    ]
+
+
+def _library_documents(
+    session: Session, subscribers: Sequence[Subscriber]
+) -> dict[int, list[tuple[Document, float]]]:
+    """Each subscriber's library seeds (see digest.library) with their weights: the stored
+    paper where one has the seed's arXiv id or title, so that it is never a pick and lends
+    its abstract; else the title and abstract the export gave."""
+    ids = [s.id for s in subscribers if s.library_sha256]
+    read: dict[int, list[dict[str, Any]]] = {}
+    for chunk in in_chunks(ids):
+        query = select(Subscriber.id, Subscriber.library_seeds).where(Subscriber.id.in_(chunk))
+        read.update(session.execute(query).all())
+    seeds_read = [seed for seeds in read.values() for seed in seeds]
+    by_id = _stored(session, Paper.arxiv_id, {s["arxiv_id"] for s in seeds_read if "arxiv_id" in s})
+    by_key = _stored(session, Paper.key, {paper_key(seed["title"]) for seed in seeds_read})
+    documents: dict[int, list[tuple[Document, float]]] = {}
+    for subscriber_id, seeds in read.items():
+        found: list[tuple[Document, float]] = []
+        for number, seed in enumerate(seeds, start=1):
+            paper = by_id.get(seed.get("arxiv_id", "")) or by_key.get(paper_key(seed["title"]))
+            if paper is not None:
+                doc = Document(paper.id, paper.title, paper.abstract)
+            else:
+                # Negative ids, as for a profile's own seeds: a paper that is not stored.
+                doc = Document(-number, seed["title"], seed.get("abstract", ""))
+            found.append((doc, float(seed["weight"])))
+        documents[subscriber_id] = found
+    return documents
+
+
+def _stored(
+    session: Session, column: InstrumentedAttribute[Any], values: set[str]
+) -> dict[str, Paper]:
+    """The stored papers whose `column` (a unique one) holds one of `values`, by that value."""
+    return {
+        getattr(paper, column.key): paper
+        for chunk in in_chunks(sorted(values))
+        for paper in session.scalars(select(Paper).where(column.in_(chunk)))
+    }
 
 
 def history_positives(

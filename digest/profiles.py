@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import math
 import re
 import tomllib
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import time
 from pathlib import Path
@@ -14,13 +17,25 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import Engine, select
 
 from digest.db import serialize, unit_of_work
-from digest.errors import ProfileError
-from digest.limits import SUBSCRIBER_EMAIL, SUBSCRIBER_NAME
+from digest.errors import LibraryError, ProfileError
+from digest.library import SUFFIXES, Library, parse_export, read_export
+from digest.limits import SUBSCRIBER_EMAIL, SUBSCRIBER_LIBRARY, SUBSCRIBER_NAME
 from digest.models import Frequency, Subscriber
 from digest.rhythm import WEEKDAYS
 
+log = logging.getLogger(__name__)
+
 DEFAULT_MAX_PAPERS = 10
-_FIELDS = ("email", "name", "keywords", "seeds", "exclude", "max_papers", "min_score")
+_FIELDS = (
+    "email",
+    "name",
+    "keywords",
+    "seeds",
+    "library",
+    "exclude",
+    "max_papers",
+    "min_score",
+)
 _SEED_FIELDS = ("title", "abstract")
 # ASCII addresses only (RFC 5322 dot-atoms): what every relay carries without SMTPUTF8.
 _EMAIL = re.compile(
@@ -61,21 +76,27 @@ class Profile:
     min_score: float = 0.0
     seeds: list[dict[str, str]] = field(default_factory=list)
     timing: Timing = Timing()
+    # A reference library export, relative paths taken from the profile file's folder.
+    library: Path | None = None
 
 
 @dataclass(frozen=True)
 class SyncReport:
-    """Which subscribers a sync added, updated, left alone and deactivated; and the entries
-    it could not read (`errors`), whose subscribers were left as stored."""
+    """Which subscribers a sync added, updated, left alone and deactivated; the entries it
+    could not read (`errors`), whose subscribers were left as stored; and the libraries it
+    could not read (`library_errors`), whose subscribers keep the seeds last read."""
 
     added: list[str]
     updated: list[str]
     unchanged: list[str]
     deactivated: list[str]
     errors: list[ProfileError] = field(default_factory=list)
+    library_errors: list[LibraryError] = field(default_factory=list)
 
     def __str__(self) -> str:
         errors = f", {len(self.errors)} entries with errors" if self.errors else ""
+        if self.library_errors:
+            errors += f", {len(self.library_errors)} libraries unreadable"
         return (
             f"{len(self.added)} added, {len(self.updated)} updated, "
             f"{len(self.unchanged)} unchanged, {len(self.deactivated)} deactivated{errors}"
@@ -131,7 +152,7 @@ def read_profiles(path: Path) -> ProfileFile:
     first_entry: dict[str, int] = {}
     for number, entry in enumerate(entries, start=1):
         try:
-            profile = _profile(entry, f"{path}: subscriber #{number}")
+            profile = _profile(entry, f"{path}: subscriber #{number}", path.parent)
             if profile.email in first_entry:
                 raise ProfileError(
                     f"{path}: subscriber #{number}: email: {profile.email} is already used by "
@@ -147,7 +168,7 @@ def read_profiles(path: Path) -> ProfileFile:
     return ProfileFile(profiles, errors, unreadable - {""}, complete="" not in unreadable)
 
 
-def _profile(entry: Any, where: str) -> Profile:
+def _profile(entry: Any, where: str, folder: Path) -> Profile:
     if not isinstance(entry, dict):
         raise ProfileError(f"{where}: must be a table")
     email = _email(entry["email"], where) if "email" in entry else None
@@ -160,11 +181,13 @@ def _profile(entry: Any, where: str) -> Profile:
     if email is None:
         raise ProfileError(f"{where}: email: missing")
     seeds = _seeds(entry.get("seeds", []), f"{where}: seeds")
+    library = _library(entry.get("library"), f"{where}: library", folder)
     return Profile(
         email=email,
         name=_name(entry.get("name", ""), where),
-        keywords=_keywords(entry.get("keywords"), where, required=not seeds),
+        keywords=_keywords(entry.get("keywords"), where, required=not seeds and not library),
         seeds=seeds,
+        library=library,
         exclude=_terms(entry.get("exclude", []), f"{where}: exclude"),
         max_papers=int(
             _number(
@@ -284,6 +307,24 @@ def _seeds(value: Any, where: str) -> list[dict[str, str]]:
     return seeds
 
 
+def _library(value: Any, where: str, folder: Path) -> Path | None:
+    """The path of a reference library export, as the profile file's folder resolves it."""
+    if value is None:
+        return None
+    kinds = ", ".join(SUFFIXES)
+    if not isinstance(value, str) or not value.strip() or _CONTROL.search(value):
+        raise ProfileError(f"{where}: must be the path of a library export ({kinds})")
+    path = Path(value.strip()).expanduser()
+    if path.suffix.lower() not in SUFFIXES:
+        raise ProfileError(
+            f"{where}: {value!r} is not a BibTeX, RIS or CSL-JSON export (its name ends in {kinds})"
+        )
+    resolved = path if path.is_absolute() else folder / path
+    if len(str(resolved)) > SUBSCRIBER_LIBRARY:
+        raise ProfileError(f"{where}: a path of at most {SUBSCRIBER_LIBRARY} characters")
+    return resolved
+
+
 def _keywords(value: Any, where: str, *, required: bool = True) -> dict[str, float]:
     where = f"{where}: keywords"
     if value is None and not required:
@@ -297,7 +338,8 @@ def _keywords(value: Any, where: str, *, required: bool = True) -> dict[str, flo
             weighted[_term(term, where)] = float(_number(weight, label, 0.0, 100.0, open_low=True))
     elif value is None:
         raise ProfileError(
-            f"{where}: missing; give a list of terms or a table of term = weight (or seeds)"
+            f"{where}: missing; give a list of terms or a table of term = weight (or seeds, "
+            "or a library)"
         )
     else:
         raise ProfileError(f"{where}: must be a list of terms or a table of term = weight")
@@ -340,6 +382,7 @@ def sync_profiles(engine: Engine, path: Path) -> SyncReport:
     an entry with an error names no address, nobody is deactivated.
     Deactivated subscribers keep their history and come back as they were if they return
     to the file. A file that cannot be read at all raises ProfileError and changes nothing.
+    A library export is read again only when its content changed (see `_sync_libraries`).
     """
     read = read_profiles(path)
     profiles = read.profiles
@@ -347,6 +390,7 @@ def sync_profiles(engine: Engine, path: Path) -> SyncReport:
     with unit_of_work(engine) as session:
         serialize(session, "sync profiles")
         stored = {s.email: s for s in session.scalars(select(Subscriber))}
+        rows: dict[str, Subscriber] = {}
         for profile in profiles:
             values = {
                 "name": profile.name,
@@ -360,7 +404,8 @@ def sync_profiles(engine: Engine, path: Path) -> SyncReport:
             values.update(asdict(profile.timing))
             row = stored.get(profile.email)
             if row is None:
-                session.add(Subscriber(email=profile.email, **values))
+                row = Subscriber(email=profile.email, **values)
+                session.add(row)
                 added.append(profile.email)
             elif any(getattr(row, key) != value for key, value in values.items()):
                 for key, value in values.items():
@@ -368,9 +413,69 @@ def sync_profiles(engine: Engine, path: Path) -> SyncReport:
                 updated.append(profile.email)
             else:
                 unchanged.append(profile.email)
+            rows[profile.email] = row
+        library_errors = _sync_libraries(profiles, rows, unchanged, updated)
         listed = {profile.email for profile in profiles} | read.unreadable
         for email, row in stored.items():
             if email not in listed and row.active and read.complete:
                 row.active = False
                 deactivated.append(email)
-    return SyncReport(added, updated, unchanged, deactivated, read.errors)
+    return SyncReport(added, updated, unchanged, deactivated, read.errors, library_errors)
+
+
+def _sync_libraries(
+    profiles: Sequence[Profile],
+    rows: Mapping[str, Subscriber],
+    unchanged: list[str],
+    updated: list[str],
+) -> list[LibraryError]:
+    """Store the seeds of each profile's library whose content changed since it was last
+    read (by its SHA-256), moving its subscriber from `unchanged` to `updated`.
+
+    An export that cannot be read is an error for its subscriber alone, who keeps the seeds
+    last read from their library (none on a first read) and is read again at the next sync.
+    Each distinct export is parsed once, whoever names it.
+    """
+    errors: list[LibraryError] = []
+    parsed: dict[str, Library] = {}
+    for profile in profiles:
+        row = rows[profile.email]
+        try:
+            changed = _sync_library(row, profile.library, parsed)
+        except LibraryError as error:
+            kept = (
+                "keeping the seeds last read from its library"
+                if row.library_sha256
+                else "no library seeds until it can be read"
+            )
+            errors.append(LibraryError(f"{profile.email}: {error}; {kept}"))
+            continue
+        if changed and profile.email in unchanged:
+            unchanged.remove(profile.email)
+            updated.append(profile.email)
+    return errors
+
+
+def _sync_library(row: Subscriber, path: Path | None, parsed: dict[str, Library]) -> bool:
+    """Bring `row`'s library up to date with the export at `path`; whether anything changed.
+
+    The seeds are a deferred column: they are only read or written when the export changed.
+    """
+    if path is None:
+        if row.library is None and row.library_sha256 is None:
+            return False
+        row.library, row.library_sha256, row.library_seeds = None, None, []
+        return True
+    data = read_export(path)
+    sha256 = hashlib.sha256(data).hexdigest()
+    if sha256 == row.library_sha256:
+        if row.library == str(path):
+            return False
+        row.library = str(path)
+        return True
+    if sha256 not in parsed:
+        parsed[sha256] = parse_export(data, path)
+        log.info("%s: %s", path, parsed[sha256])
+    row.library, row.library_sha256 = str(path), sha256
+    row.library_seeds = parsed[sha256].seeds
+    return True

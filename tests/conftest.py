@@ -23,12 +23,12 @@ from tests.smtp_servers import RecordingHandler, SmtpServer, serving
 from tests.support import (
     PAGES,
     POSTGRES,
-    PROFILES,
     TEMPLATE,
     create_database,
     database_named,
     drop_database,
     env_for,
+    example_profiles,
     server_admin,
 )
 
@@ -94,11 +94,10 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 
 @pytest.fixture
 def lab(tmp_path: Path, settings: Settings, pages: Path) -> Settings:
-    """The bundled example: the five real pages in the inbox and three subscribers."""
+    """The bundled example: the five real pages in the inbox and three subscribers, one of
+    them with a reference library."""
     shutil.copytree(pages, settings.inbox)
-    profiles = tmp_path / "profiles.toml"
-    shutil.copy(PROFILES, profiles)
-    return dataclasses.replace(settings, profiles=profiles)
+    return dataclasses.replace(settings, profiles=example_profiles(tmp_path))
 
 
 @pytest.fixture

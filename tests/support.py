@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import sys
 import uuid
@@ -36,6 +37,13 @@ PROFILES = ROOT / "examples" / "profiles.toml"
 PENDING_DAY = date(2026, 3, 20)
 # When `composed` messages are dated.
 NOW = datetime(2025, 3, 1, 7, 0, tzinfo=UTC)
+
+
+def example_profiles(folder: Path) -> Path:
+    """The example profile file copied into `folder`, with the library export it names."""
+    shutil.copy(PROFILES, folder / "profiles.toml")
+    shutil.copytree(PROFILES.parent / "library", folder / "library")
+    return folder / "profiles.toml"
 
 
 POSTGRES = os.environ.get("DIGEST_TEST_DATABASE_URL") or None

@@ -13,11 +13,13 @@ import pytest
 from sqlalchemy import func, select
 
 from digest.cli import LISTED_FILES
+from digest.compose import SEED_CHARS, clipped
 from digest.config import Settings
 from digest.db import make_engine, unit_of_work
 from digest.jobs import run_daily
 from digest.models import Delivery, DeliveryItem
 from digest.transports import FileTransport
+from digest.typography import typeset
 from tests.smtp_servers import SmtpServer
 from tests.support import free_port
 
@@ -32,6 +34,19 @@ EXPECTED_KEYWORDS = {
     },
     "alan@example.org": {"speech recognition", "text-to-speech", "audio"},
 }
+# The papers of Ada's library (examples/library/ada.bib): the only seeds of the example.
+LIBRARY_TITLES = {
+    "ada@example.org": {
+        "NeRV: Neural Representations for Videos",
+        "HNeRV: A Hybrid Neural Representation for Videos",
+        "NERV++: An Enhanced Implicit Neural Video Representation",
+        "E-NeRV: Expedite Neural Video Representation with Disentangled Spatial-Temporal Context",
+        "COIN: COmpression with Implicit Neural representations",
+        "Implicit Neural Representations with Periodic Activation Functions",
+        "Instant Neural Graphics Primitives with a Multiresolution Hash Encoding",
+        "DVC: An End-to-end Deep Video Compression Framework",
+    }
+}
 
 
 def plain(message: EmailMessage) -> str:
@@ -45,9 +60,30 @@ def titles(message: EmailMessage) -> list[str]:
     return re.findall(r"^\d+\. (.+)$", text, flags=re.MULTILINE)
 
 
-def why_lines(message: EmailMessage) -> list[str]:
-    text = plain(message)
-    return re.findall(r"^   (?:Strong|Good|Weak) match · matches (.+)$", text, flags=re.MULTILINE)
+def reasons(message: EmailMessage) -> list[tuple[set[str], set[str]]]:
+    """Each pick's "why": the keywords it matches and the seed paper it is like."""
+    picks = re.split(r"^\d+\. ", plain(message), flags=re.MULTILINE)[1:]
+    found = []
+    for pick in picks:
+        strength = re.search(r"^   (?:Strong|Good|Weak) match(?: · matches (.+))?$", pick, re.M)
+        assert strength, pick
+        like = re.findall(r"^   Close to a paper you chose: (.+)$", pick, re.MULTILINE)
+        found.append(
+            (set(strength.group(1).split(", ")) - {""} if strength.group(1) else set(), set(like))
+        )
+    return found
+
+
+def assert_reasons(mail: dict[str, list[EmailMessage]]) -> None:
+    """Every pick says why: keywords of its reader, papers of their library, or both."""
+    for email, (message, *_) in mail.items():
+        why = reasons(message)
+        assert len(why) == len(titles(message)), email
+        shown = {clipped(typeset(title), SEED_CHARS) for title in LIBRARY_TITLES.get(email, ())}
+        for matched, like in why:
+            assert matched or like, email
+            assert matched <= EXPECTED_KEYWORDS[email]
+            assert like <= shown
 
 
 def by_recipient(server: SmtpServer) -> dict[str, list[EmailMessage]]:
@@ -85,10 +121,10 @@ def test_three_subscribers_get_one_email_each_with_their_papers_on_top(cli, lab,
         assert listed, email
         assert f"{len(listed)} new paper" in plain(message)
         assert message["Subject"].startswith(listed[0][:30])
-        for line in why_lines(message):
-            assert set(line.split(", ")) <= EXPECTED_KEYWORDS[email]
-        assert len(why_lines(message)) == len(listed)
-    assert "nerv" in titles(mail["ada@example.org"][0])[0].lower()
+    assert_reasons(mail)
+    # Ada's library is her seeds: her picks name its papers as they name a seed.
+    assert any(like for _, like in reasons(mail["ada@example.org"][0]))
+    assert "neural representation" in titles(mail["ada@example.org"][0])[0].lower()
     assert "Retrieval" in titles(mail["grace@example.org"][0])[0]
     assert "Speech" in titles(mail["alan@example.org"][0])[0]
     assert statuses(lab) == {"sent": 3}
@@ -123,7 +159,8 @@ def test_preview_shows_what_run_sends_and_records_nothing(cli, lab, smtp_server,
 
 def test_with_embeddings_on_preview_and_run_agree_and_keywords_still_lead(cli, lab, smtp_server):
     """DIGEST_EMBEDDINGS=wordllama: the semantic part reorders picks; keyword alerts still
-    pick only papers that hold a keyword, and the preview is what is sent."""
+    pick only papers that hold a keyword (a library opens others, named by its papers), and
+    the preview is what is sent."""
     pytest.importorskip("wordllama")
     lab = dataclasses.replace(lab, embeddings="wordllama")
     cli("subscribers", "sync", str(lab.profiles), settings_=lab)
@@ -141,11 +178,9 @@ def test_with_embeddings_on_preview_and_run_agree_and_keywords_still_lead(cli, l
     assert result.exit_code == 0, result.output
     mail = by_recipient(smtp_server)
     assert sorted(mail) == sorted(EXPECTED_KEYWORDS)
-    for email, (message,) in mail.items():
-        assert titles(message)
-        for line in why_lines(message):
-            assert set(line.split(", ")) <= EXPECTED_KEYWORDS[email]
-        assert len(why_lines(message)) == len(titles(message))
+    for message in mail.values():
+        assert titles(message[0])
+    assert_reasons(mail)
     assert plain(mail["ada@example.org"][0]) == text.stdout
 
 

@@ -24,7 +24,7 @@ from digest.db import make_engine, unit_of_work
 from digest.models import Page, Paper
 from digest.pages import parse_page
 from tests.smtp_servers import SmtpServer
-from tests.support import PAGES, PROFILES
+from tests.support import PAGES, example_profiles
 
 DAY = date(2026, 3, 20)
 ROOT = Path(__file__).resolve().parent
@@ -86,9 +86,9 @@ def poisoned(tmp_path: Path, settings: Settings, smtp_server: SmtpServer) -> Set
     (inbox / WITHDRAWN_PAGE).write_bytes(withdrawn_page()[0])
     (inbox / "2025-06-13.json").write_bytes(poisoned_api_day()[0])
     (inbox / "ligatures.txt").write_bytes(ligature_page())
-    profiles = tmp_path / "profiles.toml"
+    profiles = example_profiles(tmp_path)
     profiles.write_text(
-        PROFILES.read_text(encoding="utf-8")
+        profiles.read_text(encoding="utf-8")
         + f'\n[[subscriber]]\nemail = "long@example.org"\nname = "{"N" * 201}"\n'
         'keywords = ["audio"]\n',
         encoding="utf-8",

@@ -12,11 +12,10 @@ from digest.db import unit_of_work
 from digest.errors import ProfileError
 from digest.models import Subscriber
 from digest.profiles import load_profiles, sync_profiles
-
-from .conftest import PROFILES
+from tests.support import PROFILES
 
 KNOWN_KEYS = (
-    "known keys: email, name, keywords, seeds, exclude, max_papers, min_score, "
+    "known keys: email, name, keywords, seeds, library, exclude, max_papers, min_score, "
     "timezone, send_time, frequency, weekday"
 )
 

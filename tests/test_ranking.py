@@ -11,8 +11,7 @@ import pytest
 from digest.pages import paper_key, parse_page
 from digest.profiles import load_profiles
 from digest.ranking import Document, Interest, InterestModel, Pick, phrase_feature, words
-
-from .conftest import PAGES, PROFILES
+from tests.support import PAGES, PROFILES
 
 # Papers that match nothing, so that document frequencies look like a real corpus.
 FILLER = [

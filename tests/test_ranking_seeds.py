@@ -106,6 +106,22 @@ def test_seeds_of_two_interests_cover_both() -> None:
     assert set(top) == topic_ids("protein") | topic_ids("robot")
 
 
+def test_seed_weights_pull_towards_the_heavier_seed() -> None:
+    docs = corpus()
+    model = InterestModel(docs, [])
+    robot = Document(0, "Robot grasping in clutter", "A robot picks objects.")
+    protein = Document(0, "Protein folding in cells", "How proteins fold.")
+
+    def top(weights: list[float]) -> list[int]:
+        return ordered(model, Interest({}, seeds=[robot, protein], seed_weights=weights), docs)
+
+    assert top([1.0, 0.2])[0] == 16  # "Robot grasping from pixels"
+    assert top([0.2, 1.0])[0] == 12  # "Protein folding with deep networks"
+    assert top([1.0, 1.0]) == ordered(model, Interest({}, seeds=[robot, protein]), docs)
+    with pytest.raises(ValueError, match="1 seed weights for 2 seeds"):
+        Interest({}, seeds=[robot, protein], seed_weights=[1.0])
+
+
 def test_explanations_name_the_seed_and_the_terms() -> None:
     docs = corpus()
     speech = Document(0, "Children's speech recognition", "Speech recognition for kids.")

@@ -38,7 +38,7 @@ from digest.transports import make_transport
 from digest.unsubscribe import make_token, make_undo_token, unsubscribe_address
 from digest.web import BUSY_SECONDS, create_app
 from tests.browser import chromium, needs_chromium
-from tests.support import PAGES, PROFILES, env_for, free_port
+from tests.support import PAGES, env_for, example_profiles, free_port
 from tests.web_server import Answer, Site, serving
 
 SECRET = "test-secret-not-for-production"
@@ -53,9 +53,7 @@ def readers(tmp_path: Path, settings: Settings) -> Settings:
     settings.inbox.mkdir()
     for page in sorted(PAGES.glob("*.txt"))[:3]:
         shutil.copy(page, settings.inbox)
-    profiles = tmp_path / "profiles.toml"
-    shutil.copy(PROFILES, profiles)
-    return dataclasses.replace(settings, profiles=profiles)
+    return dataclasses.replace(settings, profiles=example_profiles(tmp_path))
 
 
 @pytest.fixture

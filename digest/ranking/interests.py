@@ -48,9 +48,11 @@ PSEUDO_FEEDBACK_WEIGHT = 0.5
 class Interest:
     """A subscriber's profile as the model sees it.
 
-    `seeds` are papers the subscriber liked; `positives` are papers from their history with
-    a weight each (for example 0.3 for a paper sent and not disliked, 1.0 for one they
-    liked). Either may be empty, and so may `keywords` when there are seeds or positives.
+    `seeds` are papers the subscriber liked, each of weight 1 unless `seed_weights` gives
+    one weight per seed (a reference library's older papers weigh less); `positives` are
+    papers from their history with a weight each (for example 0.3 for a paper sent and not
+    disliked, 1.0 for one they liked). Either may be empty, and so may `keywords` when there
+    are seeds or positives.
     """
 
     keywords: dict[str, float]
@@ -59,6 +61,11 @@ class Interest:
     min_score: float = 0.0
     seeds: Sequence[Document] = ()
     positives: Sequence[tuple[Document, float]] = ()
+    seed_weights: Sequence[float] = ()
+
+    def __post_init__(self) -> None:
+        if self.seed_weights and len(self.seed_weights) != len(self.seeds):
+            raise ValueError(f"{len(self.seed_weights)} seed weights for {len(self.seeds)} seeds")
 
 
 @dataclass(frozen=True)
@@ -186,11 +193,18 @@ class ProfileBuilder:
         owners, rows, weights = zip(*stored, strict=True) if stored else ((), (), ())
         mix = sp.csr_matrix((weights, (owners, rows)), shape=(count, len(corpus)))
         direct = sp.csr_matrix((count, corpus.width))
+        analyzed = sp.csr_matrix((0, corpus.width))
+        position: dict[Document, int] = {}
         if fresh:
-            # Each distinct paper not stored is analyzed once, however many profiles hold it.
+            # Each distinct paper not stored is analyzed once, however many profiles hold it,
+            # and its row serves the explanations too: a library's seeds are hundreds.
             distinct, owner = ownership(fresh, count, np.float64)
-            direct = sp.csr_matrix(owner @ corpus.transform(distinct))
-        seeds = [corpus.rows_of(i.seeds) if i.seeds else None for i in interests]
+            analyzed = corpus.transform(distinct)
+            position = {doc: n for n, doc in enumerate(distinct)}
+            direct = sp.csr_matrix(owner @ analyzed)
+        seeds = [
+            _seed_rows(corpus, i.seeds, analyzed, position) if i.seeds else None for i in interests
+        ]
         return Mixed(direct, mix).unit(corpus), seeds
 
     def _keyword_parts(self, interests: Sequence[Interest], pseudo_feedback: np.ndarray) -> Mixed:
@@ -278,11 +292,27 @@ class ProfileBuilder:
 
 
 def _weighted_papers(interest: Interest) -> list[tuple[Document, float]]:
-    """The papers a profile is made of, each with its weight: its seeds (1) and its
-    positives of positive weight."""
-    return [(doc, 1.0) for doc in interest.seeds] + [
+    """The papers a profile is made of, each with its weight: its seeds (1, or their own
+    weights) and its positives of positive weight."""
+    weights = interest.seed_weights or [1.0] * len(interest.seeds)
+    return [(doc, weight) for doc, weight in zip(interest.seeds, weights, strict=True)] + [
         (doc, weight) for doc, weight in interest.positives if weight > 0
     ]
+
+
+def _seed_rows(
+    corpus: Corpus,
+    seeds: Sequence[Document],
+    analyzed: sp.csr_matrix,
+    position: dict[Document, int],
+) -> sp.csr_matrix:
+    """The seeds' unit vectors, one row each: a stored paper's row of the corpus, another's
+    row of `analyzed` (at its `position`), the papers the profile analyzed already."""
+    known, rows, others = corpus.split(seeds)
+    parts = [corpus.matrix[rows], analyzed[[position[seeds[n]] for n in others]]]
+    order = np.empty(len(seeds), dtype=int)
+    order[known + others] = np.arange(len(seeds))
+    return sp.csr_matrix(sp.vstack(parts)[order])
 
 
 def _heaviest_first(keywords: dict[str, float]) -> list[str]:

@@ -109,16 +109,6 @@ class Corpus:
         others = [n for n, row in enumerate(rows) if row is None]
         return known, [row for row in rows if row is not None], others
 
-    def rows_of(self, docs: Sequence[Document]) -> sp.csr_matrix:
-        """`transform(docs)`, reading the rows of stored papers from the matrix."""
-        known, rows, others = self.split(docs)
-        parts = [self.matrix[rows]]
-        if others:
-            parts.append(self.transform([docs[n] for n in others]))
-        order = np.empty(len(docs), dtype=int)
-        order[known + others] = np.arange(len(docs))
-        return sp.csr_matrix(sp.vstack(parts)[order])
-
     def keyword_feature(self, term: str) -> str | None:
         """The feature that says `term` occurs whole; None for function words only.
 
