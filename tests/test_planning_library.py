@@ -9,12 +9,16 @@ import re
 import shutil
 from pathlib import Path
 
+from digest.compose import SEED_CHARS, clipped
 from digest.config import Settings
+from digest.library import parse_export, read_export
+from digest.typography import typeset
 from tests.support import PAGES, ROOT
 
 DAY = "2026-03-20"
 EXAMPLE = ROOT / "examples" / "library" / "ada.bib"
 HNERV = "HNeRV: A Hybrid Neural Representation for Videos"
+LIBRARY = [seed["title"] for seed in parse_export(read_export(EXAMPLE), EXAMPLE).seeds]
 
 
 def reader(settings: Settings, tmp_path: Path, entry: str) -> Settings:
@@ -29,9 +33,12 @@ def picks(cli, settings: Settings) -> tuple[list[str], str]:
     assert cli("ingest", str(PAGES), "--date", DAY, settings_=settings).exit_code == 0
     synced = cli("subscribers", "sync", str(settings.profiles), settings_=settings)
     assert synced.exit_code == 0, synced.output
+    ranked = cli("rank", "lee@example.org", "--date", DAY, "--json", settings_=settings)
+    assert ranked.exit_code == 0, ranked.output
+    titles = [pick["title"] for pick in json.loads(ranked.stdout.splitlines()[-1])["picks"]]
     result = cli("preview", "lee@example.org", "--date", DAY, "--text", settings_=settings)
     assert result.exit_code == 0, result.output
-    return re.findall(r"^\d+\. (.+)$", result.stdout, flags=re.MULTILINE), result.stdout
+    return titles, result.stdout
 
 
 def test_a_library_alone_is_a_profile_and_its_papers_are_named_as_seeds(cli, settings, tmp_path):
@@ -40,10 +47,11 @@ def test_a_library_alone_is_a_profile_and_its_papers_are_named_as_seeds(cli, set
 
     assert titles
     assert any("Neural Representation" in t or "Video" in t for t in titles[:3])
-    library = re.findall(r"^   Why: like (.+?) \(score", text, flags=re.MULTILINE)
-    assert library  # no keywords: every reason is a paper of the library
-    named = {title for line in library for title in line.split("; ")}
-    assert HNERV in named
+    named = re.findall(r"^   Close to a paper you chose: (.+)$", text, flags=re.MULTILINE)
+    # No keywords: every pick is named by the paper of the library it is most like.
+    assert len(named) == len(titles)
+    assert set(named) <= {clipped(typeset(title), SEED_CHARS) for title in LIBRARY}
+    assert len(set(named)) > 1
 
 
 def test_a_library_paper_that_is_stored_is_never_a_pick(cli, settings, tmp_path):
