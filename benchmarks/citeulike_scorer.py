@@ -32,6 +32,8 @@ from digest.config import load_settings
 from digest.embeddings import load_embedder
 from digest.ranking import Document, Interest, InterestModel
 from digest.ranking.analyzer import STOP_WORDS, Analyzer, Phrase, phrases, segments
+from digest.ranking.scoring import raw_scores
+from digest.ranking.topk import top
 from digest.ranking.vocabulary import Corpus
 
 # The bench reads nDCG@10, P@10, R@50 and MRR: the product's own order decides the first
@@ -103,6 +105,8 @@ def interest_of(profile: dict[str, Any], max_papers: int) -> Interest:
         max_papers=max_papers,
         min_score=0.0,
         seeds=[_document(seed) for seed in profile.get("seeds") or []],
+        liked=[_document(paper) for paper in profile.get("liked") or []],
+        disliked=[_document(paper) for paper in profile.get("disliked") or []],
     )
 
 
@@ -116,12 +120,16 @@ def score(profile: dict[str, Any], candidates: Sequence[dict[str, Any]]) -> list
         return []
     matrix = _rows(docs)
     interest = interest_of(profile, min(DEPTH, len(docs)))
-    picks = model.rank(interest, docs, matrix)
-    z = model.standard_scores(interest, docs, matrix)
     ids = np.array([doc.id for doc in docs])
-    picked = {pick.paper_id: n for n, pick in enumerate(picks)}
-    rest = [i for i in np.lexsort((ids, -z)) if int(ids[i]) not in picked]
+    # `InterestModel.rank` and `standard_scores` in one: the profile built and the papers
+    # scored once for both, and the picks left unexplained (explaining changes no order).
+    profiles = model.profiles([interest])
+    papers = model.scored(matrix, model.meaning(docs))
+    ((picked, _),) = top(profiles, papers, matrix, ids)
+    raw = raw_scores(papers, profiles.direct, profiles.mix, profiles.dense).ravel()
+    z = (raw - profiles.mean[0]) / profiles.spread[0]
+    chosen = set(picked.tolist())
+    rest = [i for i in np.lexsort((ids, -z)).tolist() if i not in chosen]
     result = np.zeros(len(docs))
-    for position, i in enumerate([*(np.flatnonzero(ids == p)[0] for p in picked), *rest]):
-        result[i] = len(docs) - position
+    result[[*picked.tolist(), *rest]] = np.arange(len(docs), 0, -1)
     return result.tolist()
