@@ -26,7 +26,7 @@ from digest.candidates import candidates
 from digest.compose import Digest, Recipient
 from digest.db import make_engine, unit_of_work, upgrade
 from digest.models import Delivery, DeliveryItem, Subscriber, utcnow
-from digest.outbox import record_planned
+from digest.outbox.record import record_planned
 from digest.planning import Planned, receiving
 from digest.ranking import Pick
 from digest.store import ingest

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from benchmarks.synthetic import Synthetic, profiles_toml, write_pages
 from digest.db import make_engine, upgrade
-from digest.outbox import status
+from digest.outbox.history import status
 from digest.profiles import sync_profiles
 from digest.unsubscribe import make_token, unsubscribe
 

@@ -1,6 +1,6 @@
 """The whole daily cycle: `digest run` for S subscribers and a day of new papers, into the
 file transport (one .eml per digest), as the quickstart runs it: a large day is sent from
-one process per core (digest.senders). The peak memory is this process's: the other
+one process per core (digest.sending.processes). The peak memory is this process's: the other
 senders are fresh interpreters of their own.
 
 Each point starts from a migrated SQLite file holding the subscribers (synced from a

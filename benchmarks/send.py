@@ -2,7 +2,7 @@
 
 Variants, in the same run against the same sink:
 - baseline: a plain `smtplib` loop over one connection, sending the pre-composed messages;
-- digest transport pool: the product's `SendingPool` over the same pre-composed messages;
+- digest dispatcher: the product's `Dispatcher` over the same pre-composed messages;
 - digest send_due: the product's whole send path, pending deliveries in a migrated SQLite
   file loaded, composed, sent, each status committed.
 
@@ -34,15 +34,16 @@ from sqlalchemy import Engine, insert
 
 from benchmarks.harness import Measurement, Point, Timing, measure
 from benchmarks.synthetic import Synthetic
-from digest.compose import Composer, Digest, Entry, Recipient, new_message_id
+from digest.compose import Composer, Digest, Entry, Recipient, make_composer, new_message_id
 from digest.config import Settings
 from digest.db import make_engine, upgrade
 from digest.errors import TransportError
 from digest.mime import Email
-from digest.models import Delivery, DeliveryItem, Page, Paper, Subscriber
-from digest.outbox import SENT, send_due, status
-from digest.senders import make_composer
-from digest.transports import SendingPool, SmtpTransport
+from digest.models import Delivery, DeliveryItem, DeliveryStatus, Page, Paper, Subscriber
+from digest.outbox.history import status
+from digest.sending.dispatch import Dispatcher
+from digest.sending.send import send_due
+from digest.transports import SmtpTransport
 
 STAGE = "send"
 DAY = date(2026, 3, 20)
@@ -56,7 +57,7 @@ SECRET = "benchmark-secret-not-for-production"
 
 
 def measurements(point: Point, root: Path) -> list[Measurement]:
-    """The send stage's table at `point`: baseline, the pool, and send_due, same sink."""
+    """The send stage's table at `point`: baseline, the dispatcher, and send_due, same sink."""
     scale = f"{point.subscribers:,} digests x {PAPERS_PER_DIGEST} papers"
     unit = "messages"
     found: list[Measurement] = []
@@ -78,10 +79,10 @@ def measurements(point: Point, root: Path) -> list[Measurement]:
             found.append(
                 measure(
                     STAGE,
-                    f"digest transport pool, {connections} connection(s)",
+                    f"digest dispatcher, {connections} connection(s)",
                     scale,
                     unit,
-                    transport_pool,
+                    dispatched,
                     point,
                     where,
                     connections,
@@ -117,28 +118,28 @@ def smtplib_loop(point: Point, where: tuple[str, int]) -> Timing:
     return Timing(time.perf_counter() - started, point.subscribers)
 
 
-def transport_pool(point: Point, where: tuple[str, int], connections: int) -> Timing:
-    """The product's pool of SmtpTransports over the same pre-composed messages."""
+def dispatched(point: Point, where: tuple[str, int], connections: int) -> Timing:
+    """The product's Dispatcher over SmtpTransports, the same pre-composed messages."""
     messages = precomposed(point)
     settings = _settings(where, connections)
     transports = SmtpTransport(settings).parallel(connections)
     failed = 0
     started = time.perf_counter()
-    pool = SendingPool(transports, lambda: settings.retrying(TransportError, max_wait=1))
-    with pool:
+    dispatcher = Dispatcher(transports, lambda: settings.retrying(TransportError, max_wait=1))
+    with dispatcher:
         for key, message in enumerate(
             itertools.islice(itertools.cycle(messages), point.subscribers)
         ):
-            pool.submit(key, message)
+            dispatcher.submit(key, message)
         for _ in range(point.subscribers):
-            outcome = pool.outcome()
+            outcome = dispatcher.outcome()
             assert outcome is not None
             failed += outcome.error is not None or outcome.skipped
-            pool.settle()
+            dispatcher.settle()
     seconds = time.perf_counter() - started
     if failed:
         raise RuntimeError(f"the sink refused {failed} message(s)")
-    # The stage's figure: the same messages as the baseline's over the default pool.
+    # The stage's figure: the same messages as the baseline's over the default connections.
     return Timing(
         seconds, point.subscribers, {"summary": connections == Settings().smtp_connections}
     )
@@ -157,7 +158,7 @@ def whole_send(point: Point, where: tuple[str, int], connections: int, folder: P
     started = time.perf_counter()
     report = send_due(engine, settings, SmtpTransport(settings), composer, DAY, batch=200)
     seconds = time.perf_counter() - started
-    sent = status(engine, DAY).counts[SENT]
+    sent = status(engine, DAY).counts[DeliveryStatus.SENT]
     engine.dispose()
     if report.stopped or sent != point.subscribers:
         raise RuntimeError(f"sent {sent} of {point.subscribers}: {report.stopped}")

@@ -41,8 +41,7 @@ from sqlalchemy import Engine, func, select, text, update
 from benchmarks.harness import Measurement, Point, Timing, measure, scratch, table
 from benchmarks.send import PAPERS_PER_DIGEST, SECRET, Sink, fill, free_port, sink
 from digest.db import make_engine, upgrade
-from digest.models import Delivery
-from digest.outbox import PENDING, SENT
+from digest.models import Delivery, DeliveryStatus
 
 STAGE = "workers"
 WORKERS = (1, 2, 4)
@@ -196,7 +195,7 @@ def check(url: str, expected: int) -> float:
             ).one()
     finally:
         engine.dispose()
-    if by_status != {SENT: expected} or attempts != expected:
+    if by_status != {DeliveryStatus.SENT: expected} or attempts != expected:
         raise RuntimeError(
             f"deliveries by status {by_status}, {attempts} attempts; expected {expected} sent once"
         )
@@ -208,7 +207,7 @@ def reset(engine: Engine) -> None:
     with engine.begin() as connection:
         connection.execute(
             update(Delivery).values(
-                status=PENDING,
+                status=DeliveryStatus.PENDING,
                 attempts=0,
                 sent_at=None,
                 claimed_by=None,

@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Sequence
 from datetime import date, timedelta
 from operator import attrgetter
 
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
-from digest.models import Delivery, DeliveryItem, Paper, Subscriber
+from digest.db import in_chunks
+from digest.models import Delivery, DeliveryItem, DeliveryStatus, Paper, Subscriber
 from digest.ranking import Document
 
 # Up to this many subscribers are looked up by their ids; more, from the days and papers
 # side (see `_previous_digests` and `_sent`).
 LOOKUP_BY_ID = 1000
-# A delivery's status once the relay refused it for good (digest.outbox's FAILED).
-FAILED = "failed"
-# Values in one IN list: well under SQLite's limit of 32,766 parameters per statement.
-CHUNK = 500
 # The interest model learns from at most this many stored papers, the most recent: about
 # a year of Hugging Face daily papers, plenty for term weights, while fitting, which is
 # linear in the papers, stays the same size as the history grows.
@@ -106,7 +103,7 @@ def _previous_digests(
                         Delivery.subscriber_id.in_(chunk),
                         Delivery.digest_date > earliest,
                         Delivery.digest_date < digest_date,
-                        Delivery.status != FAILED,
+                        Delivery.status != DeliveryStatus.FAILED,
                     )
                     .group_by(Delivery.subscriber_id)
                 ).all()
@@ -117,7 +114,7 @@ def _previous_digests(
     while day > earliest and len(found) < len(asked):
         for subscriber_id in session.scalars(
             select(Delivery.subscriber_id).where(
-                Delivery.digest_date == day, Delivery.status != FAILED
+                Delivery.digest_date == day, Delivery.status != DeliveryStatus.FAILED
             )
         ):
             if subscriber_id in asked:
@@ -166,10 +163,6 @@ def _sent(session: Session, members: Sequence[int], papers: frozenset[int]) -> d
 def _not_failed() -> ColumnElement[bool]:
     """A condition on DeliveryItem: its delivery did not fail for good (the failed ones are
     few, read through the (status, id) index)."""
-    return DeliveryItem.delivery_id.not_in(select(Delivery.id).where(Delivery.status == FAILED))
-
-
-def in_chunks(values: Sequence[int]) -> Iterator[Sequence[int]]:
-    """`values` in slices short enough for one IN list."""
-    for first in range(0, len(values), CHUNK):
-        yield values[first : first + CHUNK]
+    return DeliveryItem.delivery_id.not_in(
+        select(Delivery.id).where(Delivery.status == DeliveryStatus.FAILED)
+    )

@@ -6,9 +6,7 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Callable
 from datetime import date, datetime
-from functools import wraps
 from pathlib import Path
 from threading import Event
 from types import FrameType
@@ -20,19 +18,19 @@ from sqlalchemy import Engine, select
 from tqdm import tqdm
 
 from digest import __version__
+from digest.compose import make_composer
 from digest.config import Settings, load_settings
 from digest.db import ensure_schema, make_engine, read_only, unit_of_work, upgrade
 from digest.errors import DigestError
 from digest.feedback import list_votes
 from digest.jobs import digest_for, run_daily, today, work
 from digest.jobs import replay as replay_days
-from digest.models import Subscriber
-from digest.outbox import retry as retry_deliveries
-from digest.outbox import status as outbox_status
+from digest.models import DeliveryStatus, Subscriber
+from digest.outbox.history import retry as retry_deliveries
+from digest.outbox.history import status as outbox_status
 from digest.planning import find_subscriber, plan_digests
 from digest.profiles import sync_profiles
 from digest.schedule import serve as serve_forever
-from digest.senders import make_composer
 from digest.store import ingest as ingest_paths
 from digest.transports import FileTransport, make_transport
 from digest.unsubscribe import resubscribe
@@ -62,21 +60,22 @@ class Context:
         return value.date() if value else today(self.settings)
 
 
-def _handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Print a DigestError in one line and exit 1; the traceback only with --verbose."""
+class DigestGroup(click.Group):
+    """The command group: a DigestError from any command is one line and exit code 1.
 
-    @wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    The traceback is logged only with --verbose; anything else is a bug, and click (or
+    Python) shows it whole.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
         try:
-            return command(*args, **kwargs)
+            return super().invoke(ctx)
         except DigestError as error:
             # The root logger, not digest's: `serve` and `worker` raise digest's to INFO.
             if logging.getLogger().isEnabledFor(logging.INFO):
                 log.exception("error")
             click.echo(f"error: {error}", err=True)
-            sys.exit(1)
-
-    return wrapper
+            ctx.exit(1)
 
 
 DATE = click.DateTime(formats=["%Y-%m-%d"])
@@ -88,7 +87,7 @@ date_option = click.option(
 json_option = click.option("--json", "as_json", is_flag=True, help="End with one JSON object.")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=DigestGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--env-file",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -99,7 +98,6 @@ json_option = click.option("--json", "as_json", is_flag=True, help="End with one
 @click.option("-v", "--verbose", is_flag=True, help="Log what happens, with tracebacks.")
 @click.version_option(__version__)
 @click.pass_context
-@_handle_errors
 def main(ctx: click.Context, env_file: Path, verbose: bool) -> None:
     """Personalized research-paper digests by email."""
     logging.basicConfig(
@@ -117,7 +115,6 @@ def main(ctx: click.Context, env_file: Path, verbose: bool) -> None:
 @date_option
 @json_option
 @click.pass_obj
-@_handle_errors
 def ingest(obj: Context, paths: tuple[str, ...], day: datetime | None, as_json: bool) -> None:
     """Ingest digest pages: files, folders of pages, or '-' for standard input."""
     report = ingest_paths(obj.engine, paths, obj.day(day), obj.settings.max_page_bytes)
@@ -136,7 +133,6 @@ def subscribers() -> None:
 @subscribers.command("sync")
 @click.argument("file", type=click.Path(path_type=Path), required=False)
 @click.pass_obj
-@_handle_errors
 def subscribers_sync(obj: Context, file: Path | None) -> None:
     """Add, update and deactivate subscribers to match FILE (default DIGEST_PROFILES)."""
     path = file or obj.settings.profiles
@@ -153,7 +149,6 @@ def subscribers_sync(obj: Context, file: Path | None) -> None:
 @subscribers.command("list")
 @json_option
 @click.pass_obj
-@_handle_errors
 def subscribers_list(obj: Context, as_json: bool) -> None:
     """List the stored subscribers and their keywords."""
     with read_only(obj.engine) as session:
@@ -171,26 +166,30 @@ def subscribers_list(obj: Context, as_json: bool) -> None:
             }
             for s in rows
         ]
-    for item in listing:
-        states = [
-            label
-            for label, on in (
-                ("inactive", not item["active"]),
-                ("unsubscribed", item["unsubscribed"]),
-                ("suspended", item["suspended"]),
-            )
-            if on
-        ]
-        state = f" ({', '.join(states)})" if states else ""
-        click.echo(f"{item['email']}{state}: {', '.join(item['keywords'])}")
+        lines = [f"{s.email}{_states(s)}: {', '.join(s.keywords)}" for s in rows]
+    for line in lines:
+        click.echo(line)
     if as_json:
         click.echo(json.dumps(listing))
+
+
+def _states(subscriber: Subscriber) -> str:
+    """Why a subscriber gets no mail, if anything keeps them from it: " (inactive, ...)"."""
+    states = [
+        label
+        for label, on in (
+            ("inactive", not subscriber.active),
+            ("unsubscribed", subscriber.unsubscribed_at is not None),
+            ("suspended", subscriber.suspended_at is not None),
+        )
+        if on
+    ]
+    return f" ({', '.join(states)})" if states else ""
 
 
 @subscribers.command("resubscribe")
 @click.argument("email")
 @click.pass_obj
-@_handle_errors
 def subscribers_resubscribe(obj: Context, email: str) -> None:
     """Lift EMAIL's unsubscription (at their request): digests resume at the next run."""
     with unit_of_work(obj.engine) as session:
@@ -217,7 +216,6 @@ def feedback() -> None:
 @click.argument("email", required=False)
 @json_option
 @click.pass_obj
-@_handle_errors
 def feedback_list(obj: Context, email: str | None, as_json: bool) -> None:
     """List the votes (of EMAIL, or everyone's), oldest first; the last vote on a paper stands."""
     with unit_of_work(obj.engine) as session:
@@ -236,7 +234,6 @@ def feedback_list(obj: Context, email: str | None, as_json: bool) -> None:
 @date_option
 @json_option
 @click.pass_obj
-@_handle_errors
 def rank(obj: Context, email: str, day: datetime | None, as_json: bool) -> None:
     """Show the papers EMAIL would get, best first, with scores and matched terms."""
     digest_date = obj.day(day)
@@ -264,7 +261,6 @@ def rank(obj: Context, email: str, day: datetime | None, as_json: bool) -> None:
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE.")
 @click.option("--text", is_flag=True, help="The plain-text part instead of the HTML.")
 @click.pass_obj
-@_handle_errors
 def preview(obj: Context, email: str, day: datetime | None, out: Path | None, text: bool) -> None:
     """Render the digest EMAIL would get, without sending or recording anything."""
     digest_date = obj.day(day)
@@ -291,14 +287,13 @@ no_send_option = click.option(
 @no_send_option
 @json_option
 @click.pass_obj
-@_handle_errors
 def run(obj: Context, day: datetime | None, no_send: bool, as_json: bool) -> None:
     """One daily cycle: sync profiles, ingest the inbox, rank, compose, send."""
     settings = obj.settings
     transport = make_transport(settings)
     with tqdm(unit="digest", desc="ranking", disable=not sys.stderr.isatty()) as bar:
 
-        def sending(due: int) -> None:
+        def started_sending(due: int) -> None:
             bar.set_description("sending")
             bar.reset(total=due)
 
@@ -310,7 +305,7 @@ def run(obj: Context, day: datetime | None, no_send: bool, as_json: bool) -> Non
             send=not no_send,
             parallel=True,
             progress=bar.update,
-            due=sending,
+            due=started_sending,
         )
     if report.ingest:
         click.echo(f"{settings.inbox}: {report.ingest}")
@@ -342,7 +337,6 @@ def run(obj: Context, day: datetime | None, no_send: bool, as_json: bool) -> Non
 @click.option("--to", "last", type=DATE, required=True, help="Last day (YYYY-MM-DD).")
 @json_option
 @click.pass_obj
-@_handle_errors
 def replay(obj: Context, folder: Path, first: datetime, last: datetime, as_json: bool) -> None:
     """Run the daily cycle for each day in turn, on FOLDER's files named by date.
 
@@ -376,14 +370,13 @@ def replay(obj: Context, folder: Path, first: datetime, last: datetime, as_json:
 @date_option
 @json_option
 @click.pass_obj
-@_handle_errors
 def status(obj: Context, day: datetime | None, as_json: bool) -> None:
     """What was sent, deferred and failed (with reasons), and who is suspended."""
     report = outbox_status(obj.engine, day.date() if day else None)
     for item in report.deliveries:
         line = f"{item['date']}  {item['status']:<8}  {item['email']}  ({item['papers']} papers"
         line += f", {item['attempts']} attempt(s))"
-        if item["error"] and item["status"] != "sent":
+        if item["error"] and item["status"] != DeliveryStatus.SENT:
             line += f"\n            {item['error']}"
         click.echo(line)
     for email in report.suspended:
@@ -397,7 +390,6 @@ def status(obj: Context, day: datetime | None, as_json: bool) -> None:
 @click.option("--failed", is_flag=True, help="Also failed deliveries (and lift suspensions).")
 @date_option
 @click.pass_obj
-@_handle_errors
 def retry(obj: Context, failed: bool, day: datetime | None) -> None:
     """Make deferred (and with --failed, failed) deliveries due for the next run."""
     count = retry_deliveries(obj.engine, failed=failed, digest_date=day.date() if day else None)
@@ -407,7 +399,6 @@ def retry(obj: Context, failed: bool, day: datetime | None) -> None:
 @main.command()
 @click.argument("token")
 @click.pass_obj
-@_handle_errors
 def unsubscribe(obj: Context, token: str) -> None:
     """Apply an unsubscribe TOKEN from a digest's link (for a mailbox or web handler)."""
     secret, previous = obj.settings.checking_secrets
@@ -418,7 +409,6 @@ def unsubscribe(obj: Context, token: str) -> None:
 @main.command()
 @no_send_option
 @click.pass_obj
-@_handle_errors
 def serve(obj: Context, no_send: bool) -> None:
     """Run the daily cycle every day at DIGEST_SEND_TIME until stopped."""
     # A service's log is its only record: say what it does without needing --verbose.
@@ -436,7 +426,6 @@ def serve(obj: Context, no_send: bool) -> None:
 )
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
 @click.pass_obj
-@_handle_errors
 def web(obj: Context, host: str, port: int) -> None:
     """Serve the pages the emails link to: one-click unsubscribe, resubscribe, feedback."""
     base_url = obj.settings.base_url
@@ -457,7 +446,6 @@ def web(obj: Context, host: str, port: int) -> None:
 @click.option("--once", is_flag=True, help="Send what is due, then exit (for cron and tests).")
 @json_option
 @click.pass_obj
-@_handle_errors
 def worker(obj: Context, once: bool, as_json: bool) -> None:
     """Send the outbox's due digests; any number of workers may share one database."""
     logging.getLogger("digest").setLevel(logging.INFO)
@@ -474,17 +462,7 @@ def worker(obj: Context, once: bool, as_json: bool) -> None:
         f"{len(report.sent)} sent, {len(report.deferred)} deferred, {len(report.failed)} failed"
     )
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "sent": report.sent,
-                    "deferred": [e for e, _ in report.deferred],
-                    "failed": [e for e, _ in report.failed],
-                    "stopped": report.stopped,
-                    "left_due": report.left,
-                }
-            )
-        )
+        click.echo(json.dumps(report.as_json()))
     if report.failed or report.deferred or report.stopped:
         sys.exit(1)
 
@@ -496,7 +474,6 @@ def db() -> None:
 
 @db.command("upgrade")
 @click.pass_obj
-@_handle_errors
 def db_upgrade(obj: Context) -> None:
     """Migrate the database to the newest schema."""
     engine = make_engine(obj.settings.database_url)

@@ -10,17 +10,18 @@ from datetime import date, datetime
 from email.headerregistry import Address
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, Protocol, cast
 from urllib.parse import quote, quote_plus, urlsplit
 
 import css_inline
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from jinja2.environment import TemplateModule
 from markupsafe import Markup
 
+from digest.config import Settings
 from digest.feedback import DOWN, UP, Ballot, vote_signer
 from digest.mime import Email, address, alternative
 from digest.ranking.analyzer import fold_plural
+from digest.resources import resource_dir
 from digest.tokens import Signer
 from digest.unsubscribe import make_token
 
@@ -86,6 +87,75 @@ def new_message_id(sender: Address) -> str:
     return make_msgid(domain=sender.domain or "digest.invalid")
 
 
+class PaperFields(Protocol):
+    """What a digest shows of a paper: a stored `Paper`, or a row of its columns."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def abstract(self) -> str: ...
+    @property
+    def code_url(self) -> str | None: ...
+    @property
+    def arxiv_id(self) -> str | None: ...
+    @property
+    def authors(self) -> list[str]: ...
+    @property
+    def upvotes(self) -> int | None: ...
+    @property
+    def project_url(self) -> str | None: ...
+
+
+class RecipientFields(Protocol):
+    """Whom a digest goes to: a stored `Subscriber`, or a row of its columns."""
+
+    @property
+    def email(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def keywords(self) -> dict[str, float]: ...
+
+
+def entry(
+    paper: PaperFields,
+    score: float,
+    matched: list[str],
+    because: list[str] | None = None,
+    terms: list[str] | None = None,
+) -> Entry:
+    """A paper as a digest shows it."""
+    return Entry(
+        title=paper.title,
+        abstract=paper.abstract,
+        score=score,
+        matched=matched,
+        because=because or [],
+        terms=terms or [],
+        code_url=paper.code_url,
+        arxiv_id=paper.arxiv_id,
+        authors=tuple(paper.authors or ()),
+        upvotes=paper.upvotes,
+        project_url=paper.project_url,
+        paper_id=paper.id,
+    )
+
+
+def make_digest(
+    subscriber: RecipientFields, digest_date: date, entries: list[Entry], message_id: str
+) -> Digest:
+    """A subscriber's digest of `entries` for `digest_date`."""
+    return Digest(
+        recipient=Recipient(subscriber.email, subscriber.name),
+        digest_date=digest_date,
+        entries=entries,
+        message_id=message_id,
+        keywords=list(subscriber.keywords),
+    )
+
+
 class _InliningLoader(FileSystemLoader):
     """Inlines the stylesheet into each HTML template as it is loaded, so once per process,
     not per message.
@@ -106,7 +176,7 @@ class _InliningLoader(FileSystemLoader):
 
     def get_source(
         self, environment: Environment, template: str
-    ) -> tuple[str, str | None, Callable[[], bool] | None]:
+    ) -> tuple[str, str, Callable[[], bool]]:
         source, filename, uptodate = super().get_source(environment, template)
         if template.endswith(".html"):
             if _DOCUMENT.match(source):
@@ -145,8 +215,8 @@ class Composer:
         self._text = environment.get_template("digest.txt")
         self._html = environment.get_template("digest.html")
         # Per composer, not per module: the parts come from this composer's templates.
-        html_parts = environment.get_template("paper.html").module
-        text_parts = environment.get_template("paper.txt").module
+        html_parts = cast(_HtmlMacros, environment.get_template("paper.html").module)
+        text_parts = cast(_TextMacros, environment.get_template("paper.txt").module)
         self._paper = functools.lru_cache(maxsize=PAPERS_CACHED)(
             functools.partial(_paper_parts, html_parts, text_parts)
         )
@@ -263,6 +333,19 @@ class Composer:
         }
 
 
+def make_composer(settings: Settings, *, sending: bool = True) -> Composer:
+    """The composer for the bundled templates, the configured sender and unsubscribe links.
+
+    For `sending`, SMTP without DIGEST_SECRET is a ConfigError (see Settings.require_secret).
+    """
+    return Composer(
+        resource_dir("templates"),
+        settings.sender_address,
+        secret=settings.require_secret() if sending else settings.secret,
+        base_url=settings.base_url,
+    )
+
+
 class _EntryView(NamedTuple):
     """What the templates show of one entry: the subscriber's own parts, and the paper's
     parts rendered once per paper by the macros of paper.html and paper.txt.
@@ -316,9 +399,25 @@ class _PaperParts(NamedTuple):
     details_text: str
 
 
+class _HtmlMacros(Protocol):
+    """The macros of paper.html: Jinja makes them attributes of the template's module."""
+
+    def title_link(self, paper: _Paper) -> Markup: ...
+    def meta(self, paper: _Paper) -> Markup: ...
+    def links(self, paper: _Paper) -> Markup: ...
+    def abstract(self, pieces: tuple[tuple[str, bool], ...]) -> Markup: ...
+
+
+class _TextMacros(Protocol):
+    """The macros of paper.txt."""
+
+    def about(self, paper: _Paper) -> str: ...
+    def details(self, paper: _Paper) -> str: ...
+
+
 def _paper_parts(
-    html: TemplateModule,
-    text: TemplateModule,
+    html: _HtmlMacros,
+    text: _TextMacros,
     title: str,
     abstract: str,
     arxiv_id: str | None,

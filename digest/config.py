@@ -1,28 +1,50 @@
-"""Settings from the environment (and `.env`, loaded by the CLI), validated once."""
+"""Settings from the environment (and `.env`, loaded by the CLI), each declared once.
+
+A setting is a field of `Settings` made by `setting()`: its environment variable, its type
+(digest.setting_types: how its text is read, its bounds), its default and a line saying
+what it means. The loader below, the table of docs/settings.md (`python -m
+digest.settings_doc`) and the tests' environments are made from these declarations, and a
+test holds `.env.example` to them.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import os
-import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import time
 from email.headerregistry import Address
-from email.utils import getaddresses, parseaddr
-from ipaddress import ip_address
+from email.utils import parseaddr
 from pathlib import Path
-from typing import Literal
-from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Any, Literal, TypeVar, overload
+from zoneinfo import ZoneInfo
 
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from digest.embeddings import require as require_embedder
 from digest.errors import ConfigError
+from digest.setting_types import (
+    MEGABYTE,
+    Choice,
+    Clock,
+    Embeddings,
+    FilePath,
+    Kind,
+    Megabytes,
+    Password,
+    PublicUrl,
+    Seconds,
+    Secret,
+    Sender,
+    SourceUrl,
+    Text,
+    TimeZone,
+    Whole,
+)
 
+T = TypeVar("T")
 SmtpSecurity = Literal["starttls", "ssl", "none"]
 _DEFAULT_PORTS: dict[str, int] = {"starttls": 587, "ssl": 465, "none": 25}
-_UTC = ZoneInfo("UTC")
 # More parallel connections than this looks like an attack to most relays, and buys nothing
 # on a small machine: the sending threads share one interpreter.
 MAX_SMTP_CONNECTIONS = 32
@@ -30,47 +52,207 @@ MAX_SENDERS = 64
 
 
 @dataclass(frozen=True)
-class Settings:
-    """Everything digest reads from its environment."""
+class Declared:
+    """A setting's declaration: what `setting()` records on its field."""
 
-    database_url: str = "sqlite:///digest.sqlite3"
-    profiles: Path | None = Path("profiles.toml")
-    inbox: Path = Path("inbox")
-    outbox: Path = Path("outbox")
-    sender: str = "digest@localhost"
-    send_time: time = time(7, 0)
-    timezone: ZoneInfo = _UTC
-    lookback_days: int = 7
-    smtp_host: str | None = None
-    smtp_port: int = 587
-    smtp_username: str | None = None
-    smtp_password: str | None = field(default=None, repr=False)
-    smtp_security: SmtpSecurity = "starttls"
-    smtp_timeout: float = 30.0
+    env: str
+    kind: Kind[Any]
+    meaning: str
+    # The default as the documentation states it, where the value alone would mislead.
+    shown_default: str | None = None
+    # Where the default depends on other settings: computed from their values.
+    fallback: Callable[[Mapping[str, Any]], Any] | None = None
+
+
+@overload
+def setting(
+    env: str,
+    kind: Kind[T],
+    default: T,
+    meaning: str,
+    *,
+    shown_default: str | None = None,
+    fallback: Callable[[Mapping[str, Any]], T] | None = None,
+) -> T: ...
+@overload
+def setting(
+    env: str,
+    kind: Kind[T],
+    default: None,
+    meaning: str,
+    *,
+    shown_default: str | None = None,
+    fallback: Callable[[Mapping[str, Any]], T] | None = None,
+) -> T | None: ...
+def setting(
+    env: str,
+    kind: Kind[T],
+    default: T | None,
+    meaning: str,
+    *,
+    shown_default: str | None = None,
+    fallback: Callable[[Mapping[str, Any]], T] | None = None,
+) -> T | None:
+    """Declare a field of `Settings`: read from `env` as a `kind`, else `default`.
+
+    `meaning` is the one line docs/settings.md gives it. A setting whose default depends
+    on others has a `fallback`, given the values of all the others, and a `shown_default`.
+    """
+    declared = Declared(env, kind, meaning, shown_default, fallback)
+    field: T | None = dataclasses.field(
+        default=default, repr=not kind.hidden, metadata={"setting": declared}
+    )
+    return field
+
+
+def _port_for(values: Mapping[str, Any]) -> int:
+    return _DEFAULT_PORTS[values["smtp_security"]]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything digest reads from its environment, one declared setting a field."""
+
+    database_url: str = setting(
+        "DIGEST_DATABASE_URL",
+        Text(),
+        "sqlite:///digest.sqlite3",
+        "SQLAlchemy URL of the database",
+    )
+    profiles: Path | None = setting(
+        "DIGEST_PROFILES", FilePath(), Path("profiles.toml"), "subscriber profiles synced by `run`"
+    )
+    inbox: Path = setting(
+        "DIGEST_INBOX", FilePath(), Path("inbox"), "folder of pages `run` ingests"
+    )
+    outbox: Path = setting(
+        "DIGEST_OUTBOX",
+        FilePath(),
+        Path("outbox"),
+        "folder of `.eml` files when no SMTP server is set",
+    )
+    sender: str = setting(
+        "DIGEST_FROM", Sender(), "digest@localhost", "sender address; unsubscribe mail goes to it"
+    )
+    send_time: time = setting("DIGEST_SEND_TIME", Clock(), time(7, 0), "daily time of `serve`")
+    timezone: ZoneInfo = setting(
+        "DIGEST_TIMEZONE",
+        TimeZone(),
+        ZoneInfo("UTC"),
+        'time zone of the send time and of "today"',
+    )
+    lookback_days: int = setting(
+        "DIGEST_LOOKBACK_DAYS", Whole(minimum=1), 7, "days of papers a first digest looks back"
+    )
+    smtp_host: str | None = setting(
+        "SMTP_HOST", Text(), None, "SMTP relay; none means the file outbox"
+    )
+    smtp_port: int = setting(
+        "SMTP_PORT",
+        Whole(minimum=1, maximum=65535),
+        587,
+        "port of the SMTP relay",
+        shown_default="587, 465 or 25 by `SMTP_SECURITY`",
+        fallback=_port_for,
+    )
+    smtp_username: str | None = setting(
+        "SMTP_USERNAME", Text(), None, "login at the relay, when it needs one"
+    )
+    smtp_password: str | None = setting(
+        "SMTP_PASSWORD", Password(), None, "password of that login, taken exactly as written"
+    )
+    smtp_security: SmtpSecurity = setting(
+        "SMTP_SECURITY",
+        Choice[SmtpSecurity]("starttls", "ssl", "none"),
+        "starttls",
+        "TLS to the relay (certificates always verified); `none` for a local relay only",
+    )
+    smtp_timeout: float = setting(
+        "SMTP_TIMEOUT",
+        Seconds(positive=True),
+        30.0,
+        "wait for one read or write; opening a connection, or a message, 4 times that in all",
+    )
     # One connection by default: a crash then leaves at most one message ambiguous (sent
     # again, see digest.outbox), and submission relays that cap sessions per login keep
     # working; a relay of one's own takes 4 or more (see benchmarks/send.py).
-    smtp_connections: int = 1
-    # Messages per minute across the process, for relays that throttle; 0 is unlimited.
-    smtp_rate: int = 0
-    # Processes that send a large `digest run` (see digest.senders); 0: one per core into
-    # the file outbox, one over SMTP, since each process opens its own connections.
-    senders: int = 0
-    secret: str | None = field(default=None, repr=False)
+    smtp_connections: int = setting(
+        "DIGEST_SMTP_CONNECTIONS",
+        Whole(minimum=1, maximum=MAX_SMTP_CONNECTIONS),
+        1,
+        "parallel SMTP connections per sending process",
+    )
+    smtp_rate: int = setting(
+        "DIGEST_SMTP_RATE",
+        Whole(minimum=0),
+        0,
+        "messages per minute per sending process (sliding window); 0 is unlimited",
+    )
+    # 0: one per core into the file outbox, one over SMTP, since each process opens its
+    # own connections (see digest.sending.processes).
+    senders: int = setting(
+        "DIGEST_SENDERS",
+        Whole(minimum=1, maximum=MAX_SENDERS),
+        0,
+        "processes that send a large `run`",
+        shown_default="one per core (file outbox), 1 (SMTP)",
+    )
+    secret: str | None = setting(
+        "DIGEST_SECRET", Secret(), None, "signs the emails' links; required to send over SMTP"
+    )
     # The secret before the last rotation: checks the links in mail already sent, signs none.
-    secret_previous: str | None = field(default=None, repr=False)
-    base_url: str | None = None
-    retry_attempts: int = 3
-    retry_backoff: float = 2.0
-    suspend_after: int = 3
-    claim_timeout: float = 900.0
-    max_page_bytes: int = 20 * 1024 * 1024
-    source_url: str | None = None
-    source_timeout: float = 30.0
-    batch_size: int = 50
-    worker_poll: float = 10.0
+    secret_previous: str | None = setting(
+        "DIGEST_SECRET_PREVIOUS",
+        Secret(),
+        None,
+        "the secret before a rotation: checks old links, signs none",
+    )
+    base_url: str | None = setting(
+        "DIGEST_BASE_URL",
+        PublicUrl(),
+        None,
+        "public address of `digest web`: one-click unsubscribe and feedback links",
+    )
+    source_url: str | None = setting(
+        "DIGEST_SOURCE_URL", SourceUrl(), None, "HTTP source fetched by `run`; `{date}` is the day"
+    )
+    source_timeout: float = setting(
+        "DIGEST_SOURCE_TIMEOUT", Seconds(), 30.0, "wait for the source's answer"
+    )
+    retry_attempts: int = setting(
+        "DIGEST_RETRY_ATTEMPTS", Whole(minimum=1), 3, "tries per message or fetch"
+    )
+    retry_backoff: float = setting(
+        "DIGEST_RETRY_BACKOFF", Seconds(), 2.0, "first wait between tries, doubling"
+    )
+    suspend_after: int = setting(
+        "DIGEST_SUSPEND_AFTER",
+        Whole(minimum=1),
+        3,
+        "permanent failures in a row before a subscriber is suspended",
+    )
+    claim_timeout: float = setting(
+        "DIGEST_CLAIM_TIMEOUT",
+        Seconds(),
+        900.0,
+        "age at which a silent sender's claim is taken over",
+    )
+    max_page_bytes: int = setting(
+        "DIGEST_MAX_PAGE_MB", Megabytes(), 20 * MEGABYTE, "largest page accepted"
+    )
+    batch_size: int = setting(
+        "DIGEST_BATCH_SIZE", Whole(minimum=1), 50, "deliveries a sender claims at once"
+    )
+    worker_poll: float = setting(
+        "DIGEST_WORKER_POLL", Seconds(), 10.0, "wait of a worker between rounds"
+    )
     # Pretrained text embeddings in the interest model (digest.embeddings): off by default.
-    embeddings: str = "off"
+    embeddings: str = setting(
+        "DIGEST_EMBEDDINGS",
+        Embeddings(),
+        "off",
+        "`wordllama` adds the semantic part (needs the `embeddings` extra)",
+    )
 
     @property
     def sender_address(self) -> Address:
@@ -131,193 +313,33 @@ class Settings:
         return self.secret
 
 
+def declared() -> list[tuple[str, Declared]]:
+    """Each setting's field name and declaration, in the order of `Settings`."""
+    return [(f.name, f.metadata["setting"]) for f in dataclasses.fields(Settings)]
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Build settings from `env` (default: the process environment); errors name the variable."""
+    """Build settings from `env` (default: the process environment); errors name the variable.
+
+    A variable that is unset or blank takes its default.
+    """
     env = os.environ if env is None else env
-
-    def get(name: str) -> str | None:
-        value = env.get(name, "").strip()
-        return value or None
-
-    security = (get("SMTP_SECURITY") or "starttls").lower()
-    if security not in _DEFAULT_PORTS:
-        raise ConfigError(f"SMTP_SECURITY must be starttls, ssl or none, not {security!r}")
-    profiles = get("DIGEST_PROFILES")
-    defaults = Settings()
-    return Settings(
-        database_url=get("DIGEST_DATABASE_URL") or defaults.database_url,
-        profiles=Path(profiles) if profiles else defaults.profiles,
-        inbox=Path(get("DIGEST_INBOX") or defaults.inbox),
-        outbox=Path(get("DIGEST_OUTBOX") or defaults.outbox),
-        sender=_sender(get("DIGEST_FROM") or defaults.sender),
-        send_time=_send_time(get("DIGEST_SEND_TIME")) or defaults.send_time,
-        timezone=_timezone(get("DIGEST_TIMEZONE")) or defaults.timezone,
-        lookback_days=_int("DIGEST_LOOKBACK_DAYS", get("DIGEST_LOOKBACK_DAYS"), 7, minimum=1),
-        smtp_host=get("SMTP_HOST"),
-        smtp_port=_int(
-            "SMTP_PORT", get("SMTP_PORT"), _DEFAULT_PORTS[security], minimum=1, maximum=65535
-        ),
-        smtp_username=get("SMTP_USERNAME"),
-        smtp_password=env.get("SMTP_PASSWORD") or None,
-        smtp_security=security,  # type: ignore[arg-type]
-        smtp_timeout=float(_int("SMTP_TIMEOUT", get("SMTP_TIMEOUT"), 30, minimum=1)),
-        smtp_connections=_int(
-            "DIGEST_SMTP_CONNECTIONS",
-            get("DIGEST_SMTP_CONNECTIONS"),
-            defaults.smtp_connections,
-            minimum=1,
-            maximum=MAX_SMTP_CONNECTIONS,
-        ),
-        smtp_rate=_int("DIGEST_SMTP_RATE", get("DIGEST_SMTP_RATE"), 0, minimum=0),
-        senders=_int("DIGEST_SENDERS", get("DIGEST_SENDERS"), 0, minimum=1, maximum=MAX_SENDERS),
-        secret=_secret("DIGEST_SECRET", env.get("DIGEST_SECRET") or None),
-        secret_previous=_previous_secret(
-            env.get("DIGEST_SECRET_PREVIOUS") or None, env.get("DIGEST_SECRET") or None
-        ),
-        base_url=_base_url(get("DIGEST_BASE_URL")),
-        retry_attempts=_int("DIGEST_RETRY_ATTEMPTS", get("DIGEST_RETRY_ATTEMPTS"), 3, minimum=1),
-        retry_backoff=_seconds("DIGEST_RETRY_BACKOFF", get("DIGEST_RETRY_BACKOFF"), 2.0),
-        suspend_after=_int("DIGEST_SUSPEND_AFTER", get("DIGEST_SUSPEND_AFTER"), 3, minimum=1),
-        claim_timeout=_seconds("DIGEST_CLAIM_TIMEOUT", get("DIGEST_CLAIM_TIMEOUT"), 900.0),
-        max_page_bytes=_int("DIGEST_MAX_PAGE_MB", get("DIGEST_MAX_PAGE_MB"), 20, minimum=1)
-        * 1024
-        * 1024,
-        source_url=_source_url(get("DIGEST_SOURCE_URL")),
-        source_timeout=_seconds("DIGEST_SOURCE_TIMEOUT", get("DIGEST_SOURCE_TIMEOUT"), 30.0),
-        batch_size=_int("DIGEST_BATCH_SIZE", get("DIGEST_BATCH_SIZE"), 50, minimum=1),
-        worker_poll=_seconds("DIGEST_WORKER_POLL", get("DIGEST_WORKER_POLL"), 10.0),
-        embeddings=_embeddings(get("DIGEST_EMBEDDINGS")),
-    )
-
-
-def _embeddings(value: str | None) -> str:
-    # Checked here, before a run ingests anything, not when ranking first needs it.
-    name = (value or "off").lower()
-    require_embedder(name)
-    return name
-
-
-def _source_url(value: str | None) -> str | None:
-    if value is None:
-        return None
-    if not re.fullmatch(r"https?://\S+", value):
-        raise ConfigError(
-            "DIGEST_SOURCE_URL must be an http(s) URL like "
-            f"'https://huggingface.co/api/daily_papers?date={{date}}', not {value!r}"
-        )
-    return value
-
-
-# A secret of fewer different characters than this is a word or a pattern, not a secret.
-MIN_SECRET_CHARACTERS = 8
-
-
-def _secret(name: str, value: str | None) -> str | None:
-    if value is None:
-        return None
-    distinct = set(value) - set(" 	")
-    if len(value) < 16 or len(distinct) < MIN_SECRET_CHARACTERS:
-        raise ConfigError(
-            f"{name} must be at least 16 characters, {MIN_SECRET_CHARACTERS} of them "
-            "different and not spaces (it signs the links in emails); make one with: "
-            "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
-        )
-    return value
-
-
-def _previous_secret(value: str | None, current: str | None) -> str | None:
-    if value is not None and current is None:
+    values: dict[str, Any] = {}
+    fallbacks: list[tuple[str, Callable[[Mapping[str, Any]], Any]]] = []
+    for name, declaration in declared():
+        text = env.get(declaration.env, "")
+        if not declaration.kind.keeps_spaces:
+            text = text.strip()
+        if text:
+            values[name] = declaration.kind.parse(declaration.env, text)
+        elif declaration.fallback is not None:
+            fallbacks.append((name, declaration.fallback))
+    defaults = {f.name: f.default for f in dataclasses.fields(Settings)}
+    for name, fallback in fallbacks:
+        values[name] = fallback({**defaults, **values})
+    if "secret_previous" in values and "secret" not in values:
         raise ConfigError(
             "DIGEST_SECRET_PREVIOUS is set without DIGEST_SECRET: the previous secret only "
             "checks old links, the current one signs new ones"
         )
-    return _secret("DIGEST_SECRET_PREVIOUS", value)
-
-
-def _base_url(value: str | None) -> str | None:
-    if value is None:
-        return None
-    if not re.fullmatch(r"https?://[^\s/?#@]+(/[^\s?#]*)?", value):
-        raise ConfigError(
-            f"DIGEST_BASE_URL must be an http(s) URL like 'https://digest.lab.org', not {value!r}"
-        )
-    url = urlsplit(value)
-    try:
-        host = url.hostname
-        url.port  # noqa: B018 - parsing it is the check
-    except ValueError:
-        raise ConfigError(f"DIGEST_BASE_URL has a malformed host or port: {value!r}") from None
-    if url.scheme.lower() == "http" and not _is_loopback(host or ""):
-        # RFC 8058: the one-click link must be https; plain http only where nothing but
-        # this machine can listen (tests, or a proxy on the same host).
-        raise ConfigError(
-            "DIGEST_BASE_URL must be https (the one-click unsubscribe link requires it); "
-            f"http is accepted only on loopback addresses such as 127.0.0.1, not {value!r}"
-        )
-    return value.rstrip("/")
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _seconds(name: str, value: str | None, default: float) -> float:
-    if value is None:
-        return default
-    try:
-        number = float(value)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number of seconds, not {value!r}") from None
-    if not 0 <= number < float("inf"):
-        raise ConfigError(f"{name} must be zero or more seconds, not {value!r}")
-    return number
-
-
-def _sender(value: str) -> str:
-    _, addr = parseaddr(value)
-    if "@" not in addr or any(c in value for c in "\r\n") or len(getaddresses([value])) != 1:
-        raise ConfigError(
-            f"DIGEST_FROM must be an email address like 'Digest <digest@lab.org>', not {value!r}"
-        )
-    return value
-
-
-def _send_time(value: str | None) -> time | None:
-    if value is None:
-        return None
-    match = re.fullmatch(r"(\d{1,2}):(\d{2})", value)
-    if not match or int(match[1]) > 23 or int(match[2]) > 59:
-        raise ConfigError(f"DIGEST_SEND_TIME must be HH:MM (24-hour clock), not {value!r}")
-    return time(int(match[1]), int(match[2]))
-
-
-def _timezone(value: str | None) -> ZoneInfo | None:
-    if value is None:
-        return None
-    try:
-        return ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(
-            f"DIGEST_TIMEZONE must be an IANA time zone like 'Europe/Paris', not {value!r}"
-        ) from None
-
-
-def _int(
-    name: str, value: str | None, default: int, *, minimum: int, maximum: int | None = None
-) -> int:
-    if value is None:
-        return default
-    try:
-        number = int(value)
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number, not {value!r}") from None
-    if number < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, not {number}")
-    if maximum is not None and number > maximum:
-        raise ConfigError(f"{name} must be at most {maximum}, not {number}")
-    return number
+    return Settings(**values)

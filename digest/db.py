@@ -6,7 +6,7 @@ import hashlib
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, Executable, Insert, create_engine, event, text
+from sqlalchemy import ClauseElement, Connection, Engine, Insert, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.engine.interfaces import DBAPIConnection, Dialect
@@ -36,6 +36,8 @@ BUSY_TIMEOUT_MS = 30_000
 # 50 us at first, for up to this long; then SQLite waits.
 WRITE_LOCK_POLL_SECONDS = 0.1
 _FIRST_PAUSE, _LONGEST_PAUSE = 0.00005, 0.001
+# Values in one IN list: well under SQLite's limit of 32,766 parameters per statement.
+CHUNK = 500
 # The execution option `reading` sets: the connection only reads.
 _READ_ONLY = "digest_read_only"
 
@@ -199,6 +201,12 @@ def _until_not_busy(attempt: Callable[[], object], seconds: float) -> None:
         pause = min(2 * pause, _LONGEST_PAUSE)
 
 
+def in_chunks(values: Sequence[int]) -> Iterator[Sequence[int]]:
+    """`values` in slices short enough for one IN list."""
+    for first in range(0, len(values), CHUNK):
+        yield values[first : first + CHUNK]
+
+
 def insert_ignoring_conflicts(session: Session, table: type[Base]) -> Insert:
     """`INSERT ... ON CONFLICT DO NOTHING` for `table` on SQLite and PostgreSQL alike.
 
@@ -234,7 +242,7 @@ class Prepared:
     statement must name every value it sets (a column's `onupdate` is not applied).
     """
 
-    def __init__(self, statement: Executable, dialect: Dialect) -> None:
+    def __init__(self, statement: ClauseElement, dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
         assert isinstance(compiled, SQLCompiler)
         self._compiled = compiled

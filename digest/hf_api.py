@@ -62,7 +62,9 @@ def parse_api(data: bytes, source: str) -> ParsedPage:
     )
 
 
-def papers_from_entries(entries: list, source: str) -> tuple[list[PaperRecord], list[PageError]]:
+def papers_from_entries(
+    entries: list[object], source: str
+) -> tuple[list[PaperRecord], list[PageError]]:
     """Turn daily-papers entries (API or HTML page) into records, `line` = position from 1;
     and the entries skipped, each a PageError naming `source`, the entry and why.
 
@@ -168,7 +170,7 @@ def load_json_text(text: str, source: str, what: str, line: int | None = None) -
         raise PageError(source, f"{what}: invalid JSON ({exc})", line) from None
 
 
-def _shared_day(entries: list) -> date | None:
+def _shared_day(entries: list[object]) -> date | None:
     days = set()
     for entry in entries:
         paper = entry.get("paper") if isinstance(entry, dict) else None

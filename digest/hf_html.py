@@ -41,9 +41,9 @@ def parse_html(data: bytes, source: str) -> ParsedPage:
     if raw_props is None:
         raise PageError(source, f"{NOT_HTML}: the {_TARGET} element has no data-props", line)
     props = load_json_text(raw_props, source, f"{NOT_HTML}: {_TARGET} data-props", line)
-    entries = props.get("dailyPapers") if isinstance(props, dict) else None
-    if not isinstance(entries, list):
+    if not isinstance(props, dict) or not isinstance(props.get("dailyPapers"), list):
         raise PageError(source, f"{NOT_HTML}: {_TARGET} data-props has no 'dailyPapers' list", line)
+    entries = props["dailyPapers"]
     if not entries:
         raise PageError(source, f"{NOT_HTML}: the list of papers is empty", line)
     papers, skipped = papers_from_entries(entries, source)

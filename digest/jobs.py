@@ -11,17 +11,21 @@ from threading import Event
 
 from sqlalchemy import Engine
 
-from digest.compose import Digest
+from digest.compose import Digest, make_composer
 from digest.config import Settings
 from digest.db import read_only
 from digest.errors import DigestError, NotFoundError
 from digest.fetch import FetchError, fetch_day, source_url
 from digest.formats import SUFFIXES
 from digest.models import Delivery
-from digest.outbox import SendReport, count_due, enqueue, send_due, stored_digest, with_contents
+from digest.outbox.claims import count_due
+from digest.outbox.history import stored_digest, with_contents
+from digest.outbox.record import enqueue
 from digest.planning import find_subscriber, plan_digests
 from digest.profiles import SyncReport, sync_profiles
-from digest.senders import make_composer, send_from_processes, sending_processes
+from digest.sending.processes import send_from_processes, sending_processes
+from digest.sending.report import SendReport
+from digest.sending.send import send_due
 from digest.store import IngestReport, ingest, ingest_data
 from digest.transports import Transport, make_transport
 
@@ -48,16 +52,10 @@ class RunReport:
 
     def as_json(self) -> dict[str, object]:
         """The report as plain data for scripts."""
-        s = self.sending
         return {
             "date": self.digest_date.isoformat(),
             "ingest": self.ingest.as_json() if self.ingest else None,
-            "sent": s.sent,
-            "deferred": [{"email": email, "error": error} for email, error in s.deferred],
-            "failed": [{"email": email, "error": error} for email, error in s.failed],
-            "suspended": s.suspended,
-            "stopped": s.stopped,
-            "left_due": s.left,
+            **self.sending.as_json(),
             "nothing_new": self.nothing_new,
             "problems": self.problems,
         }
@@ -102,7 +100,7 @@ def run_daily(
 
     With `send` false the cycle stops once the day's digests are recorded in the outbox,
     and `digest worker` processes send them. With `parallel`, a large day is sent from
-    several processes (DIGEST_SENDERS, see digest.senders), which make their transports
+    several processes (DIGEST_SENDERS, see digest.sending.processes), which make their transports
     from `settings`: `transport` must then be `make_transport(settings)`'s. `due` is told
     how many digests are due once the day's are recorded, `progress` of every one tried.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from enum import StrEnum
 
 from sqlalchemy import (
     JSON,
@@ -10,6 +11,7 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     DateTime,
+    Enum,
     Float,
     ForeignKey,
     Index,
@@ -108,13 +110,23 @@ class Subscriber(Base):
     )
 
 
+class DeliveryStatus(StrEnum):
+    """Where a delivery stands: pending, then sending, then sent, deferred or failed."""
+
+    PENDING = "pending"  # recorded, waiting for a sender
+    SENDING = "sending"  # claimed by a sender, which is handing it to the relay
+    SENT = "sent"
+    DEFERRED = "deferred"  # a temporary failure: due again after its backoff
+    FAILED = "failed"  # refused for good: not tried again
+
+
 class Delivery(Base):
     """One subscriber's digest for one day: the outbox entry and the history at once."""
 
     __tablename__ = "deliveries"
     __table_args__ = (
         UniqueConstraint("subscriber_id", "digest_date"),
-        # The due ones in the order they are claimed, oldest first (see digest.outbox).
+        # The due ones in the order they are claimed, oldest first (see digest.outbox.claims).
         Index(None, "status", "id"),
         # Who got a digest on a given day: the previous-digest lookup, a day at a time.
         Index(None, "digest_date", "subscriber_id"),
@@ -123,8 +135,17 @@ class Delivery(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id"))
     digest_date: Mapped[date] = mapped_column(Date)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
-    # Who is sending it right now (host:pid:nonce) and since when; see digest.outbox.
+    # Stored as its value in a VARCHAR, on SQLite and PostgreSQL alike.
+    status: Mapped[DeliveryStatus] = mapped_column(
+        Enum(
+            DeliveryStatus,
+            native_enum=False,
+            length=16,
+            values_callable=lambda statuses: [status.value for status in statuses],
+        ),
+        default=DeliveryStatus.PENDING,
+    )
+    # Who is sending it right now (host:pid:nonce) and since when; see digest.outbox.claims.
     claimed_by: Mapped[str | None] = mapped_column(String(255))
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # A deferred delivery is not tried again before this moment (exponential backoff).

@@ -6,17 +6,17 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Protocol
 
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
-from digest.candidates import candidates, corpus, documents, in_chunks
-from digest.compose import Digest, Entry, Recipient, new_message_id
+from digest.candidates import candidates, corpus, documents
+from digest.compose import Digest, entry, make_digest, new_message_id
 from digest.config import Settings
+from digest.db import in_chunks
 from digest.embeddings import Embedder, load_embedder
 from digest.errors import NotFoundError
-from digest.models import Delivery, DeliveryItem, Paper, Subscriber
+from digest.models import Delivery, DeliveryItem, DeliveryStatus, Paper, Subscriber
 from digest.pages import paper_key
 from digest.ranking import Document, Interest, InterestModel, Pick
 
@@ -171,7 +171,7 @@ def history_positives(
         select(DeliveryItem.subscriber_id, DeliveryItem.paper_id)
         .join(Delivery, DeliveryItem.delivery_id == Delivery.id)
         .where(
-            Delivery.status == "sent",
+            Delivery.status == DeliveryStatus.SENT,
             Delivery.digest_date < before,
             Delivery.digest_date >= before - timedelta(days=HISTORY_DAYS),
         )
@@ -201,72 +201,3 @@ def _papers(session: Session, ids: Sequence[int]) -> dict[int, Paper]:
         for chunk in in_chunks(ids)
         for paper in session.scalars(select(Paper).where(Paper.id.in_(chunk)))
     }
-
-
-class PaperFields(Protocol):
-    """What a digest shows of a paper: a stored `Paper`, or a row of its columns."""
-
-    @property
-    def id(self) -> int: ...
-    @property
-    def title(self) -> str: ...
-    @property
-    def abstract(self) -> str: ...
-    @property
-    def code_url(self) -> str | None: ...
-    @property
-    def arxiv_id(self) -> str | None: ...
-    @property
-    def authors(self) -> list[str]: ...
-    @property
-    def upvotes(self) -> int | None: ...
-    @property
-    def project_url(self) -> str | None: ...
-
-
-class RecipientFields(Protocol):
-    """Whom a digest goes to: a stored `Subscriber`, or a row of its columns."""
-
-    @property
-    def email(self) -> str: ...
-    @property
-    def name(self) -> str: ...
-    @property
-    def keywords(self) -> dict[str, float]: ...
-
-
-def entry(
-    paper: PaperFields,
-    score: float,
-    matched: list[str],
-    because: list[str] | None = None,
-    terms: list[str] | None = None,
-) -> Entry:
-    """A paper as a digest shows it."""
-    return Entry(
-        title=paper.title,
-        abstract=paper.abstract,
-        score=score,
-        matched=matched,
-        because=because or [],
-        terms=terms or [],
-        code_url=paper.code_url,
-        arxiv_id=paper.arxiv_id,
-        authors=tuple(paper.authors or ()),
-        upvotes=paper.upvotes,
-        project_url=paper.project_url,
-        paper_id=paper.id,
-    )
-
-
-def make_digest(
-    subscriber: RecipientFields, digest_date: date, entries: list[Entry], message_id: str
-) -> Digest:
-    """A subscriber's digest of `entries` for `digest_date`."""
-    return Digest(
-        recipient=Recipient(subscriber.email, subscriber.name),
-        digest_date=digest_date,
-        entries=entries,
-        message_id=message_id,
-        keywords=list(subscriber.keywords),
-    )

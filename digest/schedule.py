@@ -11,10 +11,10 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
+from digest.compose import make_composer
 from digest.config import Settings, load_settings
 from digest.db import ensure_schema, make_engine
 from digest.jobs import run_daily, today
-from digest.senders import make_composer
 from digest.transports import make_transport
 
 log = logging.getLogger(__name__)

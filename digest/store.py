@@ -121,7 +121,11 @@ def store_page(session: Session, page: ParsedPage, digest_date: date) -> int | N
     for record in page.papers:
         unique.setdefault(record.key, record)
     ids = {r.arxiv_id for r in unique.values() if r.arxiv_id}
-    by_id = {p.arxiv_id: p for p in session.scalars(select(Paper).where(Paper.arxiv_id.in_(ids)))}
+    by_id = {
+        p.arxiv_id: p
+        for p in session.scalars(select(Paper).where(Paper.arxiv_id.in_(ids)))
+        if p.arxiv_id is not None
+    }
     by_key = {p.key: p for p in session.scalars(select(Paper).where(Paper.key.in_(unique)))}
     fresh: dict[str, PaperRecord] = {}
     claimed: set[str] = set(by_id)

@@ -1,36 +1,36 @@
 """Fixtures that build real things: a migrated database, an SMTP server on 127.0.0.1.
 
-The database is a SQLite file per test; with DIGEST_TEST_DATABASE_URL set (a PostgreSQL
-server, e.g. postgresql+psycopg://digest@127.0.0.1:5432/postgres) it is a fresh
-PostgreSQL database per test instead, copied from one migrated template.
+What test modules import by name (paths, database helpers, the CLI's environment) is in
+tests/support.py.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
+import logging
 import shutil
-import socket
-import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
 from click.testing import CliRunner, Result
-from sqlalchemy import Engine, create_engine, make_url, text
+from sqlalchemy import Engine, text
 
 from digest.cli import main
 from digest.config import Settings
 from digest.db import make_engine, upgrade
-
-ROOT = Path(__file__).resolve().parent.parent
-PAGES = ROOT / "examples" / "pages"
-PROFILES = ROOT / "examples" / "profiles.toml"
+from tests.smtp_servers import RecordingHandler, SmtpServer, serving
+from tests.support import (
+    PAGES,
+    POSTGRES,
+    PROFILES,
+    TEMPLATE,
+    create_database,
+    database_named,
+    drop_database,
+    env_for,
+    server_admin,
+)
 
 
 @pytest.fixture
@@ -39,64 +39,22 @@ def pages() -> Path:
     return PAGES
 
 
-POSTGRES = os.environ.get("DIGEST_TEST_DATABASE_URL") or None
-postgres_only = pytest.mark.skipif(POSTGRES is None, reason="needs DIGEST_TEST_DATABASE_URL")
-sqlite_only = pytest.mark.skipif(POSTGRES is not None, reason="about the embedded SQLite file")
-_TEMPLATE = f"digest_template_{os.getpid()}"
-
-
-def _admin() -> Engine:
-    assert POSTGRES is not None
-    return create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
-
-
-def _url(name: str) -> str:
-    assert POSTGRES is not None
-    return make_url(POSTGRES).set(database=name).render_as_string(hide_password=False)
-
-
-def create_database(folder: Path, *, migrated: bool = True) -> str:
-    """The URL of a new database: a SQLite file in `folder` (made on first use), or a fresh
-    PostgreSQL database, migrated or empty. Drop it with `drop_database`.
-    """
-    if POSTGRES is None:
-        return f"sqlite:///{folder / f'digest-{uuid.uuid4().hex[:6]}.sqlite3'}"
-    name = f"digest_test_{uuid.uuid4().hex[:12]}"
-    admin = _admin()
-    with admin.connect() as connection:
-        template = f" TEMPLATE {_TEMPLATE}" if migrated else ""
-        connection.execute(text(f"CREATE DATABASE {name}{template}"))
-    admin.dispose()
-    return _url(name)
-
-
-def drop_database(url: str) -> None:
-    """Drop a PostgreSQL database made by `create_database`; SQLite files go with tmp_path."""
-    if POSTGRES is None:
-        return
-    admin = _admin()
-    with admin.connect() as connection:
-        name = make_url(url).database
-        connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-    admin.dispose()
-
-
 @pytest.fixture(scope="session", autouse=True)
 def postgres_template() -> Iterator[None]:
     """With PostgreSQL, one database migrated once, that every test's database copies."""
     if POSTGRES is None:
         yield
         return
-    admin = _admin()
+    admin = server_admin()
     with admin.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS {_TEMPLATE} WITH (FORCE)"))
-        connection.execute(text(f"CREATE DATABASE {_TEMPLATE}"))
-    engine = make_engine(_url(_TEMPLATE))
+        connection.execute(text(f"DROP DATABASE IF EXISTS {TEMPLATE} WITH (FORCE)"))
+        connection.execute(text(f"CREATE DATABASE {TEMPLATE}"))
+    engine = make_engine(database_named(TEMPLATE))
     upgrade(engine)
     engine.dispose()
     yield
     with admin.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS {_TEMPLATE} WITH (FORCE)"))
+        connection.execute(text(f"DROP DATABASE IF EXISTS {TEMPLATE} WITH (FORCE)"))
     admin.dispose()
 
 
@@ -134,55 +92,6 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
     )
 
 
-@dataclass
-class Received:
-    """What the test SMTP server accepted."""
-
-    envelopes: list[Envelope] = field(default_factory=list)
-
-    @property
-    def messages(self) -> list[EmailMessage]:
-        """Each accepted message, parsed with the email package."""
-        return [
-            message_from_bytes(e.original_content or b"", policy=policy.default)  # type: ignore[misc]
-            for e in self.envelopes
-        ]
-
-
-class _Handler:
-    def __init__(self, received: Received, refuse: set[str]) -> None:
-        self.received = received
-        self.refuse = refuse
-
-    async def handle_RCPT(
-        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list
-    ) -> str:
-        if address in self.refuse:
-            return "550 5.1.1 no such user here"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        self.received.envelopes.append(envelope)
-        return "250 Message accepted for delivery"
-
-
-@dataclass
-class SmtpServer:
-    """A running aiosmtpd server on 127.0.0.1."""
-
-    host: str
-    port: int
-    received: Received
-    refuse: set[str]
-
-    def settings(self, base: Settings) -> Settings:
-        """`base` pointed at this server, without TLS (a loopback test relay)."""
-        return dataclasses.replace(
-            base, smtp_host=self.host, smtp_port=self.port, smtp_security="none", smtp_timeout=5
-        )
-
-
 @pytest.fixture
 def lab(tmp_path: Path, settings: Settings, pages: Path) -> Settings:
     """The bundled example: the five real pages in the inbox and three subscribers."""
@@ -195,59 +104,23 @@ def lab(tmp_path: Path, settings: Settings, pages: Path) -> Settings:
 @pytest.fixture
 def smtp_server() -> Iterator[SmtpServer]:
     """A real SMTP server on 127.0.0.1 and a free port, recording what it accepts."""
-    received, refuse = Received(), set[str]()
-    controller = Controller(_Handler(received, refuse), hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        yield SmtpServer("127.0.0.1", controller.port, received, refuse)
-    finally:
-        controller.stop()
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def env_for(settings: Settings) -> dict[str, str]:
-    """The environment variables that make the CLI use `settings`."""
-    env = {
-        "DIGEST_DATABASE_URL": settings.database_url,
-        "DIGEST_PROFILES": str(settings.profiles or ""),
-        "DIGEST_INBOX": str(settings.inbox),
-        "DIGEST_OUTBOX": str(settings.outbox),
-        "DIGEST_FROM": settings.sender,
-        "DIGEST_TIMEZONE": settings.timezone.key,
-        "SMTP_HOST": settings.smtp_host or "",
-        "SMTP_SECURITY": settings.smtp_security,
-        "SMTP_TIMEOUT": str(int(settings.smtp_timeout)),
-        "DIGEST_SECRET": settings.secret or "",
-        "DIGEST_SECRET_PREVIOUS": settings.secret_previous or "",
-        "DIGEST_BASE_URL": settings.base_url or "",
-        "DIGEST_RETRY_ATTEMPTS": str(settings.retry_attempts),
-        "DIGEST_RETRY_BACKOFF": str(settings.retry_backoff),
-        "DIGEST_SUSPEND_AFTER": str(settings.suspend_after),
-        "DIGEST_CLAIM_TIMEOUT": str(settings.claim_timeout),
-        "DIGEST_SOURCE_URL": settings.source_url or "",
-        "DIGEST_SOURCE_TIMEOUT": str(settings.source_timeout),
-        "DIGEST_EMBEDDINGS": settings.embeddings,
-    }
-    if settings.smtp_host:
-        env["SMTP_PORT"] = str(settings.smtp_port)
-    return env
+    with serving(RecordingHandler()) as server:
+        yield server
 
 
 @pytest.fixture
 def cli(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: Settings
-) -> Callable[..., Result]:
+) -> Iterator[Callable[..., Result]]:
     """Run `digest ARGS...` in-process, in tmp_path, with `settings` (or others) as env."""
     monkeypatch.chdir(tmp_path)
+    # `serve`, `worker` and `web` raise digest's logger to INFO for the rest of the process.
+    digest_log = logging.getLogger("digest")
+    level = digest_log.level
 
     def invoke(*args: str, settings_: Settings | None = None, input: bytes | None = None) -> Result:
         runner = CliRunner()
         return runner.invoke(main, list(args), env=env_for(settings_ or settings), input=input)
 
-    return invoke
+    yield invoke
+    digest_log.setLevel(level)

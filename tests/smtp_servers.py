@@ -1,4 +1,5 @@
-"""SMTP servers that misbehave on purpose, on 127.0.0.1: flaky, slow, or refusing logins.
+"""The tests' SMTP servers on 127.0.0.1: one that records, and ones that misbehave on purpose
+(flaky, slow, silent, refusing logins or large messages).
 
 Each server records what it *accepted* (a 250 to the end of DATA) as `Accepted` rows, so a
 test can count, per recipient and day, how many digests really arrived.
@@ -24,15 +25,16 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 
 from digest.config import Settings
-from tests.conftest import free_port
+from tests.support import free_port
 
 REFUSED = "550 5.1.1 no such user here"
 
 
 @dataclass(frozen=True)
 class Accepted:
-    """One message the server accepted: its envelope recipients and the parsed message."""
+    """One message the server accepted: its envelope and its bytes as they arrived."""
 
+    mail_from: str
     rcpt_tos: tuple[str, ...]
     raw: bytes
 
@@ -46,6 +48,12 @@ class Accepted:
     def message_id(self) -> str:
         return str(self.message["Message-ID"])
 
+    @property
+    def recipient(self) -> str:
+        """The one envelope recipient (digest sends each message to one)."""
+        (recipient,) = self.rcpt_tos
+        return recipient
+
 
 @dataclass
 class Log:
@@ -58,7 +66,11 @@ class Log:
     def accept(self, envelope: Envelope) -> None:
         with self.lock:
             self.accepted.append(
-                Accepted(tuple(envelope.rcpt_tos), bytes(envelope.original_content or b""))
+                Accepted(
+                    str(envelope.mail_from),
+                    tuple(envelope.rcpt_tos),
+                    bytes(envelope.original_content or b""),
+                )
             )
 
     def note(self, event: str) -> None:
@@ -68,6 +80,12 @@ class Log:
     def count(self) -> int:
         with self.lock:
             return len(self.accepted)
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        """The accepted messages, parsed, in the order they arrived."""
+        with self.lock:
+            return [accepted.message for accepted in self.accepted]
 
 
 class RecordingHandler:
@@ -165,7 +183,7 @@ def refuse_every_login(
 
 
 @dataclass
-class Running:
+class SmtpServer:
     """A server on 127.0.0.1 with its handler (and so its log)."""
 
     host: str
@@ -176,6 +194,11 @@ class Running:
     def log(self) -> Log:
         return self.handler.log
 
+    @property
+    def refuse(self) -> set[str]:
+        """The addresses refused for good (550 at RCPT); add and remove them at will."""
+        return self.handler.refuse
+
     def settings(self, base: Settings) -> Settings:
         """`base` pointed at this server, without TLS (a loopback test relay)."""
         return dataclasses.replace(
@@ -184,12 +207,12 @@ class Running:
 
 
 @contextmanager
-def serving(handler: RecordingHandler, **smtp_options: Any) -> Iterator[Running]:
+def serving(handler: RecordingHandler, **smtp_options: Any) -> Iterator[SmtpServer]:
     """Run `handler` on 127.0.0.1 and a free port for the duration of the block."""
     controller = Controller(handler, hostname="127.0.0.1", port=free_port(), **smtp_options)
     controller.start()
     try:
-        yield Running("127.0.0.1", controller.port, handler)
+        yield SmtpServer("127.0.0.1", controller.port, handler)
     finally:
         controller.stop()
 

@@ -12,9 +12,9 @@ from sqlalchemy import Engine, event, select
 
 from digest.candidates import candidates, corpus
 from digest.db import unit_of_work
-from digest.models import Delivery, DeliveryItem, Paper, Subscriber
+from digest.models import Paper, Subscriber
 from digest.store import ingest
-from tests.conftest import sqlite_only
+from tests.support import add_delivery, sqlite_only
 
 DAY1 = date(2025, 3, 1)
 DAY2 = date(2025, 3, 5)
@@ -27,9 +27,9 @@ def lookup(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> N
     (by day for the previous digest, by paper for what was sent); IN lists split small."""
     if request.param == "by day and paper":
         monkeypatch.setattr("digest.candidates.LOOKUP_BY_ID", 0)
-        monkeypatch.setattr("digest.candidates.CHUNK", 7)
+        monkeypatch.setattr("digest.db.CHUNK", 7)
     else:
-        monkeypatch.setattr("digest.candidates.CHUNK", 1)
+        monkeypatch.setattr("digest.db.CHUNK", 1)
 
 
 @pytest.fixture
@@ -55,31 +55,6 @@ def add_subscribers(engine: Engine, *emails: str) -> list[Subscriber]:
         session.add_all(rows)
         session.flush()
         return rows
-
-
-def add_delivery(engine: Engine, subscriber_id: int, day: date, papers: list[int]) -> None:
-    """A digest of `papers` sent to the subscriber on `day`."""
-    with unit_of_work(engine) as session:
-        delivery = Delivery(
-            subscriber_id=subscriber_id,
-            digest_date=day,
-            status="sent",
-            message_id=f"<{subscriber_id}.{day}@example.org>",
-            subject=f"Papers for {day}",
-        )
-        session.add(delivery)
-        session.flush()
-        session.add_all(
-            DeliveryItem(
-                delivery_id=delivery.id,
-                subscriber_id=subscriber_id,
-                paper_id=paper_id,
-                rank=rank,
-                score=0.5,
-                matched=["video"],
-            )
-            for rank, paper_id in enumerate(papers, start=1)
-        )
 
 
 def new_for(

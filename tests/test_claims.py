@@ -10,9 +10,8 @@ from sqlalchemy.dialects import sqlite
 
 from digest.db import unit_of_work
 from digest.models import Delivery, Subscriber, utcnow
-from digest.outbox import claim_batch, due_queries
-from tests.conftest import sqlite_only
-from tests.test_sending_pool import DAY, pending_deliveries
+from digest.outbox.claims import claim_batch, due_queries
+from tests.support import PENDING_DAY, pending_deliveries, sqlite_only
 
 
 def _set_status(engine: Engine, ids: list[int], status: str, **values: object) -> None:
@@ -54,14 +53,14 @@ def test_a_claim_takes_the_oldest_due_of_both_states_in_order(engine):
             .values(suspended_at=utcnow())
         )
 
-    first = claim_batch(engine, "me", 3, DAY)
+    first = claim_batch(engine, "me", 3, PENDING_DAY)
     assert first == [ids[1], ids[5], ids[6]]  # deferred, deferred, pending: by age alone
     assert _claimed_by(engine, "me") == first
-    assert claim_batch(engine, "me", 3, DAY) == [ids[7], ids[8], ids[9]]
-    assert claim_batch(engine, "me", 3, DAY) == []
+    assert claim_batch(engine, "me", 3, PENDING_DAY) == [ids[7], ids[8], ids[9]]
+    assert claim_batch(engine, "me", 3, PENDING_DAY) == []
     # Nothing of a later day when sending up to the day before.
     _set_status(engine, ids, "pending")
-    assert claim_batch(engine, "other", 3, DAY - timedelta(days=1)) == []
+    assert claim_batch(engine, "other", 3, PENDING_DAY - timedelta(days=1)) == []
 
 
 def test_a_claim_leaves_deferred_ones_to_their_backoff_and_to_the_next_round(engine):
@@ -71,18 +70,18 @@ def test_a_claim_leaves_deferred_ones_to_their_backoff_and_to_the_next_round(eng
     _set_status(engine, [ids[0]], "deferred", next_attempt_at=later)
     _set_status(engine, [ids[1], ids[2]], "deferred", next_attempt_at=utcnow())
     # Deferred in this round: waits for the next; waiting for its backoff: waits for that.
-    claimed = claim_batch(engine, "me", 10, DAY, not_before=utcnow(), tried={emails[1]})
+    claimed = claim_batch(engine, "me", 10, PENDING_DAY, not_before=utcnow(), tried={emails[1]})
     assert claimed == [ids[2], ids[3]]
     _set_status(engine, claimed, "pending")
     # A run (no backoff) takes every deferred one at once, but still not this round's.
-    assert claim_batch(engine, "me", 10, DAY, tried={emails[1]}) == [ids[0], ids[2], ids[3]]
+    assert claim_batch(engine, "me", 10, PENDING_DAY, tried={emails[1]}) == [ids[0], ids[2], ids[3]]
 
 
 @sqlite_only
 def test_each_claim_query_reads_its_index_in_order_without_sorting(engine):
     pending_deliveries(engine, 3)
     with engine.connect() as connection:
-        for query in due_queries(DAY, utcnow(), {"someone@example.org"}):
+        for query in due_queries(PENDING_DAY, utcnow(), {"someone@example.org"}):
             sql = str(
                 query.limit(50).compile(
                     dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}

@@ -8,9 +8,12 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from dotenv import dotenv_values
 
-from digest.config import Settings, load_settings
+from digest.config import Settings, declared, load_settings
 from digest.errors import ConfigError
+from digest.settings_doc import settings_table, with_table
+from tests.support import ROOT, env_for
 
 FULL_ENV = {
     "DIGEST_DATABASE_URL": "postgresql+psycopg://digest@db/digest",
@@ -278,3 +281,66 @@ def test_the_previous_secret_checks_only_beside_a_current_one() -> None:
         load_settings({"DIGEST_SECRET": CURRENT, "DIGEST_SECRET_PREVIOUS": "short"})
     with pytest.raises(ConfigError, match="DIGEST_SECRET is not set"):
         _ = load_settings({}).checking_secrets
+
+
+def test_smtp_timeout_takes_decimals_like_the_other_seconds() -> None:
+    assert load_settings({"SMTP_TIMEOUT": "2.5"}).smtp_timeout == 2.5
+    with pytest.raises(ConfigError, match="SMTP_TIMEOUT must be more than zero seconds"):
+        load_settings({"SMTP_TIMEOUT": "0.0"})
+
+
+def test_the_settings_page_holds_the_table_of_the_declarations() -> None:
+    page = (ROOT / "docs" / "settings.md").read_text(encoding="utf-8")
+    assert with_table(page) == page, "run: python -m digest.settings_doc docs/settings.md"
+    for _, declaration in declared():
+        assert f"| `{declaration.env}` |" in settings_table()
+
+
+def test_env_example_lists_every_declared_setting_in_order_with_a_comment() -> None:
+    lines = (ROOT / ".env.example").read_text(encoding="utf-8").splitlines()
+    listed = [n for n, line in enumerate(lines) if line[:1].isupper() and "=" in line]
+    assert [lines[n].partition("=")[0] for n in listed] == [d.env for _, d in declared()]
+    for n in listed:
+        above = n - 1
+        while lines[above] and lines[above][:1].isupper():  # a group under one comment
+            above -= 1
+        assert lines[above].startswith("#"), f"{lines[n]} has no comment above it"
+
+
+def test_env_example_runs_as_it_is() -> None:
+    values = dotenv_values(ROOT / ".env.example")
+    settings = load_settings({name: value or "" for name, value in values.items()})
+    assert settings.transport_name == "file"
+    assert settings.profiles == Path("examples/profiles.toml")
+
+
+def test_the_tests_environment_reads_back_as_the_same_settings() -> None:
+    settings = Settings(
+        database_url="sqlite:///lab.sqlite3",
+        sender="Lab <digest@lab.org>",
+        timezone=ZoneInfo("Europe/Paris"),
+        smtp_host="127.0.0.1",
+        smtp_port=2525,
+        smtp_security="none",
+        smtp_timeout=0.5,
+        secret="test-secret-not-for-production",
+        base_url="http://127.0.0.1:8000",
+        max_page_bytes=3 * 1024 * 1024,
+        retry_backoff=0.01,
+        senders=2,
+    )
+    assert load_settings(env_for(settings)) == settings
+    assert load_settings(env_for(Settings())) == Settings()
+
+
+def test_passwords_and_secrets_stay_out_of_the_settings_repr() -> None:
+    settings = load_settings(
+        {
+            "SMTP_PASSWORD": "pa ss:word ",
+            "DIGEST_SECRET": CURRENT,
+            "DIGEST_SECRET_PREVIOUS": PREVIOUS,
+        }
+    )
+    shown = repr(settings)
+    assert "pa ss:word" not in shown and CURRENT not in shown and PREVIOUS not in shown
+    assert "smtp_timeout=30.0" in shown

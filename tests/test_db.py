@@ -30,12 +30,7 @@ from digest.db import (
 )
 from digest.models import Base, Delivery, Subscriber, utcnow
 from digest.unsubscribe import make_token
-from tests.conftest import (
-    create_database,
-    drop_database,
-    postgres_only,
-    sqlite_only,
-)
+from tests.support import create_database, drop_database, postgres_only, sqlite_only
 
 
 def test_migrations_build_exactly_the_models(engine):

@@ -17,7 +17,7 @@ from digest.profiles import sync_profiles
 from digest.store import ingest
 from digest.tokens import TokenError
 from digest.unsubscribe import make_token
-from tests.conftest import PAGES, PROFILES
+from tests.support import PAGES, PROFILES
 
 SECRET = "test-secret-not-for-production"
 

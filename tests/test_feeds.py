@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from digest.config import Settings
 from digest.db import make_engine, unit_of_work
 from digest.models import Delivery, Paper
-from tests.conftest import ROOT, create_database, drop_database, free_port
+from tests.support import ROOT, create_database, drop_database, free_port
 
 ARCHIVE = ROOT / "examples" / "hf-api" / "2025-03-17_2025-06-13.tar.xz"
 FIRST, LAST = date(2025, 3, 17), date(2025, 6, 13)
@@ -267,6 +267,7 @@ def test_run_for_past_days_over_http_matches_a_replay_of_the_same_files(
     drop_database(replayed.database_url)
 
 
+@pytest.mark.slow
 def test_replaying_weeks_of_real_days_sends_each_paper_once_and_only_matches(cli, feeds, history):
     result = cli(
         "replay",

@@ -23,11 +23,10 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from aiosmtpd.smtp import Envelope
 
 from digest.config import Settings
-from tests.conftest import PAGES, env_for
 from tests.smtp_servers import RecordingHandler, refuse_every_login, serving
+from tests.support import PAGES, env_for
 
 DAY = "2026-03-20"
 PASSWORD = "s3cret-PASS"
@@ -141,7 +140,7 @@ def test_hostile_papers_arrive_as_inert_text(cli, hostile, smtp_server):
     report = run_json(cli, smtp_server.settings(hostile))
     assert report["ingest"]["papers_new"] == len(HOSTILE_TITLES) + 2
     assert report["sent"] == ["mal@example.org"]
-    (message,) = smtp_server.received.messages
+    (message,) = smtp_server.log.messages
     plain, html = parts(message)
 
     markup = Markup()
@@ -201,10 +200,10 @@ def test_an_address_in_the_name_stays_a_name(cli, hostile, smtp_server, tmp_path
         cli, dataclasses.replace(smtp_server.settings(hostile), profiles=hostile_profiles)
     )
     assert sorted(report["sent"]) == sorted(names)
-    envelopes: list[Envelope] = smtp_server.received.envelopes
+    envelopes = smtp_server.log.accepted
     assert sorted(r for e in envelopes for r in e.rcpt_tos) == sorted(names)
     for envelope in envelopes:
-        raw = envelope.original_content or b""
+        raw = envelope.raw
         head = raw.split(b"\r\n\r\n", 1)[0]
         fields = [
             line.split(b":", 1)[0].lower() for line in head.split(b"\r\n") if line[:1] != b" "
@@ -229,8 +228,8 @@ def test_a_non_ascii_display_name_is_encoded_on_the_wire(cli, hostile, smtp_serv
         'keywords = ["xylophonic"]\n',
     )
     run_json(cli, dataclasses.replace(smtp_server.settings(hostile), profiles=names))
-    (envelope,) = smtp_server.received.envelopes
-    raw = envelope.original_content or b""
+    (envelope,) = smtp_server.log.accepted
+    raw = envelope.raw
     (to_line,) = [line for line in raw.split(b"\r\n") if line.lower().startswith(b"to:")]
     assert to_line.isascii()
     assert b"=?utf-8?" in to_line.lower()
@@ -315,7 +314,7 @@ def test_an_address_the_mail_cannot_carry_does_not_stop_the_others(
     assert result.exit_code in (0, 1)
     report = json.loads(result.stdout.splitlines()[-1])
     assert report["sent"] == ["ok@example.org"]
-    assert [r for e in smtp_server.received.envelopes for r in e.rcpt_tos] == ["ok@example.org"]
+    assert [r for e in smtp_server.log.accepted for r in e.rcpt_tos] == ["ok@example.org"]
     status = json.loads(cli("status", "--json").stdout.splitlines()[-1])
     assert status["sending"] == status["pending"] == 0
 
@@ -324,16 +323,16 @@ def test_an_address_the_mail_cannot_carry_does_not_stop_the_others(
 
 
 def test_a_page_over_the_size_limit_is_refused_by_name_and_the_others_go_in(
-    cli, tmp_path, monkeypatch
+    cli, tmp_path, settings
 ):
-    monkeypatch.setenv("DIGEST_MAX_PAGE_MB", "1")
+    small_pages = dataclasses.replace(settings, max_page_bytes=1024 * 1024)
     folder = tmp_path / "pages"
     folder.mkdir()
     shutil.copy(PAGES / "000_d067d0052f9a516d.txt", folder)
     big = folder / "big.txt"
     big.write_bytes(hostile_page() * (2 * 1024 * 1024 // len(hostile_page()) + 1))
     assert big.stat().st_size > 2 * 1024 * 1024
-    result = cli("ingest", str(folder), "--date", DAY, "--json")
+    result = cli("ingest", str(folder), "--date", DAY, "--json", settings_=small_pages)
     assert result.exit_code == 1
     assert f"{big}: larger than 1 MB, the most a page may be (DIGEST_MAX_PAGE_MB)" in result.output
     report = json.loads(result.stdout.splitlines()[-1])
@@ -415,7 +414,7 @@ def test_the_password_never_shows_when_the_relay_offers_no_login(
     done = _run_with_login(smtp_server.settings(hostile), tmp_path)
     assert done.returncode == 1
     assert "does not offer a login (AUTH); leave SMTP_USERNAME empty" in done.stderr
-    assert smtp_server.received.envelopes == []
+    assert smtp_server.log.accepted == []
     status = cli("status", "--json", settings_=hostile)
     _assert_no_password(done.stdout, done.stderr, status.output)
 
@@ -488,7 +487,7 @@ def test_a_code_link_is_labelled_code_only_on_a_real_code_host(cli, hostile, smt
     ]
     (hostile.inbox / "links.json").write_text(json.dumps(entries))
     run_json(cli, smtp_server.settings(hostile))
-    (message,) = smtp_server.received.messages
+    (message,) = smtp_server.log.messages
     plain, html = parts(message)
     shown = {}
     for url, label in CODE_LINKS.items():
@@ -553,7 +552,7 @@ def test_escape_sequences_in_a_title_reach_neither_the_terminal_nor_the_email(
     assert "Xylophonic ]0;owned [31mCode [0m Links" in ranked.stdout
     report = run_json(cli, smtp_server.settings(hostile))
     assert report["sent"] == ["mal@example.org"]
-    (message,) = smtp_server.received.messages
+    (message,) = smtp_server.log.messages
     plain, html = parts(message)
     for shown in (ranked.stdout, plain, html):
         assert not any(c in shown for c in "\x1b\x07\x9b"), shown

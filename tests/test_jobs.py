@@ -18,7 +18,8 @@ from digest.db import make_engine, unit_of_work
 from digest.jobs import run_daily
 from digest.models import Delivery, DeliveryItem
 from digest.transports import FileTransport
-from tests.conftest import SmtpServer, free_port
+from tests.smtp_servers import SmtpServer
+from tests.support import free_port
 
 DAY = "2026-03-20"
 EXPECTED_KEYWORDS = {
@@ -51,7 +52,7 @@ def why_lines(message: EmailMessage) -> list[str]:
 
 def by_recipient(server: SmtpServer) -> dict[str, list[EmailMessage]]:
     mail: dict[str, list[EmailMessage]] = {}
-    for envelope, message in zip(server.received.envelopes, server.received.messages, strict=True):
+    for envelope, message in zip(server.log.accepted, server.log.messages, strict=True):
         for rcpt in envelope.rcpt_tos:
             mail.setdefault(rcpt, []).append(message)
     return mail
@@ -106,7 +107,7 @@ def test_preview_shows_what_run_sends_and_records_nothing(cli, lab, smtp_server,
     assert result.exit_code == 0, result.output
     text = cli("preview", "ada@example.org", "--date", DAY, "--text", settings_=lab).stdout
     assert statuses(lab) == {}
-    assert smtp_server.received.envelopes == []
+    assert smtp_server.log.accepted == []
 
     assert cli("run", "--date", DAY, settings_=smtp_server.settings(lab)).exit_code == 0
     sent = by_recipient(smtp_server)["ada@example.org"][0]
@@ -147,11 +148,11 @@ def test_with_embeddings_on_preview_and_run_agree_and_keywords_still_lead(cli, l
 def test_second_run_the_same_day_sends_nothing(cli, lab, smtp_server):
     smtp = smtp_server.settings(lab)
     assert cli("run", "--date", DAY, settings_=smtp).exit_code == 0
-    assert len(smtp_server.received.envelopes) == 3
+    assert len(smtp_server.log.accepted) == 3
     again = cli("run", "--date", DAY, "--json", settings_=smtp)
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout.splitlines()[-1])["sent"] == []
-    assert len(smtp_server.received.envelopes) == 3
+    assert len(smtp_server.log.accepted) == 3
 
 
 def test_no_paper_reaches_a_subscriber_twice_across_days(cli, lab, smtp_server, pages):
@@ -186,7 +187,7 @@ def test_subscriber_with_nothing_new_gets_no_email(cli, lab, smtp_server, tmp_pa
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout.splitlines()[-1])["nothing_new"] == ["q@example.org"]
     assert "q@example.org: nothing new on 2026-03-20, no email" in result.output
-    assert smtp_server.received.envelopes == []
+    assert smtp_server.log.accepted == []
     preview = cli("preview", "q@example.org", "--date", DAY, settings_=quiet)
     assert preview.exit_code == 1
     assert "nothing new" in preview.output

@@ -25,28 +25,23 @@ import pytest
 from click.testing import Result
 from sqlalchemy import Engine, select
 
-from digest import outbox
+from digest.compose import make_composer
 from digest.config import Settings
 from digest.db import DatabaseBusy, make_engine, unit_of_work, upgrade
 from digest.jobs import run_daily
 from digest.models import Delivery, DeliveryItem, Subscriber, utcnow
-from digest.outbox import (
-    enqueue,
-    record_planned,
-    recover_interrupted,
-    send_due,
-    stored_digest,
-    with_contents,
-)
+from digest.outbox import record
+from digest.outbox.claims import recover_interrupted
+from digest.outbox.history import stored_digest, with_contents
+from digest.outbox.record import enqueue, record_planned
 from digest.planning import Planned, plan_digests
 from digest.profiles import sync_profiles
-from digest.senders import make_composer
+from digest.sending.send import send_due
 from digest.store import ingest
 from digest.transports import MemoryTransport, make_transport
 from digest.unsubscribe import TokenError, make_token, read_token
-from tests.conftest import PAGES, free_port, sqlite_only
 from tests.smtp_servers import FlakyHandler, RecordingHandler, serving
-from tests.test_candidates import add_delivery
+from tests.support import PAGES, add_delivery, free_port, sqlite_only
 
 # One new page a day, small ones first, so every day brings new papers for everyone.
 PAGE_OF_DAY = {
@@ -244,6 +239,28 @@ def test_status_counts_each_state_and_reports_every_delivery_as_json(cli, office
     assert status_json(cli, office, "--date", DAY2)["deliveries"] == []
 
 
+def test_run_and_worker_report_a_round_in_the_same_json_shape(cli, office):
+    """Before, `worker --json` listed a deferred digest as its address alone."""
+    new_day(office, DAY1)
+    handler = FlakyHandler(2, tempfail={"bob@example.org"})
+    with serving(handler) as server:
+        smtp = server.settings(office)
+        run = last_json(cli("run", "--date", DAY1, "--json", settings_=smtp))
+        assert cli("retry", settings_=smtp).exit_code == 0  # due now, not after its backoff
+        worked = cli("worker", "--once", "--json", settings_=smtp)
+    assert worked.exit_code == 1
+    work = last_json(worked)
+    for report in (run, work):
+        (deferred,) = report["deferred"]
+        assert deferred["email"] == "bob@example.org"
+        assert "451" in deferred["error"]
+        assert report["failed"] == report["suspended"] == []
+        assert report["stopped"] is None
+    assert set(work) == {"sent", "deferred", "failed", "suspended", "stopped", "left_due"}
+    assert set(work) < set(run)
+    assert work["sent"] == []
+
+
 def test_deferred_digests_go_out_with_the_next_run_once_the_relay_recovers(cli, office):
     new_day(office, DAY1)
     handler = FlakyHandler(2, tempfail={"bob@example.org"})
@@ -311,7 +328,7 @@ def test_consecutive_refusals_across_days_suspend_until_retry_failed(cli, office
     again = cli("run", "--date", DAY3, "--json", settings_=smtp)
     assert again.exit_code == 0, again.output
     assert last_json(again)["sent"] == ["bob@example.org"] * 3
-    bob = delivered(smtp_server.received.messages, "bob@example.org")
+    bob = delivered(smtp_server.log.messages, "bob@example.org")
     assert sorted(m["Subject"].split(":")[0] for m in bob) == [
         "Your paper digest for 20 Mar 2026",
         "Your paper digest for 21 Mar 2026",
@@ -332,20 +349,17 @@ def test_a_delivered_digest_resets_the_count_of_refusals(cli, office, smtp_serve
         expected = ["cy@example.org"] if day == DAY4 else []
         assert report["suspended"] == expected, day
     assert status_json(cli, smtp)["suspended_subscribers"] == ["cy@example.org"]
-    assert len(delivered(smtp_server.received.messages, "cy@example.org")) == 1
+    assert len(delivered(smtp_server.log.messages, "cy@example.org")) == 1
 
 
-def test_a_relay_that_cannot_be_used_fails_no_digest_and_suspends_nobody(
-    cli, office, smtp_server, monkeypatch
-):
+def test_a_relay_that_cannot_be_used_fails_no_digest_and_suspends_nobody(cli, office, smtp_server):
     """A login the relay does not offer is the operator's problem, not the subscriber's:
     every digest stays due, nobody's refusals are counted, the fixed setup sends them all."""
     new_day(office, DAY1)
     smtp = dataclasses.replace(smtp_server.settings(office), suspend_after=1)
-    monkeypatch.setenv("SMTP_USERNAME", "digest-user")
-    monkeypatch.setenv("SMTP_PASSWORD", "s3cret-PASS")
+    with_login = dataclasses.replace(smtp, smtp_username="digest-user", smtp_password="s3cret-PASS")
     for _ in range(3):
-        result = cli("run", "--date", DAY1, settings_=smtp)
+        result = cli("run", "--date", DAY1, settings_=with_login)
         assert result.exit_code == 1
         assert "does not offer a login (AUTH)" in result.stderr
     report = status_json(cli, smtp)
@@ -353,7 +367,6 @@ def test_a_relay_that_cannot_be_used_fails_no_digest_and_suspends_nobody(
     assert report["pending"] + report["deferred"] == 3
     assert report["suspended"] == 0
 
-    monkeypatch.delenv("SMTP_USERNAME")
     fixed = cli("run", "--date", DAY1, "--json", settings_=smtp)
     assert fixed.exit_code == 0, fixed.output
     assert sorted(last_json(fixed)["sent"]) == [
@@ -383,9 +396,7 @@ def test_a_send_interrupted_by_a_dead_process_is_sent_again_with_the_same_messag
     result = cli("-v", "run", "--date", DAY1, "--json", settings_=smtp_server.settings(office))
     assert result.exit_code == 0, result.output
     assert "interrupted send, sending again" in result.output
-    received = {
-        m["To"].addresses[0].addr_spec: m["Message-ID"] for m in smtp_server.received.messages
-    }
+    received = {m["To"].addresses[0].addr_spec: m["Message-ID"] for m in smtp_server.log.messages}
     assert received == recorded
     assert counts(status_json(cli, office))["sent"] == 3
 
@@ -426,7 +437,7 @@ def test_a_live_claim_is_left_alone_until_it_is_older_than_the_claim_timeout(
     smtp = dataclasses.replace(smtp_server.settings(office), claim_timeout=60)
 
     assert cli("run", "--date", DAY1, settings_=smtp).exit_code == 0
-    assert sorted(r for e in smtp_server.received.envelopes for r in e.rcpt_tos) == [
+    assert sorted(r for e in smtp_server.log.accepted for r in e.rcpt_tos) == [
         "bob@example.org",
         "cy@example.org",
     ]
@@ -437,7 +448,7 @@ def test_a_live_claim_is_left_alone_until_it_is_older_than_the_claim_timeout(
     result = cli("run", "--date", DAY1, "--json", settings_=smtp)
     assert result.exit_code == 0, result.output
     assert last_json(result)["sent"] == ["ada@example.org"]
-    (ada_mail,) = delivered(smtp_server.received.messages, "ada@example.org")
+    (ada_mail,) = delivered(smtp_server.log.messages, "ada@example.org")
     assert ada_mail["Message-ID"] == message_id
     assert counts(status_json(cli, smtp))["sent"] == 3
 
@@ -449,7 +460,7 @@ def test_unsubscribe_tokens_from_the_header_stop_mail_for_good(cli, office, smtp
     smtp = dataclasses.replace(smtp_server.settings(office), base_url=BASE_URL)
     new_day(office, DAY1)
     assert cli("run", "--date", DAY1, settings_=smtp).exit_code == 0
-    messages = smtp_server.received.messages
+    messages = smtp_server.log.messages
     (ada,) = delivered(messages, "ada@example.org")
     (bob,) = delivered(messages, "bob@example.org")
     ada_mailto, ada_web = token_of(ada)
@@ -477,8 +488,8 @@ def test_unsubscribe_tokens_from_the_header_stop_mail_for_good(cli, office, smtp
         assert result.exit_code == 0, result.output
         assert last_json(result)["sent"] == ["cy@example.org"]
     for email in ("ada@example.org", "bob@example.org"):
-        assert len(delivered(smtp_server.received.messages, email)) == 1
-    assert len(delivered(smtp_server.received.messages, "cy@example.org")) == 3
+        assert len(delivered(smtp_server.log.messages, email)) == 1
+    assert len(delivered(smtp_server.log.messages, "cy@example.org")) == 3
 
 
 def _edited(token: str, position: int) -> str:
@@ -493,7 +504,7 @@ def test_edited_forged_and_foreign_tokens_are_refused_and_change_nothing(cli, of
     smtp = smtp_server.settings(office)
     new_day(office, DAY1)
     assert cli("run", "--date", DAY1, settings_=smtp).exit_code == 0
-    token, web = token_of(delivered(smtp_server.received.messages, "ada@example.org")[0])
+    token, web = token_of(delivered(smtp_server.log.messages, "ada@example.org")[0])
     assert web is None  # no DIGEST_BASE_URL: a mailto only
     assert token == make_token(SECRET, "ada@example.org")
     payload, _, signature = token.partition(".")
@@ -557,7 +568,7 @@ def test_unsubscribe_needs_the_secret(cli, office):
 def test_one_click_unsubscribe_header_only_with_a_base_url(cli, office, smtp_server):
     new_day(office, DAY1)
     assert cli("run", "--date", DAY1, settings_=smtp_server.settings(office)).exit_code == 0
-    for message in smtp_server.received.messages:
+    for message in smtp_server.log.messages:
         assert message["List-Unsubscribe-Post"] is None
         header = str(message["List-Unsubscribe"])
         assert header.startswith("<mailto:digest@example.org?subject=unsubscribe%20")
@@ -573,7 +584,7 @@ def test_smtp_without_a_secret_is_refused_before_anything_is_sent(cli, office, s
     assert result.exit_code == 1
     assert result.stderr.startswith("error: DIGEST_SECRET is not set")
     assert "secrets.token_urlsafe" in result.stderr
-    assert smtp_server.received.envelopes == []
+    assert smtp_server.log.accepted == []
     assert status_json(cli, office)["deliveries"] == []
 
 
@@ -708,7 +719,7 @@ def test_status_and_unsubscribe_answer_at_once_while_a_run_ranks(cli, office, mo
     assert cli("subscribers", "sync", str(office.profiles), settings_=office).exit_code == 0
     monkeypatch.setattr("digest.db.BUSY_TIMEOUT_MS", 1000)
     ranked, proceed = threading.Event(), threading.Event()
-    planned = outbox.plan_digests
+    planned = record.plan_digests
 
     def plan_then_wait(*args, **kwargs) -> list[Planned]:
         plans = planned(*args, **kwargs)
@@ -716,7 +727,7 @@ def test_status_and_unsubscribe_answer_at_once_while_a_run_ranks(cli, office, mo
         assert proceed.wait(60)
         return plans
 
-    monkeypatch.setattr(outbox, "plan_digests", plan_then_wait)
+    monkeypatch.setattr(record, "plan_digests", plan_then_wait)
     transport = MemoryTransport()
     engine = make_engine(office.database_url)
     reports = []

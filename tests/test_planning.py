@@ -17,7 +17,7 @@ from digest.models import DeliveryItem, Subscriber
 from digest.planning import HISTORY_DAYS, SENT_WEIGHT, history_positives
 from digest.profiles import load_profiles, sync_profiles
 from digest.ranking import Document
-from tests.conftest import PAGES
+from tests.support import PAGES
 
 DAY = "2026-03-20"
 NERV = "NERV++: An Enhanced Implicit Neural Video Representation"

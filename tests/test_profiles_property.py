@@ -22,7 +22,7 @@ from digest.db import make_engine, unit_of_work, upgrade
 from digest.errors import ProfileError
 from digest.models import Subscriber
 from digest.profiles import Profile, load_profiles, sync_profiles
-from tests.conftest import create_database, drop_database
+from tests.support import create_database, drop_database
 
 FIELDS = ("email", "name", "keywords", "exclude", "max_papers", "min_score")
 _ESCAPES = {

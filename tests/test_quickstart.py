@@ -9,9 +9,12 @@ import sys
 from email import message_from_bytes, policy
 from pathlib import Path
 
-from tests.conftest import ROOT
+import pytest
+
+from tests.support import ROOT
 
 
+@pytest.mark.slow
 def test_the_bundled_example_runs_and_says_where_the_mail_is(tmp_path: Path):
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
     shutil.copy(ROOT / ".env.example", tmp_path / ".env.example")

@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, inspect, text
 
 from digest.config import Settings
 from digest.schedule import JOB_ID
-from tests.conftest import PROFILES, env_for
+from tests.support import PROFILES, env_for
 
 TIMEOUT = 60
 
@@ -84,6 +84,7 @@ def job_row(database: str) -> tuple[float, bytes] | None:
         engine.dispose()
 
 
+@pytest.mark.slow
 def test_serve_persists_its_job_and_runs_a_missed_day_once_at_start(
     tmp_path: Path, settings: Settings, serve_env: dict[str, str]
 ):

@@ -18,7 +18,7 @@ from digest.unsubscribe import (
     undo_unsubscribe,
     unsubscribe_address,
 )
-from tests.conftest import PROFILES
+from tests.support import PROFILES
 
 SECRET = "test-secret-not-for-production"
 

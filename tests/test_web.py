@@ -37,7 +37,7 @@ from digest.profiles import sync_profiles
 from digest.transports import make_transport
 from digest.unsubscribe import make_token, make_undo_token, unsubscribe_address
 from digest.web import BUSY_SECONDS, create_app
-from tests.conftest import PAGES, PROFILES, env_for, free_port
+from tests.support import PAGES, PROFILES, env_for, free_port
 from tests.web_server import Answer, Site, serving
 
 SECRET = "test-secret-not-for-production"
@@ -510,6 +510,7 @@ def planning_under_way(engine: Engine, day: date, pages: int) -> bool:
     return stored == pages and recorded == 0
 
 
+@pytest.mark.slow
 def test_a_one_click_post_is_answered_at_once_while_a_run_ranks_thousands(
     readers, site, db, tmp_path
 ):

@@ -16,17 +16,9 @@ from collections import Counter
 from pathlib import Path
 
 from digest.config import Settings
-from tests.conftest import postgres_only
+from tests.crowd import DAY1, assert_once_each, fill_inbox, write_crowd
 from tests.smtp_servers import FlakyHandler, SlowHandler, serving
-from tests.test_delivery_faults import (
-    DAY1,
-    assert_once_each,
-    child_env,
-    digest_command,
-    fill_inbox,
-    status_report,
-    write_crowd,
-)
+from tests.support import child_env, digest_command, postgres_only, status_report
 
 
 def plan(cli, settings: Settings) -> None:

@@ -18,7 +18,7 @@ from typing import IO
 from urllib.parse import urlencode, urlsplit
 
 from digest.config import Settings
-from tests.conftest import env_for
+from tests.support import env_for
 
 # What `digest web` runs, without the command line's imports (the whole pipeline): the
 # same serve(), on a port the system picks, its log on stderr.

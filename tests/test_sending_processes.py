@@ -12,24 +12,28 @@ from email import policy
 import pytest
 from sqlalchemy import Engine
 
-from digest import senders
+from digest.compose import make_composer
 from digest.config import Settings
 from digest.jobs import run_daily
-from digest.outbox import count_due, status
-from digest.senders import make_composer, send_from_processes, sending_processes
+from digest.outbox.claims import count_due
+from digest.outbox.history import status
+from digest.sending import processes
+from digest.sending.processes import send_from_processes, sending_processes
 from digest.transports import FileTransport, SmtpTransport
 from tests.smtp_servers import SlowHandler, serving
-from tests.test_jobs import DAY as RUN_DAY
-from tests.test_sending_pool import DAY, pending_deliveries
+from tests.support import PENDING_DAY, pending_deliveries
+
+# The day `digest run` plans and sends.
+RUN_DAY = "2026-03-20"
 
 
 def test_a_large_run_into_the_file_outbox_takes_a_process_per_core(settings, monkeypatch):
-    monkeypatch.setattr(senders, "_cores", lambda: 2)
+    monkeypatch.setattr(processes, "_cores", lambda: 2)
     assert sending_processes(settings, 5000) == 2
     # Too few digests to pay for starting a process, however many are asked for.
-    assert sending_processes(settings, senders.MIN_SHARE * 2 - 1) == 1
+    assert sending_processes(settings, processes.MIN_SHARE * 2 - 1) == 1
     assert sending_processes(dataclasses.replace(settings, senders=3), 100_000) == 3
-    assert sending_processes(dataclasses.replace(settings, senders=3), 2 * senders.MIN_SHARE) == 2
+    assert sending_processes(dataclasses.replace(settings, senders=3), 2 * processes.MIN_SHARE) == 2
 
 
 def test_smtp_sends_from_one_process_unless_told_and_a_rate_keeps_it_at_one(settings):
@@ -47,7 +51,7 @@ def test_two_processes_share_the_digests_and_each_goes_out_once(engine, settings
     with serving(handler) as relay:
         smtp = dataclasses.replace(relay.settings(settings), batch_size=2, senders=2)
         sending = send_from_processes(
-            engine, smtp, SmtpTransport(smtp), make_composer(smtp), DAY, 2, ticks.append
+            engine, smtp, SmtpTransport(smtp), make_composer(smtp), PENDING_DAY, 2, ticks.append
         )
     assert sending.problems == []
     assert sorted(sending.report.sent) == emails
@@ -56,8 +60,8 @@ def test_two_processes_share_the_digests_and_each_goes_out_once(engine, settings
     # Both processes sent: the other started before this one took the first batch.
     assert len(sending.shares) == 2 and all(sending.shares) and sum(sending.shares) == 40
     assert sum(ticks) == 40
-    assert status(engine, DAY).counts["sent"] == 40
-    assert count_due(engine, DAY) == 0
+    assert status(engine, PENDING_DAY).counts["sent"] == 40
+    assert count_due(engine, PENDING_DAY) == 0
 
 
 def test_a_sending_process_that_fails_leaves_its_share_to_this_one(engine, settings):
@@ -69,14 +73,16 @@ def test_a_sending_process_that_fails_leaves_its_share_to_this_one(engine, setti
         smtp = dataclasses.replace(relay.settings(settings), batch_size=2)
         composer = make_composer(smtp)
         unsigned = dataclasses.replace(smtp, secret=None)
-        sending = send_from_processes(engine, unsigned, SmtpTransport(unsigned), composer, DAY, 2)
+        sending = send_from_processes(
+            engine, unsigned, SmtpTransport(unsigned), composer, PENDING_DAY, 2
+        )
     assert len(sending.problems) == 1
     assert "a sending process failed" in sending.problems[0]
     assert "DIGEST_SECRET" in sending.problems[0]
     assert sorted(sending.report.sent) == emails
     assert sending.shares == [12, 0]
     assert sorted(a.rcpt_tos[0] for a in handler.log.accepted) == emails
-    assert status(engine, DAY).counts["sent"] == 12
+    assert status(engine, PENDING_DAY).counts["sent"] == 12
 
 
 def test_a_parallel_daily_run_writes_every_digest_once(
@@ -87,7 +93,7 @@ def test_a_parallel_daily_run_writes_every_digest_once(
         for n in range(30)
     )
     lab.profiles.write_text(many)
-    monkeypatch.setattr(senders, "MIN_SHARE", 10)
+    monkeypatch.setattr(processes, "MIN_SHARE", 10)
     settings = dataclasses.replace(lab, senders=2, batch_size=3)
     ticks: list[int] = []
     report = run_daily(

@@ -1,33 +1,27 @@
-"""The sending pool and the rate limit: several SMTP connections to a real aiosmtpd server on
+"""The dispatcher and the rate limit: several SMTP connections to a real aiosmtpd server on
 127.0.0.1, and send_due over them on a real SQLite file, including a relay that hangs up."""
 
 from __future__ import annotations
 
 import dataclasses
 import threading
-from datetime import date
 
 import pytest
 from sqlalchemy import select
 
+from digest.compose import make_composer
 from digest.config import Settings
 from digest.db import unit_of_work
 from digest.errors import TransportError
 from digest.mime import Email
-from digest.models import Delivery, DeliveryItem, Page, Paper, Subscriber
-from digest.outbox import SENT, send_due, status
-from digest.senders import make_composer
-from digest.transports import (
-    MemoryTransport,
-    SendingPool,
-    SlidingWindow,
-    SmtpTransport,
-    rate_limiter,
-)
+from digest.models import Delivery, DeliveryStatus, Subscriber
+from digest.outbox.history import status
+from digest.sending.dispatch import Dispatcher
+from digest.sending.rate import SlidingWindow, rate_limiter
+from digest.sending.send import send_due
+from digest.transports import MemoryTransport, SmtpTransport
 from tests.smtp_servers import FlakyHandler, RecordingHandler, SlowHandler, serving
-from tests.test_transports import compose
-
-DAY = date(2026, 3, 20)
+from tests.support import PENDING_DAY, composed, pending_deliveries
 
 
 class FakeClock:
@@ -95,9 +89,9 @@ def test_pool_sends_every_message_once_over_several_connections(settings: Settin
         transports = SmtpTransport(smtp).parallel(4)
         assert len(transports) == 4
         recipients = [f"reader{n}@example.org" for n in range(24)]
-        with SendingPool(transports, _retrying(smtp)) as pool:
+        with Dispatcher(transports, _retrying(smtp)) as pool:
             for key, address in enumerate(recipients):
-                pool.submit(key, compose(smtp, address))
+                pool.submit(key, composed(smtp, address))
             outcomes = []
             for _ in recipients:
                 outcome = pool.outcome(timeout=10)
@@ -115,9 +109,9 @@ def test_pool_keeps_at_most_one_unrecorded_message_per_connection(settings: Sett
     handler = RecordingHandler()
     with serving(handler) as relay:
         smtp = relay.settings(settings)
-        with SendingPool(SmtpTransport(smtp).parallel(3), _retrying(smtp)) as pool:
+        with Dispatcher(SmtpTransport(smtp).parallel(3), _retrying(smtp)) as pool:
             for key in range(10):
-                pool.submit(key, compose(smtp, f"r{key}@example.org"))
+                pool.submit(key, composed(smtp, f"r{key}@example.org"))
             first = [pool.outcome(timeout=10) for _ in range(3)]
             assert all(o is not None for o in first)
             # Nothing settled: no thread may start another message.
@@ -135,9 +129,9 @@ class ThreadNoting(MemoryTransport):
         super().__init__()
         self.threads: list[str] = []
 
-    def send(self, email: Email) -> None:
+    def deliver(self, email: Email) -> None:
         self.threads.append(threading.current_thread().name)
-        super().send(email)
+        super().deliver(email)
 
 
 def test_one_connection_sends_in_the_callers_thread_one_unrecorded_at_most(
@@ -145,10 +139,10 @@ def test_one_connection_sends_in_the_callers_thread_one_unrecorded_at_most(
 ) -> None:
     transport = ThreadNoting()
     before = threading.active_count()
-    with SendingPool([transport], _retrying(settings)) as pool:
+    with Dispatcher([transport], _retrying(settings)) as pool:
         assert threading.active_count() == before
         for key in range(3):
-            pool.submit(key, compose(settings, f"r{key}@example.org"))
+            pool.submit(key, composed(settings, f"r{key}@example.org"))
         assert transport.outbox == []  # queued: sent when an outcome is asked for
         first = pool.outcome(timeout=1)
         assert first is not None and first.key == 0 and first.error is None
@@ -176,45 +170,14 @@ def test_pool_rate_limit_spaces_the_sends(settings: Settings) -> None:
 
     window = SlidingWindow(2, 60.0, clock=clock, sleep=sleep)
     memory = MemoryTransport()
-    with SendingPool([memory], _retrying(settings), window) as pool:
+    with Dispatcher([memory], _retrying(settings), window) as pool:
         for key in range(5):
-            pool.submit(key, compose(settings, f"r{key}@example.org"))
+            pool.submit(key, composed(settings, f"r{key}@example.org"))
         for _ in range(5):
             assert pool.outcome(timeout=10) is not None
             pool.settle()
     assert len(memory.outbox) == 5
     assert clock.sleeps == [60.0, 60.0]  # 2 at once, 2 a minute later, 1 a minute after
-
-
-def pending_deliveries(engine, count: int) -> list[str]:
-    """`count` subscribers with one pending delivery of one paper each; their addresses."""
-    emails = [f"reader{n:03d}@example.org" for n in range(count)]
-    with unit_of_work(engine) as session:
-        page = Page(source="t", sha256="0" * 64, digest_date=DAY, entries=1, papers_new=1)
-        session.add(page)
-        session.flush()
-        paper = Paper(
-            key="a-paper", title="A Paper", abstract="We study things.", first_seen=DAY,
-            page_id=page.id,
-        )  # fmt: skip
-        session.add(paper)
-        for email in emails:
-            subscriber = Subscriber(email=email, keywords={"things": 1.0}, exclude=[])
-            session.add(subscriber)
-            session.flush()
-            delivery = Delivery(
-                subscriber_id=subscriber.id, digest_date=DAY, status="pending",
-                message_id=f"<{email}>", subject="digest",
-            )  # fmt: skip
-            session.add(delivery)
-            session.flush()
-            session.add(
-                DeliveryItem(
-                    delivery_id=delivery.id, subscriber_id=subscriber.id, paper_id=paper.id,
-                    rank=1, score=0.5, matched=["things"],
-                )
-            )  # fmt: skip
-    return emails
 
 
 def test_send_due_over_four_connections_sends_and_records_each_once(engine, settings) -> None:
@@ -223,7 +186,9 @@ def test_send_due_over_four_connections_sends_and_records_each_once(engine, sett
     handler = FlakyHandler(3, refuse={emails[5]}, tempfail={emails[7]}, data_451=0.1, drop=0.1)
     with serving(handler) as relay:
         smtp = dataclasses.replace(relay.settings(settings), smtp_connections=4, retry_attempts=4)
-        report = send_due(engine, smtp, SmtpTransport(smtp), make_composer(smtp), DAY, batch=7)
+        report = send_due(
+            engine, smtp, SmtpTransport(smtp), make_composer(smtp), PENDING_DAY, batch=7
+        )
     assert handler.log.events["dropped"] > 0 and handler.log.events["data 451"] > 0
     assert [email for email, _ in report.failed] == [emails[5]]
     deferred = {email for email, _ in report.deferred}
@@ -231,7 +196,7 @@ def test_send_due_over_four_connections_sends_and_records_each_once(engine, sett
     assert sorted([*report.sent, *deferred, emails[5]]) == emails  # each once
     received = [a.rcpt_tos[0] for a in handler.log.accepted]
     assert sorted(received) == sorted(report.sent)  # none twice
-    outbox = status(engine, DAY)
+    outbox = status(engine, PENDING_DAY)
     assert outbox.counts == {
         "pending": 0,
         "sending": 0,
@@ -262,28 +227,28 @@ def test_a_relay_that_hangs_up_on_every_connection_stops_all_of_them(engine, set
         relay_port_gone = threading.Event()
         watcher = threading.Thread(target=kill_relay_when_busy, daemon=True)
         watcher.start()
-        original = SmtpTransport.send
+        original = SmtpTransport.deliver
 
-        def send(self: SmtpTransport, message) -> None:
+        def deliver(self: SmtpTransport, message) -> None:
             if relay_port_gone.is_set():
                 # Every connection now fails as a dead relay does: refused at connect.
                 self.close()
                 self._settings = dataclasses.replace(self._settings, smtp_port=1)
             original(self, message)
 
-        SmtpTransport.send = send  # type: ignore[method-assign]
+        SmtpTransport.deliver = deliver  # type: ignore[method-assign]
         try:
-            report = send_due(engine, smtp, transport, make_composer(smtp), DAY, batch=10)
+            report = send_due(engine, smtp, transport, make_composer(smtp), PENDING_DAY, batch=10)
         finally:
-            SmtpTransport.send = original  # type: ignore[method-assign]
+            SmtpTransport.deliver = original  # type: ignore[method-assign]
     assert report.stopped is not None and "cannot connect" in report.stopped
     assert report.failed == [] and report.suspended == []
     accepted = [a.rcpt_tos[0] for a in handler.log.accepted]
     assert sorted(accepted) == sorted(report.sent)
     assert len(accepted) >= stop_after
-    outbox = status(engine, DAY)
+    outbox = status(engine, PENDING_DAY)
     assert outbox.counts["sending"] == 0
     assert outbox.counts["failed"] == 0
-    assert outbox.counts[SENT] == len(report.sent)
+    assert outbox.counts[DeliveryStatus.SENT] == len(report.sent)
     left = outbox.counts["pending"] + outbox.counts["deferred"]
     assert left == report.left == len(emails) - len(report.sent) > 0

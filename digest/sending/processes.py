@@ -1,9 +1,9 @@
-"""The processes that send: their composer, and sending one run's digests from several.
+"""Sending one run's digests from several processes at once.
 
 Composing and recording a message is Python work that holds one core (the GIL), so a
 large run sends from one process per core: this one and `processes - 1` spawned ones,
 each claiming its own batches in the database as `digest worker` processes do (see
-digest.outbox). A fresh process costs about a second to start, so small runs stay in one.
+digest.outbox.claims). A fresh process costs about a second to start, so small runs stay in one.
 """
 
 from __future__ import annotations
@@ -21,11 +21,12 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from digest.compose import Composer
+from digest.compose import Composer, make_composer
 from digest.config import Settings
 from digest.db import make_engine
-from digest.outbox import SendReport, count_due, send_due
-from digest.resources import resource_dir
+from digest.outbox.claims import count_due
+from digest.sending.report import SendReport
+from digest.sending.send import send_due
 from digest.transports import Transport, make_transport
 
 log = logging.getLogger(__name__)
@@ -37,19 +38,6 @@ MIN_SHARE = 500
 STARTUP_SECONDS = 60.0
 # How often the progress of the other processes is passed on while this one waits.
 POLL_SECONDS = 0.2
-
-
-def make_composer(settings: Settings, *, sending: bool = True) -> Composer:
-    """The composer for the bundled templates, the configured sender and unsubscribe links.
-
-    For `sending`, SMTP without DIGEST_SECRET is a ConfigError (see Settings.require_secret).
-    """
-    return Composer(
-        resource_dir("templates"),
-        settings.sender_address,
-        secret=settings.require_secret() if sending else settings.secret,
-        base_url=settings.base_url,
-    )
 
 
 def sending_processes(settings: Settings, due: int) -> int:
