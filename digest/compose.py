@@ -26,6 +26,8 @@ from digest.tokens import Signer
 from digest.unsubscribe import make_token
 
 SUMMARY_CHARS = 600
+# A liked paper's title in the "why" line: enough to recognize it, not a line of its own.
+LIKED_TITLE_CHARS = 60
 # The stylesheet of the HTML templates, in the templates folder.
 STYLESHEET = "digest.css"
 # A day brings about a thousand new papers; each one's parts are rendered once a run.
@@ -53,6 +55,8 @@ class Entry:
     matched: list[str]
     because: list[str] = field(default_factory=list)
     terms: list[str] = field(default_factory=list)
+    # The papers the reader liked that it is most like.
+    liked: list[str] = field(default_factory=list)
     code_url: str | None = None
     arxiv_id: str | None = None
     authors: tuple[str, ...] = ()
@@ -125,6 +129,7 @@ def entry(
     matched: list[str],
     because: list[str] | None = None,
     terms: list[str] | None = None,
+    liked: list[str] | None = None,
 ) -> Entry:
     """A paper as a digest shows it."""
     return Entry(
@@ -134,6 +139,7 @@ def entry(
         matched=matched,
         because=because or [],
         terms=terms or [],
+        liked=liked or [],
         code_url=paper.code_url,
         arxiv_id=paper.arxiv_id,
         authors=tuple(paper.authors or ()),
@@ -259,6 +265,7 @@ class Composer:
             score=entry.score,
             matched=entry.matched,
             because=entry.because,
+            liked=[shorten(title, LIKED_TITLE_CHARS) for title in entry.liked],
             terms=[t for t in entry.terms if t not in matched],
             title_link=paper.title_link,
             meta_html=paper.meta_html,
@@ -359,6 +366,7 @@ class _EntryView(NamedTuple):
     score: float
     matched: list[str]
     because: list[str]
+    liked: list[str]
     terms: list[str]
     title_link: Markup
     meta_html: Markup
