@@ -293,6 +293,21 @@ def test_entries_keep_their_order_and_score(composer: Composer) -> None:
     assert text.index("1. Paper 9") < text.index("2. Paper 3") < text.index("3. Paper 5")
 
 
+def test_a_pick_like_a_liked_paper_says_so_in_a_short_title(composer: Composer) -> None:
+    liked = "Shorter Titles: " + "a very long subtitle that goes on " * 3
+    picked = dataclasses.replace(entry(), because=["A seed paper"], liked=[liked, "<Tiny>"])
+    text, html = bodies(composer, make_digest([picked, entry("Another paper")]))
+
+    short = "Shorter Titles: a very long subtitle that goes on a very …"
+    assert f"Because you liked: {short}; <Tiny>" in text
+    assert "like A seed paper" in text
+    (why, other) = [p.find_all("p", "why")[0] for p in papers(html)]
+    assert f"Because you liked: {short}; <Tiny>" in why.text
+    assert [em.text for em in why.find_all("em")] == ["A seed paper", short, "<Tiny>"]
+    assert "liked" not in other.text
+    assert text.count("Because you liked") == 1
+
+
 def test_footer_names_recipient_keywords_and_unsubscribe(composer: Composer) -> None:
     digest = make_digest([entry()], keywords=["NeRV", "video compression"])
     text, html = bodies(composer, digest)
