@@ -1,6 +1,6 @@
 """Profiles: what a subscriber is interested in, as the vectors that score papers.
 
-A profile is built from up to three sources, each a TF-IDF vector in the same space:
+A profile is built from these sources, each a TF-IDF vector in the same space:
 
 - keywords: the sum of the keywords' vectors (by weight), leaning towards the stored papers
   that match them best (pseudo-relevance feedback) when there are no seeds;
@@ -49,8 +49,6 @@ LIKED_WEIGHT = 1.0
 # like this" often means "not today" or "not this one" rather than "not this topic", so it
 # pushes the profile away from them without undoing the topic that brought them.
 DISLIKED_WEIGHT = 0.25
-EXP_CHOSEN = True
-EXP_LIKED_SHARE = 1.0
 
 
 @dataclass(frozen=True)
@@ -141,15 +139,14 @@ class ProfileBuilder:
         corpus = self._corpus
         # Only papers the subscriber chose (seeds, liked papers) open picks beyond their
         # keywords and turn pseudo-relevance feedback off; papers merely sent before do not.
-        chosen = np.array([bool(i.seeds or (EXP_CHOSEN and i.liked)) for i in interests], dtype=bool)
+        chosen = np.array([bool(i.seeds or i.liked) for i in interests], dtype=bool)
         paper_part = self._papers(interests, _weighted_papers).unit(corpus)
         keyword_part = self._keyword_parts(interests, pseudo_feedback=~chosen)
         has_paper = paper_part.nonzero_rows()
         has_keyword = keyword_part.nonzero_rows()
-        # With seeds the papers lead and keywords steer; without, the subscriber's history
-        # only nudges what their keywords ask for.
-        liked_any = np.array([bool(i.liked) for i in interests], dtype=bool)
-        paper_weight = np.where(chosen | ~has_keyword, 1.0, np.where(liked_any, EXP_LIKED_SHARE, HISTORY_SHARE))
+        # With chosen papers the papers lead and keywords steer; without, the subscriber's
+        # history only nudges what their keywords ask for.
+        paper_weight = np.where(chosen | ~has_keyword, 1.0, HISTORY_SHARE)
         keyword_weight = np.where(chosen & has_paper, KEYWORD_SHARE_WITH_SEEDS, 1.0)
         summed = paper_part.scaled(paper_weight) + keyword_part.scaled(keyword_weight)
         vectors = expanded(corpus, self._terms, summed.unit(corpus))
@@ -220,7 +217,8 @@ class ProfileBuilder:
         if not any(interest.disliked for interest in interests):
             return vectors
         centroid = self._papers(interests, _disliked_papers).unit(self._corpus)
-        weight = np.full(len(interests), -DISLIKED_WEIGHT)
+        # A profile of dislikes alone asks for nothing: it stays empty, and picks nothing.
+        weight = np.where(vectors.nonzero_rows(), -DISLIKED_WEIGHT, 0.0)
         return (vectors + centroid.scaled(weight)).unit(self._corpus)
 
     def _keyword_parts(self, interests: Sequence[Interest], pseudo_feedback: np.ndarray) -> Mixed:
