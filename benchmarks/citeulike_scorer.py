@@ -2,10 +2,11 @@
 
 `fit(corpus)` fits `digest.ranking.InterestModel` on the track's papers, as `digest run`
 fits it on the stored papers; `score(profile, candidates)` ranks the candidates for the
-profile (keywords and/or seed papers) with `InterestModel.rank`, exactly as `digest run`
-does. The bench wants a score for every candidate, but the product only sends its picks:
-the picks come first, in the product's order, and the candidates it would not send follow,
-best standard score first (they only fill ranks past the picks).
+profile (keywords and/or seed papers, and in the bench's feedback rounds the papers the
+reader liked and disliked, as `digest run` passes a reader's votes) with the model's picks,
+exactly as `digest run` does. The bench wants a score for every candidate, but the product
+only sends its picks: the picks come first, in the product's order, and the candidates it
+would not send follow, best standard score first (they only fill ranks past the picks).
 
 `digest run` fits the model with every subscriber's keywords, whose phrases become features;
 here the profiles arrive one at a time, so the model is fitted again, with every profile's

@@ -457,3 +457,22 @@ def test_bench_adapter_fits_again_for_a_phrase_a_paper_holds() -> None:
     interest = Interest({"learning to rank": 1.0}, max_papers=len(docs))
     assert ids(InterestModel(docs, ["learning to rank"]).rank(interest, docs)) == [21]
     assert [papers[i]["id"] for i in np.argsort(scores)[::-1][:2]] == [21, 22]
+
+
+def test_bench_adapter_passes_the_liked_and_disliked_papers() -> None:
+    from benchmarks import citeulike_scorer
+
+    docs = corpus()
+    papers = [{"id": d.id, "title": d.title, "abstract": d.abstract} for d in docs]
+    citeulike_scorer.fit(papers)
+    keywords = {"keywords": ["graph neural network"], "seeds": []}
+    voted = {**keywords, "liked": [papers[15]], "disliked": [papers[5]]}
+
+    def best(profile: dict[str, object]) -> list[int]:
+        scores = citeulike_scorer.score(profile, papers)
+        return [papers[i]["id"] for i in np.argsort(scores)[::-1]]
+
+    before, after = best(keywords), best(voted)
+    assert before.index(17) > 5  # "Robot navigation in crowds": no keyword
+    assert after.index(17) < 5  # like the liked "Robot grasping from pixels"
+    assert after.index(6) > before.index(6)  # the disliked paper itself falls
