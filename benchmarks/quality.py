@@ -225,22 +225,25 @@ def feedback_tables(summary: dict[str, Any]) -> str:
     )
     lines += [
         "",
-        f"Ours in full, mean ± standard error over users ({split} split); the gain is the "
-        "paired difference; nDCG@10 is the static ranking's, as in the table above:",
+        f"Ours in full, mean ± standard error over users ({split} split): with votes, "
+        "without, the paired gain; with votes against the bench's tfidf with votes in the "
+        "same run and against the target; nDCG@10 without votes, as in the table above:",
         "",
-        "| track | mode | hits@shown | static | gain | nDCG@10 of the last round | nDCG@10 |",
-        "|---|---|---|---|---|---|---|",
+        "| track | mode | hits@shown | static | gain | x tfidf | x target | nDCG@10 |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for track, mode in FEEDBACK_MODES:
+    for (track, mode), target in zip(FEEDBACK_MODES, best, strict=True):
         result = tracks.get(track, {}).get(SCORER, {}).get(mode)
         if result is None or "feedback" not in result:
             continue
         f = result["feedback"]
+        reference = measured("tfidf", track, mode)
         cells = [
             f"{f['hits@shown']:.4f} ± {f['hits@shown_se']:.4f}",
             f"{f['static_hits@shown']:.4f} ± {f['static_hits@shown_se']:.4f}",
             f"{f['hits@shown_gain']:+.4f} ± {f['hits@shown_gain_se']:.4f}",
-            f"{f['ndcg@10_final']:.4f} (static {f['static_ndcg@10_final']:.4f})",
+            "-" if reference is None else f"{f['hits@shown'] / reference['hits@shown']:.2f}",
+            f"{f['hits@shown'] / (1.1 * target):.3f}",
             f"{result['ndcg@10']:.4f}",
         ]
         lines.append(f"| {track} | {mode} | " + " | ".join(cells) + " |")

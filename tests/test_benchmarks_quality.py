@@ -36,9 +36,10 @@ def test_a_run_with_votes_writes_its_own_section_against_the_targets(tmp_path) -
         "static_ndcg@10_final": 0.09,
     }
     ours = {"seeds": {"ndcg@10": 0.3, "feedback": figures}}
+    rocchio = {"seeds": {"ndcg@10": 0.2, "feedback": {**figures, "hits@shown": 0.1}}}
     summary = {
         "split": "dev",
-        "tracks": {"abstracts": {"stats": {"users": 3}, SCORER: ours}},
+        "tracks": {"abstracts": {"stats": {"users": 3}, SCORER: ours, "tfidf": rocchio}},
     }
     page = tmp_path / "BENCHMARKS.md"
     page.write_text("# Benchmarks\n\n## Ranking quality\n\nstatic\n\n## Speed\n\nfast\n")
@@ -51,4 +52,7 @@ def test_a_run_with_votes_writes_its_own_section_against_the_targets(tmp_path) -
     target = next(line for line in text.splitlines() if line.startswith("| target"))
     assert target.split(" | ")[1:] == ["0.155", "0.116", "0.154", "0.376", "0.325", "0.383 |"]
     assert "| **digest interest model (measured, dev)** | **0.150 -> 0.200** | **-** |" in text
-    assert "| abstracts | seeds | 0.2000 ± 0.0100 | 0.1500 ± 0.0100 | +0.0500 ± 0.0050 |" in text
+    assert (
+        "| abstracts | seeds | 0.2000 ± 0.0100 | 0.1500 ± 0.0100 | +0.0500 ± 0.0050 | 2.00 | 1.289 "
+        "| 0.3000 |"
+    ) in text
