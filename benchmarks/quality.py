@@ -197,9 +197,8 @@ def feedback_tables(summary: dict[str, Any]) -> str:
     split = summary.get("split", "all")
     heads = " | ".join(f"{track} {mode}" for track, mode in FEEDBACK_MODES)
     lines = [
-        f"hits@shown, static -> with votes. Quoted rows: the bench's reference rankers ({split} "
-        "split);",
-        f"measured rows: this run ({split} split).",
+        f"hits@shown, static -> with votes. Quoted rows: the bench's references; measured rows: "
+        f"this run ({split} split).",
         "",
         f"| ranker | {heads} |",
         "|---|" + "---|" * len(FEEDBACK_MODES),
