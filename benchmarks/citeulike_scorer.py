@@ -2,10 +2,11 @@
 
 `fit(corpus)` fits `digest.ranking.InterestModel` on the track's papers, as `digest run`
 fits it on the stored papers; `score(profile, candidates)` ranks the candidates for the
-profile (keywords and/or seed papers) with `InterestModel.rank`, exactly as `digest run`
-does. The bench wants a score for every candidate, but the product only sends its picks:
-the picks come first, in the product's order, and the candidates it would not send follow,
-best standard score first (they only fill ranks past the picks).
+profile (keywords and/or seed papers, and in the bench's feedback rounds the papers the
+reader liked and disliked, as `digest run` passes a reader's votes) with the model's picks,
+exactly as `digest run` does. The bench wants a score for every candidate, but the product
+only sends its picks: the picks come first, in the product's order, and the candidates it
+would not send follow, best standard score first (they only fill ranks past the picks).
 
 `digest run` fits the model with every subscriber's keywords, whose phrases become features;
 here the profiles arrive one at a time, so the model is fitted again, with every profile's
@@ -32,6 +33,8 @@ from digest.config import load_settings
 from digest.embeddings import load_embedder
 from digest.ranking import Document, Interest, InterestModel
 from digest.ranking.analyzer import STOP_WORDS, Analyzer, Phrase, phrases, segments
+from digest.ranking.scoring import raw_scores
+from digest.ranking.topk import top
 from digest.ranking.vocabulary import Corpus
 
 # The bench reads nDCG@10, P@10, R@50 and MRR: the product's own order decides the first
@@ -103,6 +106,8 @@ def interest_of(profile: dict[str, Any], max_papers: int) -> Interest:
         max_papers=max_papers,
         min_score=0.0,
         seeds=[_document(seed) for seed in profile.get("seeds") or []],
+        liked=[_document(paper) for paper in profile.get("liked") or []],
+        disliked=[_document(paper) for paper in profile.get("disliked") or []],
     )
 
 
@@ -116,12 +121,16 @@ def score(profile: dict[str, Any], candidates: Sequence[dict[str, Any]]) -> list
         return []
     matrix = _rows(docs)
     interest = interest_of(profile, min(DEPTH, len(docs)))
-    picks = model.rank(interest, docs, matrix)
-    z = model.standard_scores(interest, docs, matrix)
     ids = np.array([doc.id for doc in docs])
-    picked = {pick.paper_id: n for n, pick in enumerate(picks)}
-    rest = [i for i in np.lexsort((ids, -z)) if int(ids[i]) not in picked]
+    # `InterestModel.rank` and `standard_scores` in one: the profile built and the papers
+    # scored once for both, and the picks left unexplained (explaining changes no order).
+    profiles = model.profiles([interest])
+    papers = model.scored(matrix, model.meaning(docs))
+    ((picked, _),) = top(profiles, papers, matrix, ids)
+    raw = raw_scores(papers, profiles.direct, profiles.mix, profiles.dense).ravel()
+    z = (raw - profiles.mean[0]) / profiles.spread[0]
+    chosen = set(picked.tolist())
+    rest = [i for i in np.lexsort((ids, -z)).tolist() if i not in chosen]
     result = np.zeros(len(docs))
-    for position, i in enumerate([*(np.flatnonzero(ids == p)[0] for p in picked), *rest]):
-        result[i] = len(docs) - position
+    result[[*picked.tolist(), *rest]] = np.arange(len(docs), 0, -1)
     return result.tolist()

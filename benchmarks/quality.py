@@ -7,7 +7,9 @@ product's scorer (`benchmarks.citeulike_scorer`: the model exactly as `digest ru
 and the bench's own references, prints the table of the public reference rankers with our
 rows added, and writes it to BENCHMARKS.md ("Ranking quality"). With the `embeddings` extra
 installed it runs the scorer a second time with DIGEST_EMBEDDINGS=wordllama (the extra's
-own row; `--embeddings off` skips it). The data is read from the given path and never
+own row; `--embeddings off` skips it). With `--feedback-rounds 3` the bench simulates a
+reader's votes instead, and the page's section "Ranking quality with the reader's votes" is
+written (without the embeddings' run). The data is read from the given path and never
 copied into the repository.
 """
 
@@ -58,6 +60,45 @@ COLUMNS = (
     ("titles", "seeds"),
 )
 SECTION = "## Ranking quality"
+FEEDBACK_SECTION = "## Ranking quality with the reader's votes"
+FEEDBACK_MODES = tuple((t, m) for t in TRACKS for m in ("seeds", "keywords", "seeds+keywords"))
+# hits@shown of the bench's reference rankers without and with feedback (R = 3, dev split),
+# as its README gives them; columns as FEEDBACK_MODES.
+FEEDBACK_REFERENCES: tuple[tuple[str, tuple[tuple[float, float], ...]], ...] = (
+    (
+        "tfidf, Rocchio (liked - 0.25 x disliked)",
+        (
+            (0.120, 0.137),
+            (0.077, 0.103),
+            (0.108, 0.118),
+            (0.277, 0.341),
+            (0.206, 0.280),
+            (0.282, 0.318),
+        ),
+    ),
+    (
+        "arxiv-sanity SVM (seeds + liked positive)",
+        (
+            (0.118, 0.141),
+            (0.070, 0.105),
+            (0.121, 0.140),
+            (0.266, 0.340),
+            (0.203, 0.288),
+            (0.283, 0.348),
+        ),
+    ),
+    (
+        "BM25 (liked text added to the query)",
+        (
+            (0.105, 0.117),
+            (0.077, 0.103),
+            (0.106, 0.119),
+            (0.292, 0.342),
+            (0.220, 0.295),
+            (0.304, 0.342),
+        ),
+    ),
+)
 # Options whose value is a path on the machine that ran the bench: the page shows a name.
 PATH_OPTIONS = {"--data": "DATA", "--bench": "BENCH", "--output": "OUTPUT"}
 
@@ -139,6 +180,75 @@ def tables(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def feedback_tables(summary: dict[str, Any]) -> str:
+    """hits@shown without and with the simulated votes, against the quoted references and
+    the target (1.1 times the best reference with votes); then every figure of ours."""
+    tracks = summary["tracks"]
+
+    def measured(ranker: str, track: str, mode: str) -> dict[str, Any] | None:
+        result = tracks.get(track, {}).get(ranker, {}).get(mode)
+        return None if result is None else result.get("feedback")
+
+    def pair(feedback: dict[str, Any] | None) -> str:
+        if feedback is None:
+            return "-"
+        return f"{feedback['static_hits@shown']:.3f} -> {feedback['hits@shown']:.3f}"
+
+    split = summary.get("split", "all")
+    heads = " | ".join(f"{track} {mode}" for track, mode in FEEDBACK_MODES)
+    lines = [
+        f"hits@shown, static -> with votes. Quoted rows: the bench's references; measured rows: "
+        f"this run ({split} split).",
+        "",
+        f"| ranker | {heads} |",
+        "|---|" + "---|" * len(FEEDBACK_MODES),
+    ]
+    for name, values in FEEDBACK_REFERENCES:
+        cells = [f"{static:.3f} -> {voted:.3f}" for static, voted in values]
+        lines.append(f"| {name} (quoted) | " + " | ".join(cells) + " |")
+    best = [max(values[i][1] for _, values in FEEDBACK_REFERENCES) for i in range(6)]
+    lines.append(
+        "| target: 1.1 x the best quoted row with votes | "
+        + " | ".join(_cell(1.1 * b) for b in best)
+        + " |"
+    )
+    lines.append(
+        f"| bench tfidf, Rocchio (measured, {split}) | "
+        + " | ".join(pair(measured("tfidf", t, m)) for t, m in FEEDBACK_MODES)
+        + " |"
+    )
+    lines.append(
+        f"| **digest interest model (measured, {split})** | "
+        + " | ".join(f"**{pair(measured(SCORER, t, m))}**" for t, m in FEEDBACK_MODES)
+        + " |"
+    )
+    lines += [
+        "",
+        f"Ours in full, mean ± standard error over users ({split} split): with votes, "
+        "without, the paired gain; with votes against the bench's tfidf with votes in the "
+        "same run and against the target; nDCG@10 without votes, as in the table above:",
+        "",
+        "| track | mode | hits@shown | static | gain | x tfidf | x target | nDCG@10 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for (track, mode), target in zip(FEEDBACK_MODES, best, strict=True):
+        result = tracks.get(track, {}).get(SCORER, {}).get(mode)
+        if result is None or "feedback" not in result:
+            continue
+        f = result["feedback"]
+        reference = measured("tfidf", track, mode)
+        cells = [
+            f"{f['hits@shown']:.4f} ± {f['hits@shown_se']:.4f}",
+            f"{f['static_hits@shown']:.4f} ± {f['static_hits@shown_se']:.4f}",
+            f"{f['hits@shown_gain']:+.4f} ± {f['hits@shown_gain_se']:.4f}",
+            "-" if reference is None else f"{f['hits@shown'] / reference['hits@shown']:.2f}",
+            f"{f['hits@shown'] / (1.1 * target):.3f}",
+            f"{result['ndcg@10']:.4f}",
+        ]
+        lines.append(f"| {track} | {mode} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def section(summary: dict[str, Any], command: str, seconds: float) -> str:
     """The BENCHMARKS.md section: how it was run, then the tables."""
     users = ", ".join(
@@ -146,15 +256,22 @@ def section(summary: dict[str, Any], command: str, seconds: float) -> str:
         for track in TRACKS
         if track in summary["tracks"]
     )
+    feedback = any(
+        "feedback" in result
+        for rankers in summary["tracks"].values()
+        for ranker, modes in rankers.items()
+        if ranker != "stats"
+        for result in modes.values()
+    )
     return "\n".join(
         [
-            SECTION,
+            FEEDBACK_SECTION if feedback else SECTION,
             "",
             f"`{command}`, where DATA is the CiteULike dev data, run on "
             f"{date.today().isoformat()} on a {os.cpu_count()}-core machine ({users}; "
             f"{seconds:.0f} s in all).",
             "",
-            tables(summary),
+            feedback_tables(summary) if feedback else tables(summary),
             "",
         ]
     )
@@ -178,10 +295,12 @@ def shown(argv: Sequence[str]) -> str:
 
 
 def write(path: Path, text: str) -> None:
-    """Replace the Ranking quality section of `path` (or start the file with it)."""
+    """Replace the section of `path` that `text` is (its first line) or add it after the
+    others (or start the file with it)."""
     if path.exists():
         old = path.read_text(encoding="utf-8")
-        pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
+        title = text.split("\n", 1)[0]
+        pattern = re.compile(rf"^{re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
         if pattern.search(old):
             new = pattern.sub(lambda _: text + "\n", old, count=1).rstrip("\n") + "\n"
         else:
@@ -200,6 +319,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
     parser.add_argument("--no-write", action="store_true", help="print the table only")
     parser.add_argument(
+        "--feedback-rounds",
+        type=int,
+        default=0,
+        help="simulate this many rounds of votes: the page's section with votes, not without",
+    )
+    parser.add_argument(
         "--embeddings",
         choices=("auto", "off"),
         default="auto",
@@ -214,9 +339,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     bench = load_bench(bench_path)
     started = time.perf_counter()
     common = ["--data-dir", str(args.data), "--n-users", str(args.n_users), "--tracks"]
-    common += [args.tracks, "--scorer", SCORER]
+    common += [args.tracks, "--scorer", SCORER, "--feedback-rounds", str(args.feedback_rounds)]
     summary: dict[str, Any] = _run(bench, common, "off")
-    if args.embeddings == "auto" and importlib.util.find_spec("wordllama") is not None:
+    embedded = args.embeddings == "auto" and not args.feedback_rounds
+    if embedded and importlib.util.find_spec("wordllama") is not None:
         embedded = _run(bench, [*common, "--no-baselines"], "wordllama")
         for track, rankers in embedded["tracks"].items():
             summary["tracks"][track][EMBEDDED] = rankers[SCORER]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -113,6 +113,26 @@ def record_vote(session: Session, ballot: Ballot) -> bool:
         )
     )
     return True
+
+
+def recent_votes(session: Session, limit: int) -> dict[int, list[tuple[int, str]]]:
+    """Each subscriber's `limit` latest votes, newest first, as (paper id, vote), by
+    subscriber id: one read of the votes table for every subscriber."""
+    newest = (
+        func.row_number()
+        .over(partition_by=Vote.subscriber_id, order_by=(Vote.voted_at.desc(), Vote.id.desc()))
+        .label("newest")
+    )
+    ranked = select(Vote.subscriber_id, Vote.paper_id, Vote.vote, newest).subquery()
+    rows = session.execute(
+        select(ranked.c.subscriber_id, ranked.c.paper_id, ranked.c.vote)
+        .where(ranked.c.newest <= limit)
+        .order_by(ranked.c.subscriber_id, ranked.c.newest)
+    )
+    votes: dict[int, list[tuple[int, str]]] = {}
+    for subscriber_id, paper_id, vote in rows:
+        votes.setdefault(subscriber_id, []).append((paper_id, vote))
+    return votes
 
 
 def list_votes(session: Session, email: str | None = None) -> list[VoteRecord]:

@@ -219,6 +219,8 @@ class DeliveryItem(Base):
     # The seed papers it resembles and the terms that weighed most: the email's "why".
     because: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     terms: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    # The papers the reader liked that it resembles: "because you liked".
+    liked: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
 
     delivery: Mapped[Delivery] = relationship(back_populates="items")
     paper: Mapped[Paper] = relationship()

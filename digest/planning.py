@@ -17,18 +17,40 @@ from digest.config import Settings
 from digest.db import in_chunks
 from digest.embeddings import Embedder, load_embedder
 from digest.errors import NotFoundError
+from digest.feedback import UP, recent_votes
 from digest.models import Delivery, DeliveryItem, DeliveryStatus, Paper, Subscriber
 from digest.pages import paper_key
 from digest.ranking import Document, Interest, InterestModel, Pick
 
 log = logging.getLogger(__name__)
 
-# A paper sent and not disliked is a weak positive of the subscriber's interest; only the
+# A paper sent and not voted on is a weak positive of the subscriber's interest; only the
 # most recent ones count (interests drift, and the history of 100,000 subscribers is read
 # every day).
 SENT_WEIGHT = 0.3
 HISTORY_LIMIT = 30
 HISTORY_DAYS = 7
+# A vote is the reader's own word on a paper, and rare: it counts whatever its age, where
+# a paper merely sent counts for a week. Only the latest VOTE_LIMIT of each reader count,
+# so that a profile stays a few dozen papers however long they vote and follows them
+# when their interests move.
+VOTE_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class Votes:
+    """A subscriber's latest votes, newest first: the papers they liked and disliked."""
+
+    liked: list[Document]
+    disliked: list[Document]
+
+    @property
+    def papers(self) -> set[int]:
+        """The ids of the papers voted on."""
+        return {doc.id for doc in (*self.liked, *self.disliked)}
+
+
+NO_VOTES = Votes([], [])
 
 
 @dataclass(frozen=True)
@@ -75,7 +97,10 @@ def plan_digests(
         if not picks:
             log.info("%s: nothing new on %s, no email", subscriber.email, digest_date)
             continue
-        entries = [entry(papers[p.paper_id], p.score, p.matched, p.because, p.terms) for p in picks]
+        entries = [
+            entry(papers[p.paper_id], p.score, p.matched, p.because, p.terms, liked=p.liked)
+            for p in picks
+        ]
         message_id = new_message_id(settings.id_domain)
         planned.append(
             Planned(subscriber.id, make_digest(subscriber, digest_date, entries, message_id), picks)
@@ -106,16 +131,19 @@ def _rank(
     position = {doc.id: row for row, doc in enumerate(pool)}
     seeds = _seed_documents(session, subscribers)
     library = _library_documents(session, subscribers)
-    history = history_positives(session, {doc.id: doc for doc in documents}, digest_date)
+    stored = {doc.id: doc for doc in documents}
+    history = history_positives(session, stored, digest_date)
+    votes = reader_votes(session, stored)
     interests: list[Interest] = []
     allowed: dict[int, list[int]] = {}
     for number, subscriber in enumerate(subscribers):
         own = _with_library(seeds[subscriber.id], library.get(subscriber.id, []))
-        interests.append(_interest(subscriber, own, history.get(subscriber.id, [])))
-        # A seed paper is one the subscriber knows: never a pick for them.
-        mine = new[subscriber.id]
-        if own:
-            mine = mine - {doc.id for doc, _ in own}
+        voted = votes.get(subscriber.id, NO_VOTES)
+        interests.append(_interest(subscriber, own, history.get(subscriber.id, []), voted))
+        # A seed paper or a paper voted on is one the subscriber knows: never a pick for
+        # them (a vote may come from a digest that then failed, or from a preview).
+        known = {doc.id for doc, _ in own} | voted.papers
+        mine = new[subscriber.id] - known if known else new[subscriber.id]
         if len(mine) < len(pool):
             allowed[number] = sorted(position[paper_id] for paper_id in mine)
     picked = model.rank_many(interests, pool, matrix, allowed)
@@ -126,7 +154,11 @@ def _interest(
     subscriber: Subscriber,
     seeds: Sequence[tuple[Document, float]],
     positives: Sequence[tuple[Document, float]],
+    votes: Votes,
 ) -> Interest:
+    # A vote replaces the weak positive of a paper sent: a disliked paper counts as one
+    # no more, a liked one counts as a liked paper.
+    voted = votes.papers
     return Interest(
         keywords=subscriber.keywords,
         exclude=subscriber.exclude,
@@ -135,7 +167,9 @@ def _interest(
         min_score=subscriber.min_score,
         seeds=[doc for doc, _ in seeds],
         seed_weights=[weight for _, weight in seeds],
-        positives=positives,
+        positives=[(doc, weight) for doc, weight in positives if doc.id not in voted],
+        liked=votes.liked,
+        disliked=votes.disliked,
     )
 
 
@@ -220,11 +254,7 @@ def history_positives(
 ) -> dict[int, list[tuple[Document, float]]]:
     """Papers each subscriber was sent in the HISTORY_DAYS before `before`, newest first (at
     most HISTORY_LIMIT): weak positives of their interest. `papers` are stored ones already
-    read (the model's corpus); the others are read here.
-
-    The hook for feedback, which is not recorded yet: a paper marked as liked would count
-    here as a strong positive (weight 1), one marked as disliked not at all.
-    """
+    read (the model's corpus); the others are read here."""
     rows = session.execute(
         select(DeliveryItem.subscriber_id, DeliveryItem.paper_id)
         .join(Delivery, DeliveryItem.delivery_id == Delivery.id)
@@ -249,6 +279,22 @@ def history_positives(
             if paper_id in papers or paper_id in read
         ]
         for subscriber_id, ids in sent.items()
+    }
+
+
+def reader_votes(session: Session, papers: Mapping[int, Document]) -> dict[int, Votes]:
+    """Each subscriber's latest VOTE_LIMIT votes, by subscriber id. `papers` are stored ones
+    already read (the model's corpus); the others are read here."""
+    latest = recent_votes(session, VOTE_LIMIT)
+    wanted = {paper_id for votes in latest.values() for paper_id, _ in votes}
+    read = {doc.id: doc for doc in documents(session, sorted(wanted - papers.keys()))}
+    found = {**read, **{paper_id: papers[paper_id] for paper_id in wanted & papers.keys()}}
+    return {
+        subscriber_id: Votes(
+            liked=[found[paper_id] for paper_id, vote in votes if vote == UP],
+            disliked=[found[paper_id] for paper_id, vote in votes if vote != UP],
+        )
+        for subscriber_id, votes in latest.items()
     }
 
 

@@ -10,6 +10,7 @@ import scipy.sparse as sp
 from benchmarks.synthetic import Synthetic
 from digest.ranking import Document, Interest, InterestModel, Profiles
 from digest.ranking.calibration import standard
+from digest.ranking.screen import Screen
 from digest.ranking.topk import TIE_STEP
 
 Picks = list[tuple[np.ndarray, np.ndarray]]
@@ -47,11 +48,12 @@ def plain_top(
 
 
 def interests(papers: list[Document], count: int) -> list[Interest]:
-    """Keywords alone, with seeds, with history, with exclusions; several limits and floors."""
+    """Keywords alone, with seeds, with history, with exclusions, with liked and disliked
+    papers (a profile with negative entries); several limits and floors."""
     rng = np.random.default_rng(0)
     made = []
     for n, profile in enumerate(Synthetic(0).profiles(count)):
-        kind = n % 4
+        kind = n % 6
         chosen = [papers[i] for i in rng.choice(len(papers), size=3, replace=False)]
         made.append(
             Interest(
@@ -61,9 +63,17 @@ def interests(papers: list[Document], count: int) -> list[Interest]:
                 min_score=float(rng.choice([0.0, 0.3, 0.6])),
                 seeds=chosen[:2] if kind == 1 else (),
                 positives=[(doc, 0.5) for doc in chosen] if kind == 2 else (),
+                liked=chosen[:1] if kind == 4 else (),
+                # Stored disliked papers weigh on stored papers, others on terms.
+                disliked={4: chosen[1:], 5: [unstored(d) for d in chosen[1:]]}.get(kind, ()),
             )
         )
     return made
+
+
+def unstored(doc: Document) -> Document:
+    """The same paper under an id the corpus does not hold: analyzed, not a stored row."""
+    return Document(-1 - doc.id, doc.title, doc.abstract)
 
 
 @pytest.fixture(scope="module")
@@ -159,6 +169,24 @@ def test_scores_closer_than_float32_come_in_float64_order(
     assert columns[:2].tolist() == [1, 0]
     assert scores[:2].tolist() == [raw[1], raw[0]]
     assert_same([(columns, scores)], plain_top(model, profiles, matrix, ids))
+
+
+def test_float32_scores_are_within_the_margin_of_float64_with_negative_parts(
+    fitted: tuple[InterestModel, list[Document], list[Interest]],
+) -> None:
+    """Profiles less their disliked papers hold negative weights, in their own terms and on
+    stored papers: every float32 score is still within the screen's bound of its float64 one."""
+    model, _, wanted = fitted
+    profiles = model.profiles([i for i in wanted if i.disliked])
+    assert (profiles.direct.data < 0).any() and (profiles.mix.data < 0).any()
+    scored = model.scored(model.corpus_matrix)
+    screen = Screen(scored, profiles.direct, profiles.mix)
+    parts = profiles.direct, profiles.mix, profiles.dense
+    block = screen.screened(*parts)
+    exact = model.raw_scores(profiles, model.corpus_matrix)
+
+    error = np.abs(block.scores.astype(float) - exact)
+    assert 0 < error.max() <= screen.margin(*parts)
 
 
 def raw_scores(model: InterestModel, profiles: Profiles, matrix: sp.csr_matrix) -> np.ndarray:

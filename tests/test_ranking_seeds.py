@@ -242,6 +242,94 @@ def test_non_positive_weights_are_ignored() -> None:
     )
 
 
+# --- votes -------------------------------------------------------------------------------------
+
+
+def test_a_liked_paper_counts_as_a_seed() -> None:
+    docs = corpus()
+    model = InterestModel(docs, [])
+    liked = Document(0, "Protein folding in cells", "How proteins fold.")
+
+    as_seed = model.rank(Interest({}, seeds=[liked], max_papers=5), docs)
+    as_liked = model.rank(Interest({}, liked=[liked], max_papers=5), docs)
+
+    assert set(ids(as_liked)) == topic_ids("protein")
+    assert ids(as_liked) == ids(as_seed)
+    assert [p.score for p in as_liked] == [p.score for p in as_seed]
+
+
+def test_a_liked_paper_opens_picks_beyond_the_keywords() -> None:
+    """A keyword profile sends only papers holding a keyword; once the reader likes a paper
+    of another topic, papers like it come too, as with a seed."""
+    docs = corpus()
+    model = InterestModel(docs, ["speech recognition"])
+    liked = Document(0, "Robot navigation among people", "Crowd navigation for robots.")
+    keywords = {"speech recognition": 1.0}
+
+    before = set(ids(model.rank(Interest(keywords, max_papers=20), docs)))
+    after = set(ids(model.rank(Interest(keywords, max_papers=20, liked=[liked]), docs)))
+
+    assert before == topic_ids("speech")
+    assert 17 in after  # "Robot navigation in crowds"
+    assert topic_ids("speech") & after
+
+
+def test_a_disliked_paper_lowers_the_papers_like_it() -> None:
+    """Two topics in the profile: disliking a paper of one moves that topic's papers down,
+    and the other's up, without taking the disliked topic out of the picks."""
+    docs = corpus()
+    model = InterestModel(docs, [])
+    seeds = [
+        Document(0, "Protein structure prediction with language models", ""),
+        Document(0, "Robot learning for grasping", ""),
+    ]
+    disliked = Document(0, "Protein folding by simulation", "Simulated protein folding.")
+    plain = model.standard_scores(Interest({}, seeds=seeds), docs)
+    less = model.standard_scores(Interest({}, seeds=seeds, disliked=[disliked]), docs)
+    protein, robot = sorted(topic_ids("protein")), sorted(topic_ids("robot"))
+
+    def gap(z: np.ndarray) -> float:
+        return float(np.mean(z[[i - 1 for i in robot]]) - np.mean(z[[i - 1 for i in protein]]))
+
+    assert gap(less) > gap(plain)
+    picked = set(ids(model.rank(Interest({}, seeds=seeds, disliked=[disliked]), docs)))
+    assert picked & topic_ids("protein")
+
+
+def test_dislikes_weigh_less_than_likes() -> None:
+    """One liked and one disliked paper of the same topic: the topic still comes first."""
+    docs = corpus()
+    model = InterestModel(docs, [])
+    liked = Document(0, "Graph neural networks for chemistry", "Molecules as graphs.")
+    disliked = Document(0, "Graph neural networks for traffic", "Roads as graphs.")
+    top = ordered(model, Interest({}, liked=[liked], disliked=[disliked]), docs)
+
+    assert set(top[:5]) == topic_ids("graph")
+
+
+def test_only_dislikes_pick_nothing() -> None:
+    docs = corpus()
+    model = InterestModel(docs, [])
+    disliked = Document(0, "Graph pooling layers", "Pooling on graphs.")
+    assert model.rank(Interest({}, disliked=[disliked]), docs) == []
+
+
+def test_explanations_name_liked_papers_apart_from_seeds() -> None:
+    docs = corpus()
+    seed = Document(0, "Children's speech recognition", "Speech recognition for kids.")
+    liked = Document(0, "Robot navigation with maps", "A robot finds its way.")
+    model = InterestModel(docs, [])
+    picks = model.rank(Interest(keywords={}, seeds=[seed], liked=[liked]), docs)
+    by_id = {pick.paper_id: pick for pick in picks}
+
+    crowds = by_id[17]  # "Robot navigation in crowds"
+    assert crowds.liked == ["Robot navigation with maps"]
+    assert crowds.because == []
+    children = by_id[1]  # "Speech recognition for children"
+    assert children.because == ["Children's speech recognition"]
+    assert children.liked == []
+
+
 # --- calibration -------------------------------------------------------------------------------
 
 
@@ -387,3 +475,22 @@ def test_bench_adapter_fits_again_for_a_phrase_a_paper_holds() -> None:
     interest = Interest({"learning to rank": 1.0}, max_papers=len(docs))
     assert ids(InterestModel(docs, ["learning to rank"]).rank(interest, docs)) == [21]
     assert [papers[i]["id"] for i in np.argsort(scores)[::-1][:2]] == [21, 22]
+
+
+def test_bench_adapter_passes_the_liked_and_disliked_papers() -> None:
+    from benchmarks import citeulike_scorer
+
+    docs = corpus()
+    papers = [{"id": d.id, "title": d.title, "abstract": d.abstract} for d in docs]
+    citeulike_scorer.fit(papers)
+    keywords = {"keywords": ["graph neural network"], "seeds": []}
+    voted = {**keywords, "liked": [papers[15]], "disliked": [papers[5]]}
+
+    def best(profile: dict[str, object]) -> list[int]:
+        scores = citeulike_scorer.score(profile, papers)
+        return [papers[i]["id"] for i in np.argsort(scores)[::-1]]
+
+    before, after = best(keywords), best(voted)
+    assert before.index(17) > 5  # "Robot navigation in crowds": no keyword
+    assert after.index(17) < 5  # like the liked "Robot grasping from pixels"
+    assert after.index(6) > before.index(6)  # the disliked paper itself falls

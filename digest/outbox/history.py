@@ -24,7 +24,7 @@ def with_contents() -> Select[Delivery]:
 def stored_digest(delivery: Delivery) -> Digest:
     """The digest a recorded delivery holds, rebuilt from its items (same Message-ID)."""
     entries = [
-        entry(item.paper, item.score, item.matched, item.because, item.terms)
+        entry(item.paper, item.score, item.matched, item.because, item.terms, liked=item.liked)
         for item in delivery.items
     ]
     return make_digest(delivery.subscriber, delivery.digest_date, entries, delivery.message_id)

@@ -186,6 +186,7 @@ def _insert_planned(
             "matched": _json_strings(pick.matched),
             "because": _json_strings(pick.because),
             "terms": _json_strings(pick.terms),
+            "liked": _json_strings(pick.liked),
         }
         for plan in planned
         if plan.subscriber_id in delivery_of
@@ -227,7 +228,7 @@ def _json_strings(values: list[str]) -> str:
 def _insert_ready(connection: Connection, items: list[dict[str, object]]) -> None:
     """Insert delivery items whose values are ready for the driver (JSON already encoded).
 
-    SQLAlchemy's per-row processing of the bound values (three JSON columns) costs three
+    SQLAlchemy's per-row processing of the bound values (four JSON columns) costs three
     times the database's own work on a day's million items, so the statement SQLAlchemy
     compiles for this dialect goes to the driver's executemany as it is.
     """

@@ -1,6 +1,6 @@
 """Why a paper was picked: its calibrated score, the profile's keywords it holds whole, the
-seed papers most like it and the terms that weigh most in its score, as the paper writes
-them."""
+seed papers and liked papers most like it and the terms that weigh most in its score, as
+the paper writes them."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ from digest.ranking.surface import Distinctive, Surfaces
 from digest.ranking.topk import Picked
 from digest.ranking.vocabulary import Corpus
 
-# At most this many seed papers and terms per pick; a seed paper is named when its
-# similarity to the pick is at least this share of the most similar seed's.
+# At most this many papers (seed and liked ones) and terms per pick; a paper is named when
+# its similarity to the pick is at least this share of the most similar one's.
 BECAUSE_MAX = 3
 TERMS_MAX = 5
 BECAUSE_SHARE = 0.5
@@ -44,6 +44,7 @@ class Pick:
 
     `matched`: the profile's keywords the paper contains whole, heaviest first.
     `because`: the titles of the seed papers most like it, most similar first.
+    `liked`: the titles of the papers the reader liked most like it, most similar first.
     `terms`: the terms that contributed most to its score, largest share first, as the
     paper writes them; only distinctive ones, which it says in its title or more than once.
     """
@@ -53,6 +54,7 @@ class Pick:
     matched: list[str]
     because: list[str] = field(default_factory=list)
     terms: list[str] = field(default_factory=list)
+    liked: list[str] = field(default_factory=list)
 
 
 def match_strength(score: float) -> str:
@@ -73,8 +75,8 @@ def explain(
     documents: Sequence[Document],
 ) -> list[list[Pick]]:
     """The picks (`topk.top`'s, rows of `matrix` with raw scores) with their calibrated
-    scores and why: keywords, seed papers, terms. `documents` are the papers of `matrix`'s
-    rows, whose words the terms are shown in."""
+    scores and why: keywords, seed papers, liked papers, terms. `documents` are the papers
+    of `matrix`'s rows, whose words the terms are shown in."""
     owners = np.repeat(np.arange(len(chosen)), [len(rows) for rows, _ in chosen])
     rows = np.concatenate([rows for rows, _ in chosen]) if chosen else np.zeros(0, int)
     raw = np.concatenate([scores for _, scores in chosen]) if chosen else np.zeros(0)
@@ -93,7 +95,7 @@ def explain(
         vectors = profiles.vectors(distinct).explicit(corpus)[inverse]
         terms = _terms(vectors, papers, rows[block], hiding, shown)
         matched = keywords.matched(owners[block], rows[block])
-        because = _seed_reasons(corpus, neighbourhoods, profiles, owners[block], papers)
+        reasons = _paper_reasons(corpus, neighbourhoods, profiles, owners[block], papers)
         for n, (owner, paper, score) in enumerate(
             zip(
                 owners[block].tolist(),
@@ -107,50 +109,58 @@ def explain(
                     paper_id=paper,
                     score=round(score, 4),
                     matched=matched[n],
-                    because=because[n],
+                    because=reasons[n][0],
+                    liked=reasons[n][1],
                     terms=terms[n],
                 )
             )
     return picks
 
 
-def _seed_reasons(
+def _paper_reasons(
     corpus: Corpus,
     neighbourhoods: Neighbourhoods,
     profiles: Profiles,
     owners: np.ndarray,
     papers: sp.csr_matrix,
-) -> list[list[str]]:
+) -> list[tuple[list[str], list[str]]]:
     """For each pick (its profile in `owners`, ascending as `explain` makes them, and its
-    paper's row in `papers`), the seed papers most like it: by their cosines with the
-    paper blended with its neighbours, as its score measured it."""
+    paper's row in `papers`), the seed papers and the liked papers most like it: by their
+    cosines with the paper blended with its neighbours, as its score measured it."""
     # One product per profile for all its picks: one per pick cost milliseconds each.
-    reasons: list[list[str]] = [[] for _ in range(len(owners))]
-    if all(profiles.seeds[owner] is None for owner in np.unique(owners).tolist()):
-        return reasons
+    reasons: list[tuple[list[str], list[str]]] = [([], []) for _ in range(len(owners))]
     distinct, first, counts = np.unique(owners, return_index=True, return_counts=True)
     own, near = neighbourhoods.shares(papers)
     for owner, start, count in zip(distinct.tolist(), first.tolist(), counts.tolist(), strict=True):
-        seeds = profiles.seeds[owner]
-        if seeds is None:
+        parts = [p for p in (profiles.seeds[owner], profiles.liked[owner]) if p is not None]
+        if not parts:
             continue
+        # Seeds and liked papers share the few places: the closest to the pick are named,
+        # each as what it is.
+        chosen = sp.vstack(parts, format="csr")
+        titles = profiles.seed_titles[owner] + profiles.liked_titles[owner]
+        seeds = len(profiles.seed_titles[owner])
         picked = slice(start, start + count)
-        cosines = (seeds @ papers[picked].T).toarray() * own[picked]
+        cosines = (chosen @ papers[picked].T).toarray() * own[picked]
         neighbours = near[picked]
         if neighbours.nnz:
-            cosines += similarities(seeds, corpus, sp.csr_matrix(neighbours.T))
+            cosines += similarities(chosen, corpus, sp.csr_matrix(neighbours.T))
         for n in range(count):
-            reasons[start + n] = _because(cosines[:, n], profiles.seed_titles[owner])
+            reasons[start + n] = _because(cosines[:, n], titles, seeds)
     return reasons
 
 
-def _because(similarity: np.ndarray, titles: list[str]) -> list[str]:
-    """The seed papers most like a paper (by their cosines with it), most similar first."""
+def _because(similarity: np.ndarray, titles: list[str], seeds: int) -> tuple[list[str], list[str]]:
+    """The papers most like a paper (by their cosines with it, one per title; the first
+    `seeds` titles are seed papers, the rest liked ones), most similar first: the seed
+    papers' titles and the liked papers', at most BECAUSE_MAX in all."""
     if not similarity.size or similarity.max() <= 0:
-        return []
+        return [], []
     floor = BECAUSE_SHARE * similarity.max()
     order = np.argsort(-similarity, kind="stable")
-    return list(dict.fromkeys(titles[i] for i in order if similarity[i] >= floor))[:BECAUSE_MAX]
+    named = dict.fromkeys((i >= seeds, titles[i]) for i in order.tolist() if similarity[i] >= floor)
+    first = list(named)[:BECAUSE_MAX]
+    return [title for liked, title in first if not liked], [t for liked, t in first if liked]
 
 
 def _terms(
@@ -164,6 +174,9 @@ def _terms(
     the paper (at `rows` of the candidates) writes them, a phrase before its words, at most
     TERMS_MAX; all pairs in one elementwise product."""
     contribution = sp.csr_matrix(papers.multiply(vectors))
+    # A term the profile holds less of for a disliked paper lowers the score: never a reason.
+    contribution.data[contribution.data < 0] = 0
+    contribution.eliminate_zeros()
     pairs = contribution.shape[0]
     keep = _top_entries(contribution, TERMS_LOOKED_AT)
     owner = np.repeat(np.arange(pairs), np.diff(contribution.indptr))[keep]

@@ -1,21 +1,22 @@
 """Profiles: what a subscriber is interested in, as the vectors that score papers.
 
-A profile is built from up to three sources, each a TF-IDF vector in the same space:
+A profile is built from these sources, each a TF-IDF vector in the same space:
 
 - keywords: the sum of the keywords' vectors (by weight), leaning towards the stored papers
   that match them best (pseudo-relevance feedback) when there are no seeds;
 - seeds: papers the subscriber chose (title and abstract, or a title alone);
-- positives: papers from the subscriber's history, each with a weight.
+- liked: papers the reader marked "more like this", which join the seeds;
+- positives: papers from the subscriber's history, each with a weight;
+- disliked: papers the reader marked "less like this", a negative part.
 
 The papers' part and the keywords' part are weighed against each other, the sum made unit
-length and expanded when short (`digest.ranking.expansion`); its dense vector, meaning and
-calibration follow from that one vector. A new kind of paper in a profile (one the reader
-liked, one they disliked) joins it in `_weighted_papers`.
+length and expanded when short (`digest.ranking.expansion`); the disliked papers' part is
+then taken from it. Its dense vector, meaning and calibration follow from that one vector.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,17 +43,24 @@ HISTORY_SHARE = 0.2
 # vocabulary.
 PSEUDO_FEEDBACK_PAPERS = 5
 PSEUDO_FEEDBACK_WEIGHT = 0.5
+# A liked paper weighs as much as a seed: the reader chose it as they chose their seeds.
+LIKED_WEIGHT = 1.0
+# The disliked papers' unit centroid is taken from the unit profile at this weight: "less
+# like this" often means "not today" or "not this one" rather than "not this topic", so it
+# pushes the profile away from them without undoing the topic that brought them.
+DISLIKED_WEIGHT = 0.25
 
 
 @dataclass(frozen=True)
 class Interest:
     """A subscriber's profile as the model sees it.
 
-    `seeds` are papers the subscriber liked, each of weight 1 unless `seed_weights` gives
-    one weight per seed (a reference library's older papers weigh less); `positives` are
-    papers from their history with a weight each (for example 0.3 for a paper sent and not
-    disliked, 1.0 for one they liked). Either may be empty, and so may `keywords` when there
-    are seeds or positives.
+    `seeds` are papers the subscriber named, each of weight 1 unless `seed_weights` gives
+    one weight per seed (a reference library's older papers weigh less); `liked` are papers
+    they marked "more like this", which count as seeds; `disliked` those they marked "less
+    like this", which the profile is pushed away from; `positives` are papers from their
+    history with a weight each (for example 0.3 for a paper sent and not voted on). Any may
+    be empty, and so may `keywords` when there are papers.
     """
 
     keywords: dict[str, float]
@@ -61,6 +69,8 @@ class Interest:
     min_score: float = 0.0
     seeds: Sequence[Document] = ()
     positives: Sequence[tuple[Document, float]] = ()
+    liked: Sequence[Document] = ()
+    disliked: Sequence[Document] = ()
     seed_weights: Sequence[float] = ()
 
     def __post_init__(self) -> None:
@@ -94,6 +104,8 @@ class Profiles:
     keyword_features: list[list[int | None]]  # and each one's whole-match column
     seeds: list[sp.csr_matrix | None]  # the seed papers' unit vectors, one row each
     seed_titles: list[list[str]]
+    liked: list[sp.csr_matrix | None]  # the liked papers' unit vectors, one row each
+    liked_titles: list[list[str]]
 
     def __len__(self) -> int:
         return int(self.direct.shape[0])
@@ -127,22 +139,26 @@ class ProfileBuilder:
         self._meaning = meaning
 
     def build(self, interests: Sequence[Interest]) -> Profiles:
-        """Every interest as one unit vector (keywords with their best matches, seeds,
-        positives, then related title words), and what scoring needs besides."""
+        """Every interest as one vector of unit length (keywords with their best matches,
+        seeds, liked papers and positives, then related title words, less the disliked
+        papers), and what scoring needs besides."""
         corpus = self._corpus
-        # Only seed papers the subscriber chose open picks beyond their keywords and turn
-        # pseudo-relevance feedback off; papers merely sent before do not.
-        chosen = np.array([bool(interest.seeds) for interest in interests], dtype=bool)
-        paper_part, seeds = self._paper_parts(interests)
+        # Only papers the subscriber chose (seeds, liked papers) open picks beyond their
+        # keywords and turn pseudo-relevance feedback off; papers merely sent before do not.
+        chosen = np.array([bool(i.seeds or i.liked) for i in interests], dtype=bool)
+        papers, analyzed = self._papers(interests, _weighted_papers)
+        paper_part = papers.unit(corpus)
         keyword_part = self._keyword_parts(interests, pseudo_feedback=~chosen)
         has_paper = paper_part.nonzero_rows()
         has_keyword = keyword_part.nonzero_rows()
-        # With seeds the papers lead and keywords steer; without, the subscriber's history
-        # only nudges what their keywords ask for.
+        # With chosen papers the papers lead and keywords steer; without, the subscriber's
+        # history only nudges what their keywords ask for.
         paper_weight = np.where(chosen | ~has_keyword, 1.0, HISTORY_SHARE)
         keyword_weight = np.where(chosen & has_paper, KEYWORD_SHARE_WITH_SEEDS, 1.0)
         summed = paper_part.scaled(paper_weight) + keyword_part.scaled(keyword_weight)
         vectors = expanded(corpus, self._terms, summed.unit(corpus))
+        # After expansion, which widens what the reader asked for, not what they refused.
+        vectors = self._less_disliked(interests, vectors)
         # After expansion: a profile's mean and spread are those of the vector it scores with.
         dense = self._dense.profiles(vectors)
         meaning = None
@@ -169,21 +185,25 @@ class ProfileBuilder:
             max_papers=np.array([max(i.max_papers, 0) for i in interests], dtype=int),
             keywords=keywords,
             keyword_features=features,
-            seeds=seeds,
+            seeds=[_seed_rows(corpus, i.seeds, *analyzed) if i.seeds else None for i in interests],
             seed_titles=[[doc.title for doc in i.seeds] for i in interests],
+            liked=[_seed_rows(corpus, i.liked, *analyzed) if i.liked else None for i in interests],
+            liked_titles=[[doc.title for doc in i.liked] for i in interests],
         )
 
-    def _paper_parts(
-        self, interests: Sequence[Interest]
-    ) -> tuple[Mixed, list[sp.csr_matrix | None]]:
-        """The papers' part of each profile (zero rows where none): the sum of its papers'
-        vectors by weight, unit length; and each interest's seed vectors, for explanations."""
+    def _papers(
+        self,
+        interests: Sequence[Interest],
+        weighted: Callable[[Interest], list[tuple[Document, float]]],
+    ) -> tuple[Mixed, tuple[sp.csr_matrix, dict[Document, int]]]:
+        """Each interest's `weighted` papers summed by weight (zero rows where none), and
+        the papers not stored, analyzed: their rows, and each one's position among them."""
         corpus = self._corpus
         # (profile, corpus row, weight) for stored papers, (profile, paper, weight) for others.
         stored: list[tuple[int, int, float]] = []
         fresh: list[tuple[int, Document, float]] = []
         for number, interest in enumerate(interests):
-            for doc, weight in _weighted_papers(interest):
+            for doc, weight in weighted(interest):
                 row = corpus.stored_row(doc)
                 if row is None:
                     fresh.append((number, doc, weight))
@@ -202,10 +222,18 @@ class ProfileBuilder:
             analyzed = corpus.transform(distinct)
             position = {doc: n for n, doc in enumerate(distinct)}
             direct = sp.csr_matrix(owner @ analyzed)
-        seeds = [
-            _seed_rows(corpus, i.seeds, analyzed, position) if i.seeds else None for i in interests
-        ]
-        return Mixed(direct, mix).unit(corpus), seeds
+        return Mixed(direct, mix), (analyzed, position)
+
+    def _less_disliked(self, interests: Sequence[Interest], vectors: Mixed) -> Mixed:
+        """The unit `vectors` less DISLIKED_WEIGHT times the unit centroid of each
+        interest's disliked papers, unit length again."""
+        if not any(interest.disliked for interest in interests):
+            return vectors
+        disliked, _ = self._papers(interests, _disliked_papers)
+        centroid = disliked.unit(self._corpus)
+        # A profile of dislikes alone asks for nothing: it stays empty, and picks nothing.
+        weight = np.where(vectors.nonzero_rows(), -DISLIKED_WEIGHT, 0.0)
+        return (vectors + centroid.scaled(weight)).unit(self._corpus)
 
     def _keyword_parts(self, interests: Sequence[Interest], pseudo_feedback: np.ndarray) -> Mixed:
         """The keyword part of each profile (zero rows where none): the keywords' vectors
@@ -293,11 +321,18 @@ class ProfileBuilder:
 
 def _weighted_papers(interest: Interest) -> list[tuple[Document, float]]:
     """The papers a profile is made of, each with its weight: its seeds (1, or their own
-    weights) and its positives of positive weight."""
+    weights), its liked papers (LIKED_WEIGHT) and its positives of positive weight."""
     weights = interest.seed_weights or [1.0] * len(interest.seeds)
-    return [(doc, weight) for doc, weight in zip(interest.seeds, weights, strict=True)] + [
-        (doc, weight) for doc, weight in interest.positives if weight > 0
-    ]
+    return (
+        list(zip(interest.seeds, weights, strict=True))
+        + [(doc, LIKED_WEIGHT) for doc in interest.liked]
+        + [(doc, weight) for doc, weight in interest.positives if weight > 0]
+    )
+
+
+def _disliked_papers(interest: Interest) -> list[tuple[Document, float]]:
+    """The papers a profile is pushed away from, each weighing the same."""
+    return [(doc, 1.0) for doc in interest.disliked]
 
 
 def _seed_rows(
@@ -306,8 +341,9 @@ def _seed_rows(
     analyzed: sp.csr_matrix,
     position: dict[Document, int],
 ) -> sp.csr_matrix:
-    """The seeds' unit vectors, one row each: a stored paper's row of the corpus, another's
-    row of `analyzed` (at its `position`), the papers the profile analyzed already."""
+    """The papers' unit vectors (seeds, or liked papers), one row each: a stored paper's row
+    of the corpus, another's row of `analyzed` (at its `position`), the papers the profile
+    analyzed already."""
     known, rows, others = corpus.split(seeds)
     parts = [corpus.matrix[rows], analyzed[[position[seeds[n]] for n in others]]]
     order = np.empty(len(seeds), dtype=int)

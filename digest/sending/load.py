@@ -24,16 +24,16 @@ class Claimed:
 
 
 # An item's JSON lists, read as their text: see _decode_lists.
-_ITEM_LISTS = (DeliveryItem.matched, DeliveryItem.because, DeliveryItem.terms)
+_ITEM_LISTS = (DeliveryItem.matched, DeliveryItem.because, DeliveryItem.terms, DeliveryItem.liked)
 
 
 def _decode_lists(items: Sequence[Sequence[Any]]) -> list[list[Any]]:
-    """Each item's three JSON lists, the last three columns of its row, as Python lists.
+    """Each item's four JSON lists, the last four columns of its row, as Python lists.
 
     All of a batch's in one `json.loads`: decoding them one value at a time, as the JSON
-    type does, cost its per-call overhead three times per item, about 4% of a message.
+    type does, cost its per-call overhead once per list and item, about 4% of a message.
     """
-    texts = ",".join(f"[{m},{b},{t}]" for *_, m, b, t in items)
+    texts = ",".join(f"[{m},{b},{t},{liked}]" for *_, m, b, t, liked in items)
     return list(json.loads(f"[{texts}]"))
 
 
@@ -83,9 +83,9 @@ class Loader:
             ).all()
             self._fetch_papers(connection, {item.paper_id for item in items})
         entries: dict[int, list[Entry]] = {}
-        for item, (matched, because, terms) in zip(items, _decode_lists(items), strict=True):
+        for item, (matched, because, terms, liked) in zip(items, _decode_lists(items), strict=True):
             entries.setdefault(item.delivery_id, []).append(
-                entry(self.papers[item.paper_id], item.score, matched, because, terms)
+                entry(self.papers[item.paper_id], item.score, matched, because, terms, liked=liked)
             )
         # One missing was taken over after our claim went stale: it is the other's now.
         return [
