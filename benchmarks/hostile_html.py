@@ -1,4 +1,4 @@
-"""Parse time of hostile markup against a real saved papers page of the same size.
+"""Parse time of hostile input against a real page of the same size.
 
     python -m benchmarks.hostile_html            # 40 KB and 20 MB (DIGEST_MAX_PAGE_MB)
     python -m benchmarks.hostile_html --json
@@ -8,7 +8,9 @@ Any input that starts with "<" is read by `digest.hf_html`. Each line is the CPU
 to the same size) parsed in the same run: a linear parser keeps every ratio near 1 at
 every size. The standard library's `html.parser`, which digest used before, is measured
 too on the first hostile input at a few small sizes, to show its quadratic growth (it takes
-16 s of CPU at 40 KB, so larger sizes are left out).
+16 s of CPU at 40 KB, so larger sizes are left out). Text dumps of a million short lines
+(blank, header-like, or titles without an abstract) are measured against a real text page
+repeated to the same size.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from pathlib import Path
 from digest.errors import PageError
 from digest.formats import parse_input
 
-REAL = Path(__file__).resolve().parent.parent / "tests" / "data" / "hf-html" / "2024-08-01.html"
+ROOT = Path(__file__).resolve().parent.parent
+REAL = ROOT / "tests" / "data" / "hf-html" / "2024-08-01.html"
+REAL_TEXT = ROOT / "examples" / "pages" / "000_d067d0052f9a516d.txt"
 SIZES = {"40 KB": 40_000, "20 MB": 20 * 1024 * 1024}
 # Repeated units that send a naive HTML tokenizer back over the input.
 HOSTILE = {
@@ -36,6 +40,16 @@ HOSTILE = {
     "'<![' repeated": "<![",
 }
 STDLIB_SIZES = (2_500, 5_000, 10_000)
+# A text dump's header and one paper, then a million short lines of each kind.
+TEXT_HEADER = b"Get trending papers in your email inbox!\n\nSubscribe\n\nMar 19\n\n"
+TEXT_PAPER = (
+    b"Xylophonic Lines\n" + b"We study xylophonic signals with a careful method. " * 6 + b"\n"
+)
+MILLION_LINES = {
+    "a million blank lines": TEXT_HEADER + b" \n\t\n" * 500_000 + TEXT_PAPER,
+    "a million header lines": b"new\n" * 1_000_000 + TEXT_HEADER + TEXT_PAPER,
+    "a million titles alone": TEXT_HEADER + TEXT_PAPER + b"ok\n" * 1_000_000,
+}
 
 
 def cpu_seconds(work: Callable[[], object]) -> float:
@@ -55,8 +69,12 @@ def real_page(size: int) -> bytes:
     return (page * (size // len(page) + 1))[:size] if size > len(page) else page[:size]
 
 
-def parse(data: bytes) -> Callable[[], object]:
-    return lambda: parse_input(data, "bench.html", date(2026, 3, 2))
+def repeated(page: bytes, size: int) -> bytes:
+    return (page * (size // len(page) + 1))[:size]
+
+
+def parse(data: bytes, name: str = "bench.html") -> Callable[[], object]:
+    return lambda: parse_input(data, name, date(2026, 3, 2))
 
 
 def stdlib(data: bytes) -> Callable[[], object]:
@@ -79,6 +97,12 @@ def measure() -> list[dict[str, object]]:
             rows.append(
                 {"input": name, "size": label, "seconds": seconds, "ratio": seconds / baseline}
             )
+    for name, data in MILLION_LINES.items():
+        baseline = cpu_seconds(parse(repeated(REAL_TEXT.read_bytes(), len(data)), "bench.txt"))
+        seconds = cpu_seconds(parse(data, "bench.txt"))
+        size = f"{len(data) / 1e6:.0f} MB"
+        rows.append({"input": "real text page", "size": size, "seconds": baseline, "ratio": 1.0})
+        rows.append({"input": name, "size": size, "seconds": seconds, "ratio": seconds / baseline})
     for size in STDLIB_SIZES:
         real = cpu_seconds(stdlib(real_page(size)))
         hostile = cpu_seconds(stdlib(sized("<a ", size)))

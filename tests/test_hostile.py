@@ -16,7 +16,6 @@ import resource
 import shutil
 import subprocess
 import sys
-import time
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from html.parser import HTMLParser
@@ -346,7 +345,6 @@ def test_an_endless_input_is_refused_without_being_read_whole(settings, tmp_path
     # /dev/zero never ends: reading it whole would never return.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DIGEST_", "SMTP_"))}
     env |= env_for(settings) | {"DIGEST_MAX_PAGE_MB": "1"}
-    started = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", "digest", "ingest", "/dev/zero", "--date", DAY],
         env=env,
@@ -357,11 +355,11 @@ def test_an_endless_input_is_refused_without_being_read_whole(settings, tmp_path
     )
     assert done.returncode == 1
     assert "/dev/zero: larger than 1 MB" in done.stderr
-    assert time.monotonic() - started < 20
 
 
 @pytest.mark.parametrize("kind", ["blank", "header", "titles"])
-def test_a_page_of_a_million_short_lines_is_handled_quickly(cli, tmp_path, kind):
+def test_a_page_of_a_million_short_lines_is_read_and_named_once(cli, tmp_path, kind):
+    # Its parse time against a real page of the same size: benchmarks/hostile_html.py.
     header = b"Get trending papers in your email inbox!\n\nSubscribe\n\nMar 19\n\n"
     paper = f"Xylophonic Lines\n{FILLER}\n".encode()
     body = {
@@ -371,10 +369,7 @@ def test_a_page_of_a_million_short_lines_is_handled_quickly(cli, tmp_path, kind)
     }[kind]
     page = tmp_path / "lines.txt"
     page.write_bytes(body)
-    started = time.monotonic()
     result = cli("ingest", str(page), "--date", DAY, "--json")
-    elapsed = time.monotonic() - started
-    assert elapsed < 10, elapsed
     report = json.loads(result.stdout.splitlines()[-1])
     assert result.exit_code == 0, result.output
     assert report["papers_new"] == 1
