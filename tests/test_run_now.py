@@ -109,7 +109,7 @@ def test_four_readers_get_mail_at_their_own_hour_over_six_moments(
         for mail in accepted:
             # Each digest is of the reader's own local day.
             day = expected[mail.recipient.partition("@")[0]]
-            assert f"{day:%d %b %Y}" in str(mail.message["Subject"]), instant
+            assert f"· {day.day} {day:%b}" in str(mail.message["Subject"]), instant
 
     engine = make_engine(readers.database_url)
     try:
@@ -179,8 +179,8 @@ def test_a_reader_who_moves_from_los_angeles_to_tokyo_keeps_tokyo_hours_from_the
     assert run_at(cli, readers, "2026-01-13T15:05:00Z")["sent"] == []
 
     first, second = (a.message for a in smtp_server.log.accepted)
-    assert "12 Jan 2026" in str(first["Subject"])
-    assert "13 Jan 2026" in str(second["Subject"])
+    assert "· 12 Jan" in str(first["Subject"])
+    assert "· 13 Jan" in str(second["Subject"])
 
 
 def test_a_reader_with_nothing_new_is_not_planned_again_at_every_check_that_day(
