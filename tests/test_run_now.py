@@ -213,6 +213,34 @@ def test_a_reader_with_nothing_new_is_not_planned_again_at_every_check_that_day(
     assert len(smtp_server.log.accepted) == 1
 
 
+def test_a_weekly_reader_whose_monday_the_service_missed_gets_it_on_wednesday_once(
+    cli: Callable[..., Result], readers: Settings, smtp_server: SmtpServer
+) -> None:
+    assert readers.profiles is not None
+    readers.profiles.write_text(
+        f'[[subscriber]]\nemail = "ada@example.org"\nkeywords = {KEYWORDS}\n'
+        'timezone = "UTC"\nsend_time = "08:00"\nfrequency = "weekly"\n',
+        encoding="utf-8",
+    )
+    shutil.copy(ARRIVALS[0], readers.inbox)
+    assert run_at(cli, readers, "2026-01-05T08:05:00Z")["sent"] == ["ada@example.org"]
+
+    # Down from Monday the 12th to Wednesday the 14th at 09:00: that week's digest, late.
+    shutil.copy(ARRIVALS[1], readers.inbox)
+    assert run_at(cli, readers, "2026-01-14T09:00:00Z")["sent"] == ["ada@example.org"]
+    listed = cli("subscribers", "list", "--now", "2026-01-14T09:05:00Z", "--json")
+    assert json.loads(listed.stdout.splitlines()[-1])[0]["next_due"] == "2026-01-19T08:00:00+00:00"
+    shutil.copy(ARRIVALS[2], readers.inbox)
+    # Once: not again that week, however often `serve` looks.
+    for instant in ("2026-01-14T09:05:00Z", "2026-01-17T12:00:00Z", "2026-01-19T07:55:00Z"):
+        assert run_at(cli, readers, instant)["sent"] == [], instant
+    assert run_at(cli, readers, "2026-01-19T08:00:00Z")["sent"] == ["ada@example.org"]
+
+    _, late, next_ = (a.message for a in smtp_server.log.accepted)
+    assert "· 12 Jan" in str(late["Subject"])
+    assert "· 19 Jan" in str(next_["Subject"])
+
+
 @pytest.mark.parametrize(
     ("options", "problem"),
     [
