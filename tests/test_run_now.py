@@ -108,8 +108,10 @@ def test_four_readers_get_mail_at_their_own_hour_over_six_moments(
         assert sorted(a.recipient for a in accepted) == sorted(map(address, expected)), instant
         for mail in accepted:
             # Each digest is of the reader's own local day.
-            day = expected[mail.recipient.partition("@")[0]]
-            assert f"· {day.day} {day:%b}" in str(mail.message["Subject"]), instant
+            reader = mail.recipient.partition("@")[0]
+            day = expected[reader]
+            week = "week of " if reader == "weekly" else ""
+            assert f"· {week}{day.day} {day:%b}" in str(mail.message["Subject"]), instant
 
     engine = make_engine(readers.database_url)
     try:
@@ -237,8 +239,8 @@ def test_a_weekly_reader_whose_monday_the_service_missed_gets_it_on_wednesday_on
     assert run_at(cli, readers, "2026-01-19T08:00:00Z")["sent"] == ["ada@example.org"]
 
     _, late, next_ = (a.message for a in smtp_server.log.accepted)
-    assert "· 12 Jan" in str(late["Subject"])
-    assert "· 19 Jan" in str(next_["Subject"])
+    assert "· week of 12 Jan" in str(late["Subject"])
+    assert "· week of 19 Jan" in str(next_["Subject"])
 
 
 @pytest.mark.parametrize(
