@@ -159,18 +159,21 @@ def rhythm_of(subscriber: Timed, settings: Settings) -> Rhythm:
 
 
 def digest_days(
-    session: Session, ids: Sequence[int], days: Iterable[date]
+    session: Session, ids: Sequence[int], days: Iterable[date], *, weekly: bool = False
 ) -> set[tuple[int, date]]:
     """Which of `ids` have a digest recorded on which of `days`, as (subscriber id, day).
 
     A few subscribers are looked up by id; many, by the days alone (a few days' rows of the
-    (digest_date, subscriber_id) index).
+    (digest_date, subscriber_id) index), of weekly readers' alone when `ids` are weekly
+    readers: their week of days would otherwise read a week of every reader's rows.
     """
     wanted = sorted(set(days))
     query = select(Delivery.subscriber_id, Delivery.digest_date).where(
         Delivery.digest_date.in_(wanted)
     )
     if len(ids) > LOOKUP_BY_ID:
+        if weekly:
+            query = query.join(Subscriber).where(Subscriber.frequency == Frequency.WEEKLY)
         asked = set(ids)
         return {(i, day) for i, day in session.execute(query) if i in asked}
     recorded: set[tuple[int, date]] = set()
@@ -209,7 +212,7 @@ def due_now(
     for subscriber in subscribers:
         rhythm = rhythm_of(subscriber, settings)
         day = rhythm.due_day(now)
-        if day is not None and day != subscriber.nothing_new_on:
+        if day is not None:
             candidates.append((subscriber, rhythm, day))
     # Daily readers' days are among `local_days`, read as before; weekly readers' spans
     # apart, so a few weekly readers do not make every reader's week read.
@@ -217,11 +220,12 @@ def due_now(
     weekly = [c for c in candidates if c[1].frequency is Frequency.WEEKLY]
     recorded = digest_days(session, [s.id for s, _, _ in daily], local_days(now))
     spans = {d for _, rhythm, day in weekly for d in rhythm.blocked_by(day)}
-    recorded |= digest_days(session, [s.id for s, _, _ in weekly], spans)
+    recorded |= digest_days(session, [s.id for s, _, _ in weekly], spans, weekly=True)
+    # A day found with nothing new counts as one with a digest, as in `next_digests`.
     open_ = [
         (s, rhythm, day)
         for s, rhythm, day in candidates
-        if not any((s.id, d) in recorded for d in rhythm.blocked_by(day))
+        if not any((s.id, d) in recorded or d == s.nothing_new_on for d in rhythm.blocked_by(day))
     ]
     late = [s.id for s, rhythm, day in open_ if rhythm.is_late(day, now)]
     first = first_digests(session, late) if late else {}

@@ -8,11 +8,14 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import Engine, select
 
 from digest.config import Settings
-from digest.models import Frequency
-from digest.rhythm import Rhythm, local_days
+from digest.db import unit_of_work
+from digest.models import Frequency, Subscriber
+from digest.rhythm import Rhythm, due_now, local_days, next_digests
 from digest.schedule import check_trigger
+from tests.support import add_delivery
 
 EVERY = 5
 TRIGGER = check_trigger(Settings(serve_every=EVERY))
@@ -230,3 +233,57 @@ def test_local_days_cover_every_zone_at_an_instant() -> None:
     days = set(local_days(moment))
     for zone in ("Pacific/Kiritimati", "Pacific/Pago_Pago", "Etc/GMT+12", "Asia/Tokyo", "UTC"):
         assert moment.astimezone(ZoneInfo(zone)).date() in days
+
+
+@pytest.mark.parametrize("by_id", [True, False], ids=["few readers", "many readers"])
+def test_due_now_catches_up_a_weekly_week_once_and_only_for_a_reader_it_began_for(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, by_id: bool
+) -> None:
+    if not by_id:  # looked up by the days, as for more than LOOKUP_BY_ID readers
+        monkeypatch.setattr("digest.rhythm.LOOKUP_BY_ID", 0)
+    readers = {
+        # Weekly on Mondays at 08:00 UTC: last week's sent, this week's missed.
+        "missed": ("weekly", [date(2026, 1, 5)], None),
+        "sent": ("weekly", [date(2026, 1, 5), date(2026, 1, 12)], None),
+        "new": ("weekly", [], None),
+        "quiet": ("weekly", [date(2026, 1, 5)], date(2026, 1, 12)),
+        # Daily, its Wednesday not sent yet, though a week of digests was.
+        "daily": ("daily", [date(2026, 1, 12), date(2026, 1, 13)], None),
+    }
+    ids = {}
+    with unit_of_work(engine) as session:
+        for name, (frequency, _, quiet) in readers.items():
+            subscriber = Subscriber(
+                email=f"{name}@example.org",
+                keywords={"video": 1.0},
+                timezone="UTC",
+                send_time=time(8, 0),
+                frequency=frequency,
+                weekday=0,
+                nothing_new_on=quiet,
+            )
+            session.add(subscriber)
+            session.flush()
+            ids[name] = subscriber.id
+    for name, (_, days, _) in readers.items():
+        for day in days:
+            add_delivery(engine, ids[name], day, [])
+    settings = Settings(timezone=ZoneInfo("UTC"))
+    wednesday = datetime(2026, 1, 14, 9, 0, tzinfo=UTC)
+    with unit_of_work(engine) as session:
+        subscribers = session.scalars(select(Subscriber).order_by(Subscriber.id)).all()
+        due = due_now(session, settings, subscribers, wednesday)
+        upcoming = next_digests(session, settings, subscribers, wednesday)
+
+    assert {day: sorted(s.email for s in who) for day, who in due.items()} == {
+        date(2026, 1, 12): ["missed@example.org"],
+        date(2026, 1, 14): ["daily@example.org"],
+    }
+    monday = datetime(2026, 1, 12, 8, 0, tzinfo=UTC)
+    assert {name: upcoming[ids[name]] for name in readers} == {
+        "missed": monday,
+        "sent": monday + timedelta(weeks=1),
+        "new": monday + timedelta(weeks=1),
+        "quiet": monday + timedelta(weeks=1),
+        "daily": datetime(2026, 1, 14, 8, 0, tzinfo=UTC),
+    }
