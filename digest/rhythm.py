@@ -245,9 +245,11 @@ def next_digests(
     days = local_days(now)
     behind = [days[0] - timedelta(days=n) for n in range(1, 2 * WEEK_SPACING + 1)]
     ahead = [days[-1] + timedelta(days=n) for n in range(1, DAYS_AHEAD + 1)]
-    ids = [s.id for s in subscribers]
-    recorded = digest_days(session, ids, [*behind, *days, *ahead])
-    first = first_digests(session, ids)
+    rhythms = {s.id: rhythm_of(s, settings) for s in subscribers}
+    recorded = digest_days(session, list(rhythms), [*behind, *days, *ahead])
+    # Only a week late to catch up needs the first digest: not every reader's whole history.
+    late = [i for i, r in rhythms.items() if r.is_late(r.latest_day(now), now)]
+    first = first_digests(session, late)
     done: dict[int, set[date]] = {}
     for subscriber_id, day in recorded:
         done.setdefault(subscriber_id, set()).add(day)
@@ -255,7 +257,7 @@ def next_digests(
         if subscriber.nothing_new_on is not None:
             done.setdefault(subscriber.id, set()).add(subscriber.nothing_new_on)
     return {
-        s.id: rhythm_of(s, settings).next_due(now, done.get(s.id, set()), first.get(s.id))
+        s.id: rhythms[s.id].next_due(now, done.get(s.id, set()), first.get(s.id))
         for s in subscribers
     }
 
