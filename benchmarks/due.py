@@ -4,7 +4,9 @@ One process builds a SQLite file of S daily readers spread over six zones on bot
 of UTC, with a day of pages in the inbox, and times three things: `run_due` at an instant
 when every reader is due (the baseline: sync, ingest, rank, record, write every digest);
 then, five minutes later, when nobody is, the check each of serve's ticks makes
-(`anyone_due`) and the whole idle cycle (`run_due`: the profile sync and that check).
+(`anyone_due`) and the whole idle cycle (`run_due`), both as before, syncing the
+unchanged profile file at every check, and as `serve` now runs it, syncing it only once
+its content changed.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from benchmarks.harness import Measurement, Point, Timing, isolated, line
 from benchmarks.synthetic import Synthetic, profiles_toml, write_pages
 from digest.config import Settings
 from digest.db import make_engine, upgrade
-from digest.jobs import anyone_due, run_due
+from digest.jobs import ProfilesSeen, anyone_due, run_due
 from digest.profiles import sync_profiles
 from digest.transports import FileTransport
 
@@ -58,8 +60,9 @@ def _day(point: Point, folder: Path) -> Timing:
         send_time=datetime.min.time(),
     )
     transport = FileTransport(settings.outbox)
+    seen = ProfilesSeen()
     started = time.perf_counter()
-    report = run_due(engine, settings, EVERYONE_DUE, transport, parallel=True)
+    report = run_due(engine, settings, EVERYONE_DUE, transport, parallel=True, seen=seen)
     run_seconds = time.perf_counter() - started
     later = EVERYONE_DUE + timedelta(minutes=5)
     started = time.perf_counter()
@@ -68,12 +71,22 @@ def _day(point: Point, folder: Path) -> Timing:
     started = time.perf_counter()
     idle = run_due(engine, settings, later, transport)
     idle_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    unchanged = run_due(engine, settings, later + timedelta(minutes=5), transport, seen=seen)
+    unchanged_seconds = time.perf_counter() - started
+    if unchanged.profiles is not None:
+        raise RuntimeError("the unchanged profile file should not have been synced again")
     if due or idle.sending.sent or not report.sending.sent:
         raise RuntimeError(f"everyone should have been served once: {report.as_json()}")
     return Timing(
         run_seconds,
         point.subscribers,
-        {"sent": len(report.sending.sent), "check": check_seconds, "idle": idle_seconds},
+        {
+            "sent": len(report.sending.sent),
+            "check": check_seconds,
+            "idle": idle_seconds,
+            "unchanged": unchanged_seconds,
+        },
     )
 
 
@@ -82,7 +95,11 @@ def measurements(point: Point, root: Path) -> list[Measurement]:
     timing, peak = isolated(_day, point, root)
     unit = "subscribers"
     run = line("due", "run_due, everyone due", point.label, unit, timing, peak, baseline=True)
-    parts = [("check", "serve's check, nobody due"), ("idle", "serve's idle cycle (sync, check)")]
+    parts = [
+        ("check", "serve's check, nobody due"),
+        ("idle", "idle cycle syncing the profiles at every check (before)"),
+        ("unchanged", "serve's idle cycle, profile file unchanged (hash, check)"),
+    ]
     lines = [run]
     for key, variant in parts:
         seconds = timing.extra[key]

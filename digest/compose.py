@@ -98,13 +98,15 @@ class Entry:
 
 @dataclass(frozen=True)
 class Digest:
-    """Everything one email says: to whom, for which day, which papers."""
+    """Everything one email says: to whom, for which day, which papers; a `weekly` digest
+    names the week its day (the reader's weekday) ends."""
 
     recipient: Recipient
     digest_date: date
     entries: list[Entry]
     message_id: str
     keywords: list[str] = field(default_factory=list)
+    weekly: bool = False
 
     @property
     def subject(self) -> str:
@@ -112,11 +114,13 @@ class Digest:
         return self.subject_on(date.today())
 
     def subject_on(self, today: date) -> str:
-        """The subject line: the top paper, how many more, and the digest's day (with its
-        year when that is not `today`'s), within what mail clients show."""
+        """The subject line: the top paper, how many more, and the digest's day or week
+        (with its year when that is not `today`'s), within what mail clients show."""
         day = f"{self.digest_date.day} {self.digest_date:%b}"
         if self.digest_date.year != today.year:
             day += f" {self.digest_date.year}"
+        if self.weekly:
+            day = f"week of {day}"
         more = len(self.entries) - 1
         tail = f" and {more} more paper{'s' if more != 1 else ''}" if more > 0 else ""
         if not self.entries:
@@ -198,15 +202,21 @@ def entry(
 
 
 def make_digest(
-    subscriber: RecipientFields, digest_date: date, entries: list[Entry], message_id: str
+    subscriber: RecipientFields,
+    digest_date: date,
+    entries: list[Entry],
+    message_id: str,
+    *,
+    weekly: bool = False,
 ) -> Digest:
-    """A subscriber's digest of `entries` for `digest_date`."""
+    """A subscriber's digest of `entries` for `digest_date` (a weekly reader's, `weekly`)."""
     return Digest(
         recipient=Recipient(subscriber.email, subscriber.name),
         digest_date=digest_date,
         entries=entries,
         message_id=message_id,
         keywords=list(subscriber.keywords),
+        weekly=weekly,
     )
 
 
@@ -307,7 +317,8 @@ class Composer:
         context = {
             "recipient": digest.recipient,
             "subject": subject,
-            "date_label": _date_label(digest.digest_date),
+            "date_label": _date_label(digest.digest_date, digest.weekly),
+            "weekly": digest.weekly,
             "count_label": _count(len(entries), "new paper"),
             "preheader": _preview([view.title for view in views]),
             "interests": _interests(digest),
@@ -712,9 +723,10 @@ def _paper_parts(
 
 
 @functools.lru_cache(maxsize=64)
-def _date_label(day: date) -> str:
-    # All of a run's digests are for the same day.
-    return f"{day:%A}, {day.day} {day:%B %Y}"
+def _date_label(day: date, weekly: bool) -> str:
+    # A run's digests are of a few days: each label is built once.
+    label = f"{day:%A}, {day.day} {day:%B %Y}"
+    return f"week of {label}" if weekly else label
 
 
 def _count(number: int, noun: str) -> str:

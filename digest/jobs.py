@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -62,6 +63,22 @@ class RunReport:
             "nothing_new": self.nothing_new,
             "problems": self.problems,
         }
+
+
+@dataclass
+class ProfilesSeen:
+    """What `serve` remembers of the profile file between its checks: which file, the
+    SHA-256 of the content last synced, and the problems that sync reported.
+
+    A content hash, not mtime and size: the file is small, so hashing it is cheap next to
+    the sync it saves, and it cannot miss an edit that keeps the size within the clock's
+    granularity (an edit missed would never take effect); a file touched or checked out
+    again with the same content is not synced for nothing.
+    """
+
+    path: Path | None = None
+    sha256: str | None = None
+    problems: list[str] = field(default_factory=list)
 
 
 def today(settings: Settings) -> date:
@@ -134,17 +151,21 @@ def run_due(
     parallel: bool = False,
     progress: Callable[[int], object] | None = None,
     due: Callable[[int], object] | None = None,
+    seen: ProfilesSeen | None = None,
 ) -> RunReport:
     """One cycle as if the clock read `now`: the digest of every reader due then (see
     digest.rhythm), each of their own local day, from the papers stored by then.
 
     Pages are ingested only when someone is due, as of the logical day at `now` in
     DIGEST_TIMEZONE and at the instant `now`: `serve` calls this every few minutes, and
-    the source is not asked for a page nobody waits for. The rest is as in `run_daily`.
+    the source is not asked for a page nobody waits for. With `seen` (serve's memory of
+    the cycles before), the profile file is synced only when its content changed since;
+    otherwise the problems its last sync found are reported again. The rest is as in
+    `run_daily`.
     """
     report = RunReport(logical_day(settings, now), now)
     composer = make_composer(settings) if send else None
-    report.profiles = _sync(engine, settings, report)
+    report.profiles = _sync_changed(engine, settings, report, seen)
     if anyone_due(engine, settings, now):
         report.ingest = _ingest(engine, settings, report.digest_date, None, report, now)
         report.nothing_new = enqueue_due(engine, settings, now)
@@ -202,6 +223,31 @@ def work(engine: Engine, settings: Settings, *, once: bool, stop: Event) -> Send
             break
         stop.wait(settings.worker_poll)
     return total
+
+
+def _sync_changed(
+    engine: Engine, settings: Settings, report: RunReport, seen: ProfilesSeen | None
+) -> SyncReport | None:
+    """`_sync`, skipped when `seen` says the profile file's content was synced already."""
+    path = settings.profiles
+    if seen is None or path is None:
+        return _sync(engine, settings, report)
+    try:
+        sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        # Missing or unreadable: `_sync` says so, at every check as before.
+        seen.sha256 = None
+        return _sync(engine, settings, report)
+    if (seen.path, seen.sha256) == (path, sha256):
+        for problem in seen.problems:
+            report.problems.append(problem)
+            log.error("%s (profiles unchanged since)", problem)
+        return None
+    before = len(report.problems)
+    synced = _sync(engine, settings, report)
+    # Hashed before the sync read the file: an edit in between is synced again next time.
+    seen.path, seen.sha256, seen.problems = path, sha256, report.problems[before:]
+    return synced
 
 
 def _sync(engine: Engine, settings: Settings, report: RunReport) -> SyncReport | None:

@@ -18,7 +18,14 @@ from digest.db import in_chunks
 from digest.embeddings import Embedder, load_embedder
 from digest.errors import NotFoundError
 from digest.feedback import UP, recent_votes
-from digest.models import Delivery, DeliveryItem, DeliveryStatus, Paper, Subscriber
+from digest.models import (
+    Delivery,
+    DeliveryItem,
+    DeliveryStatus,
+    Frequency,
+    Paper,
+    Subscriber,
+)
 from digest.pages import paper_key
 from digest.ranking import Document, Interest, InterestModel, Pick
 
@@ -102,9 +109,9 @@ def plan_digests(
             for p in picks
         ]
         message_id = new_message_id(settings.id_domain)
-        planned.append(
-            Planned(subscriber.id, make_digest(subscriber, digest_date, entries, message_id), picks)
-        )
+        weekly = subscriber.frequency == Frequency.WEEKLY
+        digest = make_digest(subscriber, digest_date, entries, message_id, weekly=weekly)
+        planned.append(Planned(subscriber.id, digest, picks))
     return planned
 
 

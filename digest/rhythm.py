@@ -1,9 +1,15 @@
 """When each reader's digest is due: their zone, send time and frequency, against a clock.
 
 A reader's digest is named by their own local day. A daily reader's digest of a day is
-due once that day's send time has passed, there; a weekly reader's only on their weekday.
-Only the digest of the reader's current day is ever due: one missed while the service was
-down is not sent later, so a long pause ends in one digest, not a pile of them.
+due once that day's send time has passed, there, until that day ends: one missed while the
+service was down is not sent later, so a long pause ends in one digest, not a pile of them.
+
+A weekly reader's digest is named by their weekday's date and due from its send time until
+the day before the next weekday: a week missed on its weekday comes late, once. Two rules
+keep it to one a week. It is not due when any digest of the reader's is recorded on it or
+on the six days before, so a reader who changes weekday waits at least seven days since
+their last digest, never gets a second one that week. And a reader with no digest recorded
+before it starts on their weekday: subscribing on a Sunday does not bring last Monday's.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from digest.candidates import LOOKUP_BY_ID
@@ -25,8 +31,11 @@ from digest.models import Delivery, Frequency, Subscriber
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 # Local days are at most this far from the UTC day (UTC-12 to UTC+14).
 _ZONE_SPREAD = timedelta(hours=14)
-# A weekly reader's next digest is at most a week after a recorded one.
-DAYS_AHEAD = 8
+# A weekly reader's next digest is at most a week after a recorded one, or two after a
+# weekday change (see `Rhythm.blocked_by`).
+DAYS_AHEAD = 14
+# Days before a weekly digest's own on which a recorded digest means it is not due.
+WEEK_SPACING = 6
 
 
 @dataclass(frozen=True)
@@ -50,20 +59,42 @@ class Rhythm:
         """
         return datetime.combine(day, self.send_time, tzinfo=self.zone)
 
-    def due_day(self, now: datetime) -> date | None:
-        """The local day whose digest is due at `now` if not sent yet, else None."""
-        day = now.astimezone(self.zone).date()
-        # In UTC: two datetimes of one zone compare by their wall clocks, blind to a repeated hour.
-        if self.sends_on(day) and now.astimezone(UTC) >= self.send_instant(day):
-            return day
-        return None
+    def latest_day(self, now: datetime) -> date:
+        """The local day naming the digest of the period `now` is in: today for a daily
+        reader, the latest weekday up to today for a weekly one."""
+        today = now.astimezone(self.zone).date()
+        if self.frequency is Frequency.DAILY:
+            return today
+        return today - timedelta(days=(today.weekday() - self.weekday) % 7)
 
-    def next_due(self, now: datetime, done: Collection[date]) -> datetime:
-        """When the next digest not in `done` (local days) is due: at or before `now` when
-        today's is due already."""
-        day = now.astimezone(self.zone).date()
-        while not self.sends_on(day) or day in done:
-            day += timedelta(days=1)
+    def due_day(self, now: datetime) -> date | None:
+        """The local day whose digest is due at `now` unless `blocked_by` a recorded one (or,
+        late, without an earlier one: see `is_late`), else None."""
+        day = self.latest_day(now)
+        # In UTC: two datetimes of one zone compare by their wall clocks, blind to a repeated hour.
+        return day if now.astimezone(UTC) >= self.send_instant(day) else None
+
+    def is_late(self, day: date, now: datetime) -> bool:
+        """Whether `day`'s digest is due after its own day: a weekly one caught up."""
+        return day < now.astimezone(self.zone).date()
+
+    def blocked_by(self, day: date) -> list[date]:
+        """The local days whose recorded digest means `day`'s is not due: `day`, and for a
+        weekly reader the WEEK_SPACING before it (never two weekly digests within a week)."""
+        if self.frequency is Frequency.DAILY:
+            return [day]
+        return [day - timedelta(days=n) for n in range(WEEK_SPACING, -1, -1)]
+
+    def next_due(self, now: datetime, done: Collection[date], first: date | None) -> datetime:
+        """When the next digest is due, given the days `done` (recorded) and the `first` one
+        ever recorded: at or before `now` when one is due already."""
+        day = self.latest_day(now)
+        late = self.frequency is Frequency.WEEKLY and self.is_late(day, now)
+        if late and (first is None or first >= day):
+            day += timedelta(weeks=1)
+        step = timedelta(days=1 if self.frequency is Frequency.DAILY else 7)
+        while any(d in done for d in self.blocked_by(day)):
+            day += step
         return self.send_instant(day)
 
     def describe(self) -> str:
@@ -128,18 +159,21 @@ def rhythm_of(subscriber: Timed, settings: Settings) -> Rhythm:
 
 
 def digest_days(
-    session: Session, ids: Sequence[int], days: Iterable[date]
+    session: Session, ids: Sequence[int], days: Iterable[date], *, weekly: bool = False
 ) -> set[tuple[int, date]]:
     """Which of `ids` have a digest recorded on which of `days`, as (subscriber id, day).
 
     A few subscribers are looked up by id; many, by the days alone (a few days' rows of the
-    (digest_date, subscriber_id) index).
+    (digest_date, subscriber_id) index), of weekly readers' alone when `ids` are weekly
+    readers: their week of days would otherwise read a week of every reader's rows.
     """
     wanted = sorted(set(days))
     query = select(Delivery.subscriber_id, Delivery.digest_date).where(
         Delivery.digest_date.in_(wanted)
     )
     if len(ids) > LOOKUP_BY_ID:
+        if weekly:
+            query = query.join(Subscriber).where(Subscriber.frequency == Frequency.WEEKLY)
         asked = set(ids)
         return {(i, day) for i, day in session.execute(query) if i in asked}
     recorded: set[tuple[int, date]] = set()
@@ -156,16 +190,48 @@ def local_days(now: datetime) -> list[date]:
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
 
+def first_digests(session: Session, ids: Sequence[int]) -> dict[int, date]:
+    """The day of each of `ids`' first recorded digest, for those with one."""
+    first: dict[int, date] = {}
+    for chunk in in_chunks(list(ids)):
+        rows = session.execute(
+            select(Delivery.subscriber_id, func.min(Delivery.digest_date))
+            .where(Delivery.subscriber_id.in_(chunk))
+            .group_by(Delivery.subscriber_id)
+        )
+        first.update((i, day) for i, day in rows)
+    return first
+
+
 def due_now(
     session: Session, settings: Settings, subscribers: Sequence[T], now: datetime
 ) -> dict[date, list[T]]:
-    """The subscribers whose digest is due at `now`, by its local day: not recorded yet, nor
-    found with nothing new earlier that day."""
-    recorded = digest_days(session, [s.id for s in subscribers], local_days(now))
-    due: dict[date, list[T]] = {}
+    """The subscribers whose digest is due at `now`, by its local day: not blocked by a
+    recorded one, nor found with nothing new earlier (see digest.rhythm)."""
+    candidates: list[tuple[T, Rhythm, date]] = []
     for subscriber in subscribers:
-        day = rhythm_of(subscriber, settings).due_day(now)
-        if day is None or day == subscriber.nothing_new_on or (subscriber.id, day) in recorded:
+        rhythm = rhythm_of(subscriber, settings)
+        day = rhythm.due_day(now)
+        if day is not None:
+            candidates.append((subscriber, rhythm, day))
+    # Daily readers' days are among `local_days`, read as before; weekly readers' spans
+    # apart, so a few weekly readers do not make every reader's week read.
+    daily = [c for c in candidates if c[1].frequency is Frequency.DAILY]
+    weekly = [c for c in candidates if c[1].frequency is Frequency.WEEKLY]
+    recorded = digest_days(session, [s.id for s, _, _ in daily], local_days(now))
+    spans = {d for _, rhythm, day in weekly for d in rhythm.blocked_by(day)}
+    recorded |= digest_days(session, [s.id for s, _, _ in weekly], spans, weekly=True)
+    # A day found with nothing new counts as one with a digest, as in `next_digests`.
+    open_ = [
+        (s, rhythm, day)
+        for s, rhythm, day in candidates
+        if not any((s.id, d) in recorded or d == s.nothing_new_on for d in rhythm.blocked_by(day))
+    ]
+    late = [s.id for s, rhythm, day in open_ if rhythm.is_late(day, now)]
+    first = first_digests(session, late) if late else {}
+    due: dict[date, list[T]] = {}
+    for subscriber, rhythm, day in open_:
+        if rhythm.is_late(day, now) and first.get(subscriber.id, day) >= day:
             continue
         due.setdefault(day, []).append(subscriber)
     return due
@@ -174,18 +240,26 @@ def due_now(
 def next_digests(
     session: Session, settings: Settings, subscribers: Sequence[Timed], now: datetime
 ) -> dict[int, datetime]:
-    """When each subscriber's next digest not recorded yet is due, in their zone: at or
-    before `now` for one due already."""
+    """When each subscriber's next digest is due, in their zone: at or before `now` for
+    one due already."""
     days = local_days(now)
+    behind = [days[0] - timedelta(days=n) for n in range(1, 2 * WEEK_SPACING + 1)]
     ahead = [days[-1] + timedelta(days=n) for n in range(1, DAYS_AHEAD + 1)]
-    recorded = digest_days(session, [s.id for s in subscribers], [*days, *ahead])
+    rhythms = {s.id: rhythm_of(s, settings) for s in subscribers}
+    recorded = digest_days(session, list(rhythms), [*behind, *days, *ahead])
+    # Only a week late to catch up needs the first digest: not every reader's whole history.
+    late = [i for i, r in rhythms.items() if r.is_late(r.latest_day(now), now)]
+    first = first_digests(session, late)
     done: dict[int, set[date]] = {}
     for subscriber_id, day in recorded:
         done.setdefault(subscriber_id, set()).add(day)
     for subscriber in subscribers:
         if subscriber.nothing_new_on is not None:
             done.setdefault(subscriber.id, set()).add(subscriber.nothing_new_on)
-    return {s.id: rhythm_of(s, settings).next_due(now, done.get(s.id, set())) for s in subscribers}
+    return {
+        s.id: rhythms[s.id].next_due(now, done.get(s.id, set()), first.get(s.id))
+        for s in subscribers
+    }
 
 
 def on_day(

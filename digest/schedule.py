@@ -3,7 +3,8 @@
 Each reader has their own zone and send time, so there is no one daily time to wake at:
 the job looks every DIGEST_SERVE_EVERY minutes, on the clock's minutes, and serves whoever
 is due then (digest.rhythm). Nothing is lost while the service is down, so the job lives
-in memory: the first check at start sends the digests whose hour passed meanwhile.
+in memory: the first check at start sends the digests whose hour passed meanwhile. The
+job also remembers the profile file it synced, and syncs it again only once it changed.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from apscheduler.triggers.cron import CronTrigger
 from digest.compose import make_composer
 from digest.config import Settings, load_settings
 from digest.db import ensure_schema, make_engine
-from digest.jobs import run_due
+from digest.jobs import ProfilesSeen, run_due
 from digest.transports import make_transport
 
 log = logging.getLogger(__name__)
@@ -28,14 +29,17 @@ log = logging.getLogger(__name__)
 JOB_ID = "digests-due"
 
 
-def scheduled_run(send: bool = True) -> None:
-    """The job APScheduler runs: one cycle for whoever is due now, with the settings of now."""
+def scheduled_run(send: bool = True, seen: ProfilesSeen | None = None) -> None:
+    """The job APScheduler runs: one cycle for whoever is due now, with the settings of now,
+    syncing the profile file only when it changed since `seen`."""
     settings = load_settings()
     engine = make_engine(settings.database_url)
     try:
         ensure_schema(engine)
         transport = make_transport(settings)
-        report = run_due(engine, settings, datetime.now(UTC), transport, send=send, parallel=True)
+        report = run_due(
+            engine, settings, datetime.now(UTC), transport, send=send, parallel=True, seen=seen
+        )
     finally:
         engine.dispose()
     sending = report.sending
@@ -66,7 +70,7 @@ def build_scheduler(
     scheduler.add_job(
         scheduled_run,
         check_trigger(settings),
-        kwargs={"send": send},
+        kwargs={"send": send, "seen": ProfilesSeen()},
         id=JOB_ID,
         name="digests due",
         coalesce=True,

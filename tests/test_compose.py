@@ -304,6 +304,28 @@ def test_a_long_top_title_is_cut_at_a_word_within_what_clients_show() -> None:
     assert len(subject) <= SUBJECT_CHARS
 
 
+def test_a_weekly_digest_names_its_week_in_the_subject_and_both_parts(
+    composer: Composer,
+) -> None:
+    title = "NeRV++: An Enhanced Implicit Neural Video Representation for Everything Else"
+    weekly = dataclasses.replace(
+        make_digest([entry(title)] + [entry(f"p{n}") for n in range(4)]),
+        recipient=Recipient("anon@example.org"),
+        weekly=True,
+    )
+    subject = weekly.subject_on(DAY)
+    assert subject == "NeRV++: An Enhanced Implicit Neural… and 4 more papers · week of 1 Mar"
+    assert len(subject) <= SUBJECT_CHARS
+    assert roundtrip(composer.compose(weekly, NOW))["Subject"] == subject
+    text, html = bodies(composer, weekly)
+    assert text.startswith("5 new papers for you in the week of Saturday, 1 March 2025.\n")
+    (masthead,) = parse_html(html).find_all("p", "masthead")
+    assert masthead.text == "Weekly paper digest · week of Saturday, 1 March 2025"
+    assert dataclasses.replace(weekly, entries=[]).subject_on(DAY) == (
+        "Your paper digest · week of 1 Mar"
+    )
+
+
 def test_a_digest_of_another_year_says_its_year_in_the_subject(composer: Composer) -> None:
     digest = make_digest([entry("Old news")])
     later = datetime(2026, 1, 5, 7, 0, tzinfo=UTC)

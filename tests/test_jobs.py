@@ -6,18 +6,18 @@ import dataclasses
 import json
 import re
 import shutil
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from digest.cli import LISTED_FILES
 from digest.compose import SEED_CHARS, clipped
 from digest.config import Settings
 from digest.db import make_engine, unit_of_work
-from digest.jobs import run_daily
-from digest.models import Delivery, DeliveryItem
+from digest.jobs import ProfilesSeen, run_daily, run_due
+from digest.models import Delivery, DeliveryItem, Subscriber
 from digest.transports import FileTransport
 from digest.typography import typeset
 from tests.smtp_servers import SmtpServer
@@ -267,6 +267,40 @@ def test_a_broken_profile_file_is_reported_and_the_stored_subscribers_still_get_
     assert result.exit_code == 1
     assert "unknown key 'emial'" in result.output
     assert len(by_recipient(smtp_server)) == 3
+
+
+def test_serve_syncs_the_profile_file_again_only_once_its_content_changed(lab, engine):
+    """`serve`'s checks, nobody due (03:00 UTC, send time 07:00), each remembering the last."""
+    assert lab.profiles is not None
+    seen = ProfilesSeen()
+    checks = (datetime(2026, 3, 20, 3, 0, tzinfo=UTC) + timedelta(minutes=5 * n) for n in range(9))
+
+    def check() -> tuple[list[str] | None, list[str]]:
+        report = run_due(engine, lab, next(checks), FileTransport(lab.outbox), seen=seen)
+        return (report.profiles.updated if report.profiles else None), report.problems
+
+    assert check() == ([], [])
+    # Left alone, then rewritten with the same content: not synced (a sync would undo this).
+    with unit_of_work(engine) as session:
+        session.execute(update(Subscriber).values(name="changed in the database"))
+    text = lab.profiles.read_text()
+    assert check() == (None, [])
+    lab.profiles.write_text(text)
+    assert check() == (None, [])
+    with unit_of_work(engine) as session:
+        assert set(session.scalars(select(Subscriber.name))) == {"changed in the database"}
+
+    lab.profiles.write_text(text.replace('"NeRV"', '"NeRV", "codec"'))
+    assert sorted(check()[0] or []) == ["ada@example.org", "alan@example.org", "grace@example.org"]
+    assert check() == (None, [])
+
+    # A broken file is reported at every check while it stays broken, as when synced.
+    lab.profiles.write_text(text.replace('email = "ada', 'emial = "ada'))
+    updated, problems = check()
+    assert updated == [] and "unknown key 'emial'" in problems[0]
+    assert check() == (None, problems)
+    lab.profiles.write_text(text)
+    assert check() == (["ada@example.org"], [])
 
 
 def test_file_transport_writes_one_eml_per_message_and_says_where(cli, lab):

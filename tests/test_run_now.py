@@ -108,8 +108,10 @@ def test_four_readers_get_mail_at_their_own_hour_over_six_moments(
         assert sorted(a.recipient for a in accepted) == sorted(map(address, expected)), instant
         for mail in accepted:
             # Each digest is of the reader's own local day.
-            day = expected[mail.recipient.partition("@")[0]]
-            assert str(mail.message["Subject"]).endswith(f" · {day.day} {day:%b}"), instant
+            reader = mail.recipient.partition("@")[0]
+            day = expected[reader]
+            week = "week of " if reader == "weekly" else ""
+            assert f"· {week}{day.day} {day:%b}" in str(mail.message["Subject"]), instant
 
     engine = make_engine(readers.database_url)
     try:
@@ -179,8 +181,8 @@ def test_a_reader_who_moves_from_los_angeles_to_tokyo_keeps_tokyo_hours_from_the
     assert run_at(cli, readers, "2026-01-13T15:05:00Z")["sent"] == []
 
     first, second = (a.message for a in smtp_server.log.accepted)
-    assert str(first["Subject"]).endswith(" · 12 Jan")
-    assert str(second["Subject"]).endswith(" · 13 Jan")
+    assert "· 12 Jan" in str(first["Subject"])
+    assert "· 13 Jan" in str(second["Subject"])
 
 
 def test_a_reader_with_nothing_new_is_not_planned_again_at_every_check_that_day(
@@ -211,6 +213,34 @@ def test_a_reader_with_nothing_new_is_not_planned_again_at_every_check_that_day(
     assert tomorrow["sent"] == ["ada@example.org"]
     assert tomorrow["ingest"]["pages_new"] == 1
     assert len(smtp_server.log.accepted) == 1
+
+
+def test_a_weekly_reader_whose_monday_the_service_missed_gets_it_on_wednesday_once(
+    cli: Callable[..., Result], readers: Settings, smtp_server: SmtpServer
+) -> None:
+    assert readers.profiles is not None
+    readers.profiles.write_text(
+        f'[[subscriber]]\nemail = "ada@example.org"\nkeywords = {KEYWORDS}\n'
+        'timezone = "UTC"\nsend_time = "08:00"\nfrequency = "weekly"\n',
+        encoding="utf-8",
+    )
+    shutil.copy(ARRIVALS[0], readers.inbox)
+    assert run_at(cli, readers, "2026-01-05T08:05:00Z")["sent"] == ["ada@example.org"]
+
+    # Down from Monday the 12th to Wednesday the 14th at 09:00: that week's digest, late.
+    shutil.copy(ARRIVALS[1], readers.inbox)
+    assert run_at(cli, readers, "2026-01-14T09:00:00Z")["sent"] == ["ada@example.org"]
+    listed = cli("subscribers", "list", "--now", "2026-01-14T09:05:00Z", "--json")
+    assert json.loads(listed.stdout.splitlines()[-1])[0]["next_due"] == "2026-01-19T08:00:00+00:00"
+    shutil.copy(ARRIVALS[2], readers.inbox)
+    # Once: not again that week, however often `serve` looks.
+    for instant in ("2026-01-14T09:05:00Z", "2026-01-17T12:00:00Z", "2026-01-19T07:55:00Z"):
+        assert run_at(cli, readers, instant)["sent"] == [], instant
+    assert run_at(cli, readers, "2026-01-19T08:00:00Z")["sent"] == ["ada@example.org"]
+
+    _, late, next_ = (a.message for a in smtp_server.log.accepted)
+    assert "· week of 12 Jan" in str(late["Subject"])
+    assert "· week of 19 Jan" in str(next_["Subject"])
 
 
 @pytest.mark.parametrize(

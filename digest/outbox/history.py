@@ -10,7 +10,7 @@ from sqlalchemy.orm import selectinload
 
 from digest.compose import Digest, entry, make_digest
 from digest.db import read_only, unit_of_work
-from digest.models import Delivery, DeliveryItem, DeliveryStatus, Subscriber, as_utc
+from digest.models import Delivery, DeliveryItem, DeliveryStatus, Frequency, Subscriber, as_utc
 
 
 def with_contents() -> Select[Delivery]:
@@ -27,7 +27,10 @@ def stored_digest(delivery: Delivery) -> Digest:
         entry(item.paper, item.score, item.matched, item.because, item.terms, liked=item.liked)
         for item in delivery.items
     ]
-    return make_digest(delivery.subscriber, delivery.digest_date, entries, delivery.message_id)
+    weekly = delivery.subscriber.frequency == Frequency.WEEKLY
+    return make_digest(
+        delivery.subscriber, delivery.digest_date, entries, delivery.message_id, weekly=weekly
+    )
 
 
 @dataclass

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, Engine, Text, cast, select
 
 from digest.compose import Digest, Entry, PaperFields, entry, make_digest
 from digest.db import in_chunks, reading
-from digest.models import Delivery, DeliveryItem, DeliveryStatus, Paper, Subscriber
+from digest.models import Delivery, DeliveryItem, DeliveryStatus, Frequency, Paper, Subscriber
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,7 @@ class Loader:
                     Subscriber.email,
                     Subscriber.name,
                     Subscriber.keywords,
+                    Subscriber.frequency,
                 )
                 .join(Subscriber)
                 .where(
@@ -92,7 +93,13 @@ class Loader:
             Claimed(
                 d.id,
                 d.subscriber_id,
-                make_digest(d, d.digest_date, entries.get(d.id, []), d.message_id),
+                make_digest(
+                    d,
+                    d.digest_date,
+                    entries.get(d.id, []),
+                    d.message_id,
+                    weekly=d.frequency == Frequency.WEEKLY,
+                ),
             )
             for d in deliveries
         ]
