@@ -22,7 +22,7 @@ from markupsafe import Markup
 from digest.config import Settings
 from digest.feedback import DOWN, UP, Ballot, vote_signer
 from digest.highlight import highlight, term_words
-from digest.mime import Email, address, alternative, encoded_size
+from digest.mime import Email, address, alternative, quoted_printable
 from digest.ranking import match_strength
 from digest.resources import resource_dir
 from digest.tokens import Signer
@@ -292,11 +292,10 @@ class Composer:
         """The plain-text and the HTML body of `digest`, as `compose` makes them on `today`
         (default: now)."""
         subject = digest.subject_on(today or date.today())
-        return self._render(digest, subject, self._unsubscribe(digest.recipient.email))
+        bodies = self._render(digest, subject, self._unsubscribe(digest.recipient.email))
+        return bodies.text, bodies.html
 
-    def _render(
-        self, digest: Digest, subject: str, links: dict[str, str | None]
-    ) -> tuple[str, str]:
+    def _render(self, digest: Digest, subject: str, links: dict[str, str | None]) -> _Bodies:
         """The two bodies, each paper in the fullest form that keeps the message within
         MESSAGE_BYTES."""
         entries = digest.entries
@@ -317,35 +316,35 @@ class Composer:
         fitting = _Fitting(views, self._entry_text, self._entry_html)
         return self._within_size(context, fitting, digest.recipient.email)
 
-    def _within_size(
-        self, context: Mapping[str, object], fitting: _Fitting, email: str
-    ) -> tuple[str, str]:
+    def _within_size(self, context: Mapping[str, object], fitting: _Fitting, email: str) -> _Bodies:
         """The bodies with every paper in full; when that is too large for MESSAGE_BYTES,
         with the papers in the forms that fit (see `_Fitting`)."""
         budget = MESSAGE_BYTES - HEADER_BYTES
-        text, html = self._bodies(context, fitting)
-        if _size(text, html) <= budget:
-            return text, html
-        fitting.fit(budget - _size(*self._bodies(context, None)))
-        text, html = self._bodies(context, fitting)
+        bodies = self._bodies(context, fitting)
+        if bodies.size <= budget:
+            return bodies
+        fitting.fit(budget - self._bodies(context, None).size)
+        bodies = self._bodies(context, fitting)
         # The sizes fitted are the papers' alone; the notes between forms, and lines
         # encoded across a paper's edges, may still take a few bytes too many.
-        while _size(text, html) > budget and fitting.shorten_last():
-            text, html = self._bodies(context, fitting)
-        if _size(text, html) > budget:
+        while bodies.size > budget and fitting.shorten_last():
+            bodies = self._bodies(context, fitting)
+        if bodies.size > budget:
             log.warning(
                 "%s: a digest takes %d bytes with every paper listed by title, more than "
                 "the %d that Gmail shows whole",
                 email,
-                _size(text, html) + HEADER_BYTES,
+                bodies.size + HEADER_BYTES,
                 MESSAGE_BYTES,
             )
-        return text, html
+        return bodies
 
-    def _bodies(self, context: Mapping[str, object], fitting: _Fitting | None) -> tuple[str, str]:
+    def _bodies(self, context: Mapping[str, object], fitting: _Fitting | None) -> _Bodies:
         """The text and HTML bodies with the papers as `fitting` has them (None: none)."""
         text, html = fitting.parts() if fitting else ([], [])
-        return self._text.render(context, entries=text), self._html.render(context, entries=html)
+        return _Bodies.of(
+            self._text.render(context, entries=text), self._html.render(context, entries=html)
+        )
 
     def _entry_view(self, entry: Entry, rank: int, count: int, email: str) -> _EntryView:
         paper = self._paper(
@@ -407,7 +406,7 @@ class Composer:
         recipient = digest.recipient
         links = self._unsubscribe(recipient.email)
         subject = digest.subject_on(now.date())
-        text, html = self._render(digest, subject, links)
+        bodies = self._render(digest, subject, links)
         headers = [
             ("From", self._from),
             ("To", address(recipient.name, recipient.email)),
@@ -431,7 +430,7 @@ class Composer:
             sender=self._sender.addr_spec,
             recipient=recipient.email,
             message_id=digest.message_id,
-            data=alternative(headers, text, html),
+            data=alternative(headers, bodies.text_part, bodies.html_part),
         )
 
     def _unsubscribe(self, email: str) -> dict[str, str | None]:
@@ -544,7 +543,26 @@ class _Fitting:
 
 def _size(text: str, html: str) -> int:
     """The bytes of the two bodies as encoded in the message."""
-    return encoded_size(text) + encoded_size(html)
+    return len(quoted_printable(text)) + len(quoted_printable(html))
+
+
+class _Bodies(NamedTuple):
+    """A message's two bodies, and each as its part of the message writes it: encoded once
+    to measure the message, and the message made of the same bytes."""
+
+    text: str
+    html: str
+    text_part: bytes
+    html_part: bytes
+
+    @classmethod
+    def of(cls, text: str, html: str) -> _Bodies:
+        return cls(text, html, quoted_printable(text), quoted_printable(html))
+
+    @property
+    def size(self) -> int:
+        """The bytes the two bodies take in the message."""
+        return len(self.text_part) + len(self.html_part)
 
 
 def _said(term: tuple[str, ...], keywords: list[tuple[str, ...]]) -> bool:
