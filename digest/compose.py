@@ -39,6 +39,8 @@ PAPERS_CACHED = 4096
 # Rendered summaries, by their marked words: one per paper without marks, and one for each
 # different set of marks that subscribers' terms make in it.
 ABSTRACTS_CACHED = 16384
+# Sets of keywords matched: a reader's few keywords make a few sets, and readers share many.
+MATCHES_CACHED = 16384
 # Gmail clips a message over 102 KB, and the unsubscribe link with it. Every message stays
 # within MESSAGE_BYTES, headers included (HEADER_BYTES is more than they ever take): papers
 # lose their summaries from the last up, then are listed by title, until it fits.
@@ -277,6 +279,12 @@ class Composer:
         self._text = environment.get_template("digest.txt")
         self._html = environment.get_template("digest.html")
         self._entry_html = cast(_EntryHtml, environment.get_template("entry.html").module)
+        # A handful of each in a run, shared by every reader: the three strengths, and the
+        # sets of keywords that readers' papers match.
+        self._strength = functools.lru_cache(maxsize=len(_STRENGTH_LABELS))(
+            self._entry_html.strength
+        )
+        self._matches = functools.lru_cache(maxsize=MATCHES_CACHED)(self._entry_html.matches)
         self._entry_text = cast(_EntryText, environment.get_template("entry.txt").module)
         # Per composer, not per module: the parts come from this composer's templates.
         html_parts = cast(_HtmlMacros, environment.get_template("paper.html").module)
@@ -356,7 +364,8 @@ class Composer:
             entry.code_url,
             entry.project_url,
         )
-        matched = [term_words(term) for term in entry.matched]
+        matched = tuple(entry.matched)
+        said = _runs(matched)
         strength = match_strength(entry.score)
         # The liked paper and the seed that count most: the others are alike enough not to
         # be news.
@@ -369,11 +378,12 @@ class Composer:
             rank=f"{rank}. " if count > 1 else "",
             title=paper.paper.title,
             short_title=paper.paper.short_title,
-            strength=strength,
             strength_label=_STRENGTH_LABELS[strength],
+            strength_html=self._strength(strength, _STRENGTH_LABELS[strength]),
             matched=entry.matched,
+            matched_html=self._matches(matched),
             papers=papers,
-            terms=[t for t in entry.terms if not _said(term_words(t), matched)],
+            terms=[t for t in entry.terms if term_words(t) not in said],
             linked=paper.paper.title_url is not None,
             heading_html=paper.heading_html,
             listed_html=paper.listed_html,
@@ -565,13 +575,16 @@ class _Bodies(NamedTuple):
         return len(self.text_part) + len(self.html_part)
 
 
-def _said(term: tuple[str, ...], keywords: list[tuple[str, ...]]) -> bool:
-    """Whether `term`'s words are some keyword's words or a run of them: a key term that
-    repeats a keyword matched, or a piece of one ("implicit neural"), says nothing new."""
-    return any(
-        keyword[start : start + len(term)] == term
-        for keyword in keywords
-        for start in range(len(keyword) - len(term) + 1)
+@functools.lru_cache(maxsize=MATCHES_CACHED)
+def _runs(keywords: tuple[str, ...]) -> frozenset[tuple[str, ...]]:
+    """Every run of words of each of `keywords` (the empty one included): a key term whose
+    words are one of them repeats a keyword matched, or a piece of one ("implicit neural"),
+    and says nothing new."""
+    return frozenset(
+        words[start:end]
+        for words in map(term_words, keywords)
+        for start in range(len(words) + 1)
+        for end in range(start, len(words) + 1)
     )
 
 
@@ -593,11 +606,12 @@ class _EntryView(NamedTuple):
     rank: str
     title: str
     short_title: str
-    strength: str
     strength_label: str
+    strength_html: Markup
     # Why it was picked: the keywords it holds, and the papers it is like, each a (kind,
     # shortened title) pair: ("liked", a paper the reader liked), ("seed", one they chose).
     matched: list[str]
+    matched_html: Markup
     papers: list[tuple[str, str]]
     terms: list[str]
     # Whether the title links the paper itself.
@@ -680,6 +694,8 @@ class _EntryHtml(Protocol):
 
     def entry(self, view: _EntryView, form: str) -> Markup: ...
     def gap(self, note: str) -> Markup: ...
+    def strength(self, kind: str, label: str) -> Markup: ...
+    def matches(self, terms: tuple[str, ...]) -> Markup: ...
 
 
 class _EntryText(Protocol):
