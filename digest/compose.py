@@ -369,6 +369,7 @@ class Composer:
         strength = match_strength(entry.score)
         # The liked paper and the seed that count most: the others are alike enough not to
         # be news.
+        terms = [t for t in entry.terms if term_words(t) not in said]
         papers = [
             (kind, clipped(typeset(titles[0]), SEED_CHARS))
             for kind, titles in (("liked", entry.liked), ("seed", entry.because))
@@ -382,8 +383,10 @@ class Composer:
             strength_html=self._strength(strength, _STRENGTH_LABELS[strength]),
             matched=entry.matched,
             matched_html=self._matches(matched),
+            matched_joined=", ".join(matched),
             papers=papers,
-            terms=[t for t in entry.terms if term_words(t) not in said],
+            terms=terms,
+            terms_joined=", ".join(terms),
             linked=paper.paper.title_url is not None,
             heading_html=paper.heading_html,
             listed_html=paper.listed_html,
@@ -610,10 +613,14 @@ class _EntryView(NamedTuple):
     strength_html: Markup
     # Why it was picked: the keywords it holds, and the papers it is like, each a (kind,
     # shortened title) pair: ("liked", a paper the reader liked), ("seed", one they chose).
+    # The lists are also joined as both parts write them: once here, not by a filter call
+    # in every form of every part, which cost more than the join.
     matched: list[str]
     matched_html: Markup
+    matched_joined: str
     papers: list[tuple[str, str]]
     terms: list[str]
+    terms_joined: str
     # Whether the title links the paper itself.
     linked: bool
     heading_html: Markup
