@@ -366,10 +366,10 @@ class Composer:
         )
         matched = tuple(entry.matched)
         said = _runs(matched)
+        terms = [t for t in entry.terms if term_words(t) not in said]
         strength = match_strength(entry.score)
         # The liked paper and the seed that count most: the others are alike enough not to
         # be news.
-        terms = [t for t in entry.terms if term_words(t) not in said]
         papers = [
             (kind, clipped(typeset(titles[0]), SEED_CHARS))
             for kind, titles in (("liked", entry.liked), ("seed", entry.because))
