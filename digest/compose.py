@@ -22,7 +22,7 @@ from markupsafe import Markup
 from digest.config import Settings
 from digest.feedback import DOWN, UP, Ballot, vote_signer
 from digest.highlight import highlight, term_words
-from digest.mime import Email, address, alternative, encoded_size
+from digest.mime import Email, address, alternative, quoted_printable
 from digest.ranking import match_strength
 from digest.resources import resource_dir
 from digest.tokens import Signer
@@ -39,6 +39,8 @@ PAPERS_CACHED = 4096
 # Rendered summaries, by their marked words: one per paper without marks, and one for each
 # different set of marks that subscribers' terms make in it.
 ABSTRACTS_CACHED = 16384
+# Sets of keywords matched: a reader's few keywords make a few sets, and readers share many.
+MATCHES_CACHED = 16384
 # Gmail clips a message over 102 KB, and the unsubscribe link with it. Every message stays
 # within MESSAGE_BYTES, headers included (HEADER_BYTES is more than they ever take): papers
 # lose their summaries from the last up, then are listed by title, until it fits.
@@ -287,6 +289,12 @@ class Composer:
         self._text = environment.get_template("digest.txt")
         self._html = environment.get_template("digest.html")
         self._entry_html = cast(_EntryHtml, environment.get_template("entry.html").module)
+        # A handful of each in a run, shared by every reader: the three strengths, and the
+        # sets of keywords that readers' papers match.
+        self._strength = functools.lru_cache(maxsize=len(_STRENGTH_LABELS))(
+            self._entry_html.strength
+        )
+        self._matches = functools.lru_cache(maxsize=MATCHES_CACHED)(self._entry_html.matches)
         self._entry_text = cast(_EntryText, environment.get_template("entry.txt").module)
         # Per composer, not per module: the parts come from this composer's templates.
         html_parts = cast(_HtmlMacros, environment.get_template("paper.html").module)
@@ -302,11 +310,10 @@ class Composer:
         """The plain-text and the HTML body of `digest`, as `compose` makes them on `today`
         (default: now)."""
         subject = digest.subject_on(today or date.today())
-        return self._render(digest, subject, self._unsubscribe(digest.recipient.email))
+        bodies = self._render(digest, subject, self._unsubscribe(digest.recipient.email))
+        return bodies.text, bodies.html
 
-    def _render(
-        self, digest: Digest, subject: str, links: dict[str, str | None]
-    ) -> tuple[str, str]:
+    def _render(self, digest: Digest, subject: str, links: dict[str, str | None]) -> _Bodies:
         """The two bodies, each paper in the fullest form that keeps the message within
         MESSAGE_BYTES."""
         entries = digest.entries
@@ -328,35 +335,35 @@ class Composer:
         fitting = _Fitting(views, self._entry_text, self._entry_html)
         return self._within_size(context, fitting, digest.recipient.email)
 
-    def _within_size(
-        self, context: Mapping[str, object], fitting: _Fitting, email: str
-    ) -> tuple[str, str]:
+    def _within_size(self, context: Mapping[str, object], fitting: _Fitting, email: str) -> _Bodies:
         """The bodies with every paper in full; when that is too large for MESSAGE_BYTES,
         with the papers in the forms that fit (see `_Fitting`)."""
         budget = MESSAGE_BYTES - HEADER_BYTES
-        text, html = self._bodies(context, fitting)
-        if _size(text, html) <= budget:
-            return text, html
-        fitting.fit(budget - _size(*self._bodies(context, None)))
-        text, html = self._bodies(context, fitting)
+        bodies = self._bodies(context, fitting)
+        if bodies.size <= budget:
+            return bodies
+        fitting.fit(budget - self._bodies(context, None).size)
+        bodies = self._bodies(context, fitting)
         # The sizes fitted are the papers' alone; the notes between forms, and lines
         # encoded across a paper's edges, may still take a few bytes too many.
-        while _size(text, html) > budget and fitting.shorten_last():
-            text, html = self._bodies(context, fitting)
-        if _size(text, html) > budget:
+        while bodies.size > budget and fitting.shorten_last():
+            bodies = self._bodies(context, fitting)
+        if bodies.size > budget:
             log.warning(
                 "%s: a digest takes %d bytes with every paper listed by title, more than "
                 "the %d that Gmail shows whole",
                 email,
-                _size(text, html) + HEADER_BYTES,
+                bodies.size + HEADER_BYTES,
                 MESSAGE_BYTES,
             )
-        return text, html
+        return bodies
 
-    def _bodies(self, context: Mapping[str, object], fitting: _Fitting | None) -> tuple[str, str]:
+    def _bodies(self, context: Mapping[str, object], fitting: _Fitting | None) -> _Bodies:
         """The text and HTML bodies with the papers as `fitting` has them (None: none)."""
         text, html = fitting.parts() if fitting else ([], [])
-        return self._text.render(context, entries=text), self._html.render(context, entries=html)
+        return _Bodies.of(
+            self._text.render(context, entries=text), self._html.render(context, entries=html)
+        )
 
     def _entry_view(self, entry: Entry, rank: int, count: int, email: str) -> _EntryView:
         paper = self._paper(
@@ -368,7 +375,9 @@ class Composer:
             entry.code_url,
             entry.project_url,
         )
-        matched = [term_words(term) for term in entry.matched]
+        matched = tuple(entry.matched)
+        said = _runs(matched)
+        terms = [t for t in entry.terms if term_words(t) not in said]
         strength = match_strength(entry.score)
         # The liked paper and the seed that count most: the others are alike enough not to
         # be news.
@@ -381,11 +390,14 @@ class Composer:
             rank=f"{rank}. " if count > 1 else "",
             title=paper.paper.title,
             short_title=paper.paper.short_title,
-            strength=strength,
             strength_label=_STRENGTH_LABELS[strength],
+            strength_html=self._strength(strength, _STRENGTH_LABELS[strength]),
             matched=entry.matched,
+            matched_html=self._matches(matched),
+            matched_joined=", ".join(matched),
             papers=papers,
-            terms=[t for t in entry.terms if not _said(term_words(t), matched)],
+            terms=terms,
+            terms_joined=", ".join(terms),
             linked=paper.paper.title_url is not None,
             heading_html=paper.heading_html,
             listed_html=paper.listed_html,
@@ -418,7 +430,7 @@ class Composer:
         recipient = digest.recipient
         links = self._unsubscribe(recipient.email)
         subject = digest.subject_on(now.date())
-        text, html = self._render(digest, subject, links)
+        bodies = self._render(digest, subject, links)
         headers = [
             ("From", self._from),
             ("To", address(recipient.name, recipient.email)),
@@ -442,7 +454,7 @@ class Composer:
             sender=self._sender.addr_spec,
             recipient=recipient.email,
             message_id=digest.message_id,
-            data=alternative(headers, text, html),
+            data=alternative(headers, bodies.text_part, bodies.html_part),
         )
 
     def _unsubscribe(self, email: str) -> dict[str, str | None]:
@@ -555,16 +567,38 @@ class _Fitting:
 
 def _size(text: str, html: str) -> int:
     """The bytes of the two bodies as encoded in the message."""
-    return encoded_size(text) + encoded_size(html)
+    return len(quoted_printable(text)) + len(quoted_printable(html))
 
 
-def _said(term: tuple[str, ...], keywords: list[tuple[str, ...]]) -> bool:
-    """Whether `term`'s words are some keyword's words or a run of them: a key term that
-    repeats a keyword matched, or a piece of one ("implicit neural"), says nothing new."""
-    return any(
-        keyword[start : start + len(term)] == term
-        for keyword in keywords
-        for start in range(len(keyword) - len(term) + 1)
+class _Bodies(NamedTuple):
+    """A message's two bodies, and each as its part of the message writes it: encoded once
+    to measure the message, and the message made of the same bytes."""
+
+    text: str
+    html: str
+    text_part: bytes
+    html_part: bytes
+
+    @classmethod
+    def of(cls, text: str, html: str) -> _Bodies:
+        return cls(text, html, quoted_printable(text), quoted_printable(html))
+
+    @property
+    def size(self) -> int:
+        """The bytes the two bodies take in the message."""
+        return len(self.text_part) + len(self.html_part)
+
+
+@functools.lru_cache(maxsize=MATCHES_CACHED)
+def _runs(keywords: tuple[str, ...]) -> frozenset[tuple[str, ...]]:
+    """Every run of words of each of `keywords` (the empty one included): a key term whose
+    words are one of them repeats a keyword matched, or a piece of one ("implicit neural"),
+    and says nothing new."""
+    return frozenset(
+        words[start:end]
+        for words in map(term_words, keywords)
+        for start in range(len(words) + 1)
+        for end in range(start, len(words) + 1)
     )
 
 
@@ -586,13 +620,18 @@ class _EntryView(NamedTuple):
     rank: str
     title: str
     short_title: str
-    strength: str
     strength_label: str
+    strength_html: Markup
     # Why it was picked: the keywords it holds, and the papers it is like, each a (kind,
     # shortened title) pair: ("liked", a paper the reader liked), ("seed", one they chose).
+    # The lists are also joined as both parts write them: once here, not by a filter call
+    # in every form of every part, which cost more than the join.
     matched: list[str]
+    matched_html: Markup
+    matched_joined: str
     papers: list[tuple[str, str]]
     terms: list[str]
+    terms_joined: str
     # Whether the title links the paper itself.
     linked: bool
     heading_html: Markup
@@ -673,6 +712,8 @@ class _EntryHtml(Protocol):
 
     def entry(self, view: _EntryView, form: str) -> Markup: ...
     def gap(self, note: str) -> Markup: ...
+    def strength(self, kind: str, label: str) -> Markup: ...
+    def matches(self, terms: tuple[str, ...]) -> Markup: ...
 
 
 class _EntryText(Protocol):

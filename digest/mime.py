@@ -69,11 +69,13 @@ def address(name: str, addr_spec: str) -> str:
     return f"{_encoded_words(name)} <{addr_spec}>"
 
 
-def alternative(headers: list[tuple[str, str]], text: str, html: str) -> bytes:
-    """A multipart/alternative message: `headers`, then `text` and `html` in UTF-8.
+def alternative(headers: list[tuple[str, str]], text: bytes, html: bytes) -> bytes:
+    """A multipart/alternative message: `headers`, then the `text` and `html` parts, each
+    UTF-8 already in quoted-printable (see `quoted_printable`).
 
-    Both parts are quoted-printable. Raises ValueError for a header value with a line
-    break or one that cannot be folded under 998 characters.
+    Encoded by the caller, which measures a message by its parts before writing it (see
+    digest.compose), so that no part is encoded twice. Raises ValueError for a header
+    value with a line break or one that cannot be folded under 998 characters.
     """
     # "=_" can start no line of quoted-printable or base64, so no body line can match the
     # boundary; the random part keeps it unique if a message is ever quoted inside another.
@@ -89,13 +91,13 @@ def alternative(headers: list[tuple[str, str]], text: str, html: str) -> bytes:
                 f'Content-Type: text/plain; charset="utf-8"{CRLF}'
                 f"Content-Transfer-Encoding: quoted-printable{CRLF}{CRLF}"
             ).encode("ascii"),
-            _quoted_printable(text),
+            text,
             (
                 f"{CRLF}--{boundary}{CRLF}"
                 f'Content-Type: text/html; charset="utf-8"{CRLF}'
                 f"Content-Transfer-Encoding: quoted-printable{CRLF}{CRLF}"
             ).encode("ascii"),
-            _quoted_printable(html),
+            html,
             f"{CRLF}--{boundary}--{CRLF}".encode("ascii"),
         )
     )
@@ -154,7 +156,10 @@ def _lines(text: str) -> str:
     return text.removesuffix("\n")
 
 
-def _quoted_printable(text: str) -> bytes:
+def quoted_printable(text: str) -> bytes:
+    """`text` as a part of a message carries it: UTF-8 in quoted-printable, CRLF line ends.
+
+    Its length is the part's size in the message."""
     # Line by line: binascii encodes each line on its own anyway (soft breaks and trailing
     # blanks are within a line), and most lines of a day's messages (summaries, links, a
     # paper's HTML) are in many of them, so each is encoded once.
@@ -166,8 +171,3 @@ def _quoted_printable_line(line: str) -> bytes:
     # binascii writes its soft line breaks with the line end it finds first in the input:
     # the canonical form always has a CRLF.
     return binascii.b2a_qp(f"{line}{CRLF}".encode(), quotetabs=False, istext=True, header=False)
-
-
-def encoded_size(text: str) -> int:
-    """How many bytes `text` takes as a part of a message, encoded."""
-    return len(_quoted_printable(text))

@@ -12,6 +12,8 @@ import pytest
 
 from digest.hf_api import parse_api
 from digest.ranking import Document, Interest, InterestModel, calibrated, match_strength
+from digest.ranking.calibration import standard
+from digest.ranking.explain import GOOD_MATCH, STRONG_MATCH
 from digest.ranking.surface import Surfaces
 from tests.support import ROOT
 
@@ -118,3 +120,29 @@ def test_a_score_reads_as_a_strong_good_or_weak_match_by_its_standard_deviations
     assert match_strength(0.5) == "strong"
     assert match_strength(0.27) == "good"
     assert match_strength(0.26) == "weak"
+
+
+def test_a_score_in_words_is_what_the_array_formula_says_for_every_score_a_pick_carries() -> None:
+    # Picks carry scores of four decimals; the floats beside each threshold are where the
+    # plain-float formula and numpy's could part.
+    thresholds = calibrated(np.array([STRONG_MATCH, GOOD_MATCH]))
+    beside = (
+        thresholds[:, None] + np.arange(-64, 65) * np.spacing(thresholds)[:, None] / 2
+    ).ravel()
+    scores = np.concatenate(
+        [
+            np.linspace(0.0, 1.0, 10_001),
+            beside,
+            calibrated(np.linspace(-10.0, 10.0, 20_001)),
+            [-0.5, 1.5, 1e-320],
+        ]
+    )
+
+    def in_words(deviations: float) -> str:
+        if deviations >= STRONG_MATCH:
+            return "strong"
+        return "good" if deviations >= GOOD_MATCH else "weak"
+
+    with np.errstate(invalid="ignore"):
+        expected = [in_words(float(z)) for z in standard(scores)]
+    assert [match_strength(float(score)) for score in scores] == expected

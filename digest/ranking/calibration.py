@@ -38,6 +38,18 @@ def standard(score: np.ndarray) -> np.ndarray:
         return np.asarray(SCORE_MIDPOINT + SCORE_SPREAD * (np.log(score) - np.log1p(-score)))
 
 
+def standard_of(score: float) -> float:
+    """`standard` of one score, in plain floats: numpy's calls on a single number cost
+    more than the formula, and composing asks for every paper of every message. It may
+    differ from `standard` in the last bit; a score in words does not (the tests compare
+    both on every score a pick carries, four decimals, and beside the thresholds)."""
+    score = max(score, 1e-300)
+    if score >= 1.0:
+        # As numpy has it: infinitely many deviations at 1, none defined above it.
+        return math.inf if score == 1.0 else math.nan
+    return SCORE_MIDPOINT + SCORE_SPREAD * (math.log(score) - math.log1p(-score))
+
+
 class Calibration:
     """The reference papers of one corpus, and the profiles' raw-score moments over them."""
 

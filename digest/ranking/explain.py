@@ -13,7 +13,7 @@ import scipy.sparse as sp
 
 from digest.ranking.analyzer import Document
 from digest.ranking.arrays import among
-from digest.ranking.calibration import calibrated, standard
+from digest.ranking.calibration import calibrated, standard_of
 from digest.ranking.interests import Profiles
 from digest.ranking.neighbours import Neighbourhoods, similarities
 from digest.ranking.surface import Distinctive, Surfaces
@@ -59,7 +59,7 @@ class Pick:
 
 def match_strength(score: float) -> str:
     """A pick's calibrated score in words: "strong", "good" or "weak" (a match)."""
-    deviations = float(standard(np.array(score)))
+    deviations = standard_of(score)
     if deviations >= STRONG_MATCH:
         return "strong"
     return "good" if deviations >= GOOD_MATCH else "weak"
