@@ -9,6 +9,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import NamedTuple
 
 from digest.errors import PageError
 from digest.limits import MAX_TITLE_CHARS, misfit
@@ -113,11 +114,47 @@ def parse_page(data: bytes, source: str, today: date) -> ParsedPage:
     return _parse_lines(text.split("\n"), source, hashlib.sha256(data).hexdigest(), today)
 
 
-@dataclass(frozen=True)
-class _Line:
+class _Line(NamedTuple):
+    """A line of a page; a tuple, not a frozen dataclass, since a page may hold millions."""
+
     number: int
     text: str
-    title: bool  # it could be a paper's title
+
+    @property
+    def title(self) -> bool:
+        """Whether it could be a paper's title."""
+        return _looks_like_title(self.text, self.text.split())
+
+
+class _Pending:
+    """The lines since the last paper, as much of them as is ever said: the first two, the
+    last two, and how many. A run of a million short lines (a hostile page) then costs
+    no million objects, and a line is judged a title only when it matters."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.head: list[_Line] = []
+        self.before_last: _Line | None = None
+        self.last: _Line | None = None
+
+    def add(self, line: _Line) -> None:
+        self.count += 1
+        if len(self.head) < 2:
+            self.head.append(line)
+        self.before_last, self.last = self.last, line
+
+    def unpaired(self, source: str, *, end: bool = False) -> list[PageError]:
+        """What to say of these lines when no paper follows them (see `_unpaired`)."""
+        if self.last is None:
+            return []
+        return _unpaired(self.head, self.count, self.last.number, source, end=end)
+
+    def unpaired_before_last(self, source: str) -> list[PageError]:
+        """What to say of the lines before the last, which is a paper's title."""
+        if self.before_last is None:
+            return []
+        head = self.head[: self.count - 1]
+        return _unpaired(head, self.count - 1, self.before_last.number, source)
 
 
 def _parse_lines(lines: list[str], source: str, sha256: str, today: date) -> ParsedPage:
@@ -132,7 +169,7 @@ def _parse_lines(lines: list[str], source: str, sha256: str, today: date) -> Par
     in_header = True
     papers: list[PaperRecord] = []
     skipped: list[PageError] = []
-    pending: list[_Line] = []  # the lines since the last paper
+    pending = _Pending()
     for number, raw in enumerate(lines, start=1):
         text = one_line(raw)
         if not text:
@@ -155,20 +192,19 @@ def _parse_lines(lines: list[str], source: str, sha256: str, today: date) -> Par
             if not saw_subscribe_line and text.startswith(_SUBSCRIBE) and text != _SUBSCRIBE:
                 text = text.removeprefix(_SUBSCRIBE)
             in_header = False
-        words = text.split()
-        if pending and pending[-1].title and _looks_like_abstract(words):
-            title = pending.pop()
-            skipped += _unpaired(pending, source)
-            pending = []
-            record = _record(title, text)
+        last = pending.last
+        if last is not None and _looks_like_abstract(text.split()) and last.title:
+            skipped += pending.unpaired_before_last(source)
+            pending = _Pending()
+            record = _record(last, text)
             problem = misfit(record)
             if problem is None:
                 papers.append(record)
             else:
-                skipped.append(PageError(source, f"{problem}: paper skipped", title.number))
+                skipped.append(PageError(source, f"{problem}: paper skipped", last.number))
             continue
-        pending.append(_Line(number, text, _looks_like_title(text, words)))
-    skipped += _unpaired(pending, source, end=True)
+        pending.add(_Line(number, text))
+    skipped += pending.unpaired(source, end=True)
     if not papers:
         if skipped:
             raise skipped[0]
@@ -178,25 +214,28 @@ def _parse_lines(lines: list[str], source: str, sha256: str, today: date) -> Par
     )
 
 
-def _unpaired(lines: list[_Line], source: str, *, end: bool = False) -> list[PageError]:
-    """What to say of lines between two papers that make no paper of their own."""
-    if not lines:
+def _unpaired(
+    head: list[_Line], count: int, last_number: int, source: str, *, end: bool = False
+) -> list[PageError]:
+    """What to say of `count` lines between two papers that make no paper of their own:
+    `head` are the first two (or fewer), `last_number` the last one's line."""
+    if not count:
         return []
-    first = lines[0]
+    first = head[0]
     shown = excerpt(first.text)
-    if len(lines) == 1 and first.title:
+    if count == 1 and first.title:
         problem = f"title {shown!r} has no abstract{' (end of file)' if end else ''}"
-    elif len(lines) == 1:
+    elif count == 1:
         problem = f"text with no title before it: {shown!r}"
-    elif len(lines) == 2 and first.title:
-        short = lines[1].text
+    elif count == 2 and first.title:
+        short = head[1].text
         problem = (
             f"title {shown!r}: its abstract {excerpt(short)!r} is {len(short.split())} words, "
             "too short for a paper's: paper skipped"
         )
     else:
         problem = (
-            f"{len(lines)} lines up to line {lines[-1].number} are not a title followed by "
+            f"{count} lines up to line {last_number} are not a title followed by "
             "an abstract: skipped"
         )
     return [PageError(source, problem, first.number)]
