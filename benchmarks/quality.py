@@ -118,6 +118,11 @@ def _cell(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
+def _row(*cells: str) -> str:
+    """A row of a Markdown table."""
+    return "| " + " | ".join(cells) + " |"
+
+
 def tables(summary: dict[str, Any]) -> str:
     """The issue's table with the measured rows added, then every metric of ours."""
     tracks = summary["tracks"]
@@ -136,37 +141,38 @@ def tables(summary: dict[str, Any]) -> str:
         "|---|---|---|---|---|",
     ]
     for name, values, _embedding in REFERENCES:
-        lines.append(f"| {name} (quoted) | " + " | ".join(map(_cell, values)) + " |")
+        lines.append(_row(f"{name} (quoted)", *map(_cell, values)))
     best = [
         max(value for _, v, emb in REFERENCES if not emb and (value := v[i]) is not None)
         for i in range(len(COLUMNS))
     ]
     lines.append(
-        "| target: +10% over the best non-embedding quoted row | "
-        + " | ".join(_cell(1.1 * b) for b in best)
-        + " |"
+        _row("target: +10% over the best non-embedding quoted row", *(_cell(1.1 * b) for b in best))
     )
     lines.append(
-        f"| bench tfidf (measured, {split}) | "
-        + " | ".join(_cell(measured("tfidf", t, m)) for t, m in COLUMNS)
-        + " |"
+        _row(
+            f"bench tfidf (measured, {split})",
+            *(_cell(measured("tfidf", t, m)) for t, m in COLUMNS),
+        )
     )
     lines.append(
-        f"| **digest interest model (measured, {split})** | "
-        + " | ".join(f"**{_cell(measured(SCORER, t, m))}**" for t, m in COLUMNS)
-        + " |"
+        _row(
+            f"**digest interest model (measured, {split})**",
+            *(f"**{_cell(measured(SCORER, t, m))}**" for t, m in COLUMNS),
+        )
     )
     if any(EMBEDDED in rankers for rankers in tracks.values()):
         lines.append(
-            f"| **digest + wordllama, the embeddings extra (measured, {split})** | "
-            + " | ".join(f"**{_cell(measured(EMBEDDED, t, m))}**" for t, m in COLUMNS)
-            + " |"
+            _row(
+                f"**digest + wordllama, the embeddings extra (measured, {split})**",
+                *(f"**{_cell(measured(EMBEDDED, t, m))}**" for t, m in COLUMNS),
+            )
         )
     lines += [
         "",
         f"Every mode and metric, mean ± standard error over users ({split} split):",
         "",
-        "| ranker | track | mode | " + " | ".join(METRICS) + " |",
+        _row("ranker", "track", "mode", *METRICS),
         "|---|---|---|" + "---|" * len(METRICS),
     ]
     for track in TRACKS:
@@ -176,7 +182,7 @@ def tables(summary: dict[str, Any]) -> str:
                 if result is None:
                     continue
                 cells = [f"{result[m]:.4f} ± {result[m + '_se']:.4f}" for m in METRICS]
-                lines.append(f"| {label} | {track} | {mode} | " + " | ".join(cells) + " |")
+                lines.append(_row(label, track, mode, *cells))
     return "\n".join(lines)
 
 
@@ -195,32 +201,33 @@ def feedback_tables(summary: dict[str, Any]) -> str:
         return f"{feedback['static_hits@shown']:.3f} -> {feedback['hits@shown']:.3f}"
 
     split = summary.get("split", "all")
-    heads = " | ".join(f"{track} {mode}" for track, mode in FEEDBACK_MODES)
     lines = [
         f"hits@shown, static -> with votes. Quoted rows: the bench's references; measured rows: "
         f"this run ({split} split).",
         "",
-        f"| ranker | {heads} |",
+        _row("ranker", *(f"{track} {mode}" for track, mode in FEEDBACK_MODES)),
         "|---|" + "---|" * len(FEEDBACK_MODES),
     ]
     for name, values in FEEDBACK_REFERENCES:
         cells = [f"{static:.3f} -> {voted:.3f}" for static, voted in values]
-        lines.append(f"| {name} (quoted) | " + " | ".join(cells) + " |")
-    best = [max(values[i][1] for _, values in FEEDBACK_REFERENCES) for i in range(6)]
+        lines.append(_row(f"{name} (quoted)", *cells))
+    best = [
+        max(values[i][1] for _, values in FEEDBACK_REFERENCES) for i in range(len(FEEDBACK_MODES))
+    ]
     lines.append(
-        "| target: 1.1 x the best quoted row with votes | "
-        + " | ".join(_cell(1.1 * b) for b in best)
-        + " |"
+        _row("target: 1.1 x the best quoted row with votes", *(_cell(1.1 * b) for b in best))
     )
     lines.append(
-        f"| bench tfidf, Rocchio (measured, {split}) | "
-        + " | ".join(pair(measured("tfidf", t, m)) for t, m in FEEDBACK_MODES)
-        + " |"
+        _row(
+            f"bench tfidf, Rocchio (measured, {split})",
+            *(pair(measured("tfidf", t, m)) for t, m in FEEDBACK_MODES),
+        )
     )
     lines.append(
-        f"| **digest interest model (measured, {split})** | "
-        + " | ".join(f"**{pair(measured(SCORER, t, m))}**" for t, m in FEEDBACK_MODES)
-        + " |"
+        _row(
+            f"**digest interest model (measured, {split})**",
+            *(f"**{pair(measured(SCORER, t, m))}**" for t, m in FEEDBACK_MODES),
+        )
     )
     lines += [
         "",
@@ -245,7 +252,7 @@ def feedback_tables(summary: dict[str, Any]) -> str:
             f"{f['hits@shown'] / (1.1 * target):.3f}",
             f"{result['ndcg@10']:.4f}",
         ]
-        lines.append(f"| {track} | {mode} | " + " | ".join(cells) + " |")
+        lines.append(_row(track, mode, *cells))
     return "\n".join(lines)
 
 
