@@ -256,3 +256,26 @@ def test_a_missing_extra_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch)
             load_settings({"DIGEST_EMBEDDINGS": "wordllama"})
     finally:
         load_embedder.cache_clear()
+
+
+def test_a_disliked_paper_moves_the_meaning_away_from_it(wordllama: WordLlamaEmbedder) -> None:
+    """The profile's meaning turns away from a disliked paper as its TF-IDF vector does, and
+    a profile of dislikes alone means nothing."""
+    docs = corpus()
+    model = InterestModel(docs, [], wordllama)
+    seeds = [docs[0], docs[15]]  # vision and markets
+    disliked = Document(200, "Forecasting bond spreads with volatility", "")
+    away = wordllama.embed([disliked.title])[0]
+    plain, less, alone = model.profiles(
+        [
+            Interest(keywords={}, seeds=seeds),
+            Interest(keywords={}, seeds=seeds, disliked=[disliked]),
+            Interest(keywords={}, disliked=[disliked]),
+        ]
+    ).dense[:, -wordllama.dimensions :]
+
+    def cosine(vector: np.ndarray) -> float:
+        return float(vector @ away / np.linalg.norm(vector))
+
+    assert cosine(less) < cosine(plain) - 0.05
+    assert not alone.any()

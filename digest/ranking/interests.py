@@ -312,7 +312,14 @@ class ProfileBuilder:
             for term, weight in interest.keywords.items()
             if weight > 0
         ]
-        meaning = self._meaning.profiles(papers, keywords, paper_weight, keyword_weight)
+        disliked = [
+            (number, doc, weight)
+            for number, interest in enumerate(interests)
+            for doc, weight in _disliked_papers(interest)
+        ]
+        meaning = self._meaning.profiles(
+            papers, keywords, paper_weight, keyword_weight, disliked, DISLIKED_WEIGHT
+        )
         _, spread = self._calibration.moments(vectors, dense)
         terms = vectors.rowwise(self._corpus, _term_counts)
         reference = self._meaning.stored(self._calibration.rows)

@@ -78,10 +78,13 @@ class Meaning:
         keywords: Entries[str],
         paper_weight: np.ndarray,
         keyword_weight: np.ndarray,
+        disliked: Entries[Document] = (),
+        disliked_weight: float = 0.0,
     ) -> np.ndarray:
         """Each profile's unit meaning vector: its papers' (by weight) and its keywords' (by
-        weight) summed, each part unit length and weighted as in the sparse profile; a zero
-        row for a profile with neither.
+        weight) summed, each part unit length and weighted as in the sparse profile, less
+        `disliked_weight` times the unit centroid of its `disliked` papers, as the sparse
+        profile is; a zero row for a profile with neither papers nor keywords.
 
         Float32 throughout, a block of profiles at a time: at a million profiles each
         (profiles x dimensions) temporary is a gigabyte.
@@ -89,6 +92,7 @@ class Meaning:
         count = paper_weight.size
         paper_owner, paper_found = self._owned(papers, count, self.papers)
         keyword_owner, keyword_found = self._owned(keywords, count, self._embedder.embed)
+        disliked_owner, disliked_found = self._owned(disliked, count, self.papers)
         out = np.empty((count, self.width), dtype=np.float32)
         for start in range(0, count, EXPLICIT_ROWS):
             block = slice(start, start + EXPLICIT_ROWS)
@@ -96,7 +100,15 @@ class Meaning:
             keyword = normalize(keyword_owner[block] @ keyword_found)
             seed *= paper_weight[block, None].astype(np.float32)
             keyword *= keyword_weight[block, None].astype(np.float32)
-            out[block] = normalize(seed + keyword)
+            wanted = normalize(seed + keyword)
+            # Only the rows with dislikes change: the others stay bit for bit as they were.
+            rows = np.flatnonzero(disliked_owner[block].getnnz(axis=1))
+            # A profile of dislikes alone asks for nothing, as its sparse vector does.
+            rows = rows[wanted[rows].any(axis=1)]
+            if rows.size:
+                away = normalize(disliked_owner[block][rows] @ disliked_found)
+                wanted[rows] = normalize(wanted[rows] - np.float32(disliked_weight) * away)
+            out[block] = wanted
         return out
 
     def _owned(
