@@ -23,7 +23,7 @@ from digest.config import Settings, load_settings
 from digest.db import ensure_schema, make_engine, read_only, unit_of_work, upgrade
 from digest.errors import DigestError
 from digest.feedback import list_votes
-from digest.jobs import digest_for, run_daily, run_due, today, work
+from digest.jobs import digest_for, reader_day, run_daily, run_due, today, work
 from digest.jobs import replay as replay_days
 from digest.models import DeliveryStatus, Frequency, Subscriber
 from digest.outbox.history import retry as retry_deliveries
@@ -84,6 +84,14 @@ DATE = click.DateTime(formats=["%Y-%m-%d"])
 LISTED_FILES = 20
 date_option = click.option(
     "--date", "day", type=DATE, help="Logical day (YYYY-MM-DD); default today in DIGEST_TIMEZONE."
+)
+# A reader's digest is named by their own day, which DIGEST_TIMEZONE's may not be.
+reader_date_option = click.option(
+    "--date",
+    "day",
+    type=DATE,
+    help="Logical day (YYYY-MM-DD); default the reader's own: today in their time zone, "
+    "their latest weekday if they read weekly.",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="End with one JSON object.")
 
@@ -285,12 +293,12 @@ def feedback_list(obj: Context, email: str | None, as_json: bool) -> None:
 
 @main.command()
 @click.argument("email")
-@date_option
+@reader_date_option
 @json_option
 @click.pass_obj
 def rank(obj: Context, email: str, day: datetime | None, as_json: bool) -> None:
     """Show the papers EMAIL would get, best first, with scores and matched terms."""
-    digest_date = obj.day(day)
+    digest_date = day.date() if day else reader_day(obj.engine, obj.settings, email)
     with read_only(obj.engine) as session:
         subscriber = find_subscriber(session, email)
         planned = plan_digests(session, obj.settings, digest_date, [subscriber])
@@ -311,13 +319,13 @@ def rank(obj: Context, email: str, day: datetime | None, as_json: bool) -> None:
 
 @main.command()
 @click.argument("email")
-@date_option
+@reader_date_option
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE.")
 @click.option("--text", is_flag=True, help="The plain-text part instead of the HTML.")
 @click.pass_obj
 def preview(obj: Context, email: str, day: datetime | None, out: Path | None, text: bool) -> None:
     """Render the digest EMAIL would get, without sending or recording anything."""
-    digest_date = obj.day(day)
+    digest_date = day.date() if day else reader_day(obj.engine, obj.settings, email)
     digest = digest_for(obj.engine, obj.settings, email, digest_date)
     if digest is None:
         click.echo(f"nothing new for {email} on {digest_date}: no email would be sent", err=True)

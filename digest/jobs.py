@@ -6,7 +6,7 @@ import hashlib
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from threading import Event
 
@@ -24,7 +24,7 @@ from digest.outbox.history import stored_digest, with_contents
 from digest.outbox.record import enqueue, enqueue_due
 from digest.planning import find_subscriber, plan_digests, receiving
 from digest.profiles import SyncReport, sync_profiles
-from digest.rhythm import TIMED_COLUMNS, TimedRow, due_now, local_days, logical_day
+from digest.rhythm import TIMED_COLUMNS, TimedRow, due_now, local_days, logical_day, rhythm_of
 from digest.sending.processes import send_from_processes, sending_processes
 from digest.sending.report import SendReport
 from digest.sending.send import send_due
@@ -84,6 +84,15 @@ class ProfilesSeen:
 def today(settings: Settings) -> date:
     """The logical day now, in the configured time zone."""
     return datetime.now(settings.timezone).date()
+
+
+def reader_day(engine: Engine, settings: Settings, email: str, now: datetime | None = None) -> date:
+    """The day naming `email`'s digest at `now` (default: now) in their own zone: today there
+    for a daily reader, their latest weekday for a weekly one; what `preview` and `rank`
+    show without a date. Raises NotFoundError for an unknown address."""
+    with read_only(engine) as session:
+        subscriber = find_subscriber(session, email)
+        return rhythm_of(subscriber, settings).latest_day(now or datetime.now(UTC))
 
 
 def digest_for(engine: Engine, settings: Settings, email: str, digest_date: date) -> Digest | None:

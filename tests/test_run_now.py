@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import time_machine
 from click.testing import Result
 from sqlalchemy import select
 
@@ -149,6 +150,31 @@ def test_four_readers_get_mail_at_their_own_hour_over_six_moments(
     # the last page's papers alone.
     assert len(weekly) == 5
     assert len({arrived for arrived, _ in weekly}) > 1
+
+
+def test_preview_and_rank_show_each_readers_own_day_without_a_date(
+    cli: Callable[..., Result], readers: Settings, tmp_path: Path
+) -> None:
+    """Sunday 22:10 UTC: Monday in Tokyo, still Sunday in Los Angeles, and the weekly
+    reader's week began last Monday. Each preview is the digest just sent of the reader's day."""
+    shutil.copy(ARRIVALS[0], readers.inbox)
+    instant = "2026-01-11T22:10:00Z"
+    run_at(cli, readers, instant)
+    expected = {"tokyo": "2026-01-12", "la": "2026-01-11", "weekly": "2026-01-05"}
+    with time_machine.travel(datetime.fromisoformat(instant), tick=False):
+        for reader, day in expected.items():
+            result = cli("rank", address(reader), "--json", settings_=readers)
+            assert result.exit_code == 0, result.output
+            assert json.loads(result.stdout.splitlines()[-1])["date"] == day, reader
+        shown = {
+            reader: cli(
+                "preview", address(reader), "--out", str(tmp_path / reader), settings_=readers
+            )
+            for reader in ("tokyo", "la")
+        }
+    # `--out` prints the subject, which names the digest's day.
+    assert "· 12 Jan ->" in shown["tokyo"].stdout
+    assert "· 11 Jan ->" in shown["la"].stdout
 
 
 @pytest.mark.slow
