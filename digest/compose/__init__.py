@@ -6,21 +6,18 @@ from digest.compose.composer import (
     MOST_PAPERS,
     SEED_CHARS,
     SUBJECT_CHARS,
-    SUMMARY_CHARS,
     Composer,
     Digest,
     Entry,
     PaperFields,
     Recipient,
     RecipientFields,
-    clipped,
     entry,
     make_composer,
     make_digest,
     new_message_id,
-    shorten,
-    wrap,
 )
+from digest.compose.text import SUMMARY_CHARS, clipped, shorten, wrap
 
 __all__ = [
     "MESSAGE_BYTES",

@@ -19,6 +19,7 @@ import css_inline
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
+from digest.compose.text import and_joined, clipped, counted, date_label, shorten, wrap
 from digest.config import Settings
 from digest.feedback import DOWN, UP, Ballot, vote_signer
 from digest.highlight import highlight, term_words
@@ -31,7 +32,6 @@ from digest.unsubscribe import make_token
 
 log = logging.getLogger(__name__)
 
-SUMMARY_CHARS = 600
 # The stylesheet of the HTML templates, in the templates folder.
 STYLESHEET = "digest.css"
 # A day brings about a thousand new papers; each one's parts are rendered once a run.
@@ -134,14 +134,6 @@ class Digest:
 def new_message_id(domain: str) -> str:
     """A fresh Message-ID in `domain` (see Settings.id_domain)."""
     return make_msgid(domain=domain or "digest.invalid")
-
-
-def clipped(text: str, width: int) -> str:
-    """`text` cut after a whole word to at most `width` characters, an ellipsis included."""
-    if len(text) <= width:
-        return text
-    cut = text.rfind(" ", 0, width)
-    return (text[:cut] if cut > 0 else text[: width - 1]).rstrip(" ,;:-·") + "…"
 
 
 class PaperFields(Protocol):
@@ -324,9 +316,9 @@ class Composer:
         context = {
             "recipient": digest.recipient,
             "subject": subject,
-            "date_label": _date_label(digest.digest_date, digest.weekly),
+            "date_label": date_label(digest.digest_date, digest.weekly),
             "weekly": digest.weekly,
-            "count_label": _count(len(entries), "new paper"),
+            "count_label": counted(len(entries), "new paper"),
             "preheader": _preview([view.title for view in views]),
             "interests": _interests(digest),
             "capped": MOST_PAPERS if len(entries) >= MOST_PAPERS else None,
@@ -763,17 +755,6 @@ def _paper_parts(
     )
 
 
-@functools.lru_cache(maxsize=64)
-def _date_label(day: date, weekly: bool) -> str:
-    # A run's digests are of a few days: each label is built once.
-    label = f"{day:%A}, {day.day} {day:%B %Y}"
-    return f"week of {label}" if weekly else label
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}{'s' if number != 1 else ''}"
-
-
 def _preview(titles: list[str]) -> str:
     """What the inbox shows after the subject: the top papers' titles."""
     shown: list[str] = []
@@ -789,44 +770,11 @@ def _interests(digest: Digest) -> str:
     parts = []
     if digest.keywords:
         parts.append(
-            f"the keyword{'s' if len(digest.keywords) > 1 else ''} {_and(digest.keywords)}"
+            f"the keyword{'s' if len(digest.keywords) > 1 else ''} {and_joined(digest.keywords)}"
         )
     if not digest.keywords or any(entry.because for entry in digest.entries):
         parts.append("papers they chose")
     return " and ".join(parts)
-
-
-def _and(words: list[str]) -> str:
-    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
-
-
-def shorten(text: str, width: int = SUMMARY_CHARS, placeholder: str = " …") -> str:
-    """`text` with its whitespace collapsed, cut after a whole word to at most `width`
-    characters (the placeholder included), as `textwrap.shorten` does without breaking words.
-    """
-    # textwrap.shorten wraps the whole abstract into lines to find the first one, which
-    # took most of a message's composing time; a cut at the last space is the same result.
-    collapsed = " ".join(text.split())
-    if len(collapsed) <= width:
-        return collapsed
-    cut = collapsed.rfind(" ", 0, width - len(placeholder) + 1)
-    return collapsed[:cut] + placeholder if cut > 0 else placeholder.lstrip()
-
-
-def wrap(text: str, width: int = 72) -> list[str]:
-    """`text` (whitespace collapsed) in lines of at most `width` characters, breaking only
-    between words; a longer word has a line of its own."""
-    # textwrap (and Jinja's wordwrap filter over it) took a third of a message's rendering
-    # time; greedy filling at spaces is all a summary needs, and one regular expression
-    # does it in C.
-    return [short or long for short, long in _line_pattern(width).findall(text)]
-
-
-@functools.cache
-def _line_pattern(width: int) -> re.Pattern[str]:
-    # The longest run of at most `width` characters that ends before a space or the end,
-    # else one word longer than that.
-    return re.compile(rf"(.{{1,{width}}})(?: |\Z)|([^ ]+)(?: |\Z)")
 
 
 def _paper_page(arxiv_id: str | None) -> str | None:
