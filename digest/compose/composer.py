@@ -13,12 +13,13 @@ from email.headerregistry import Address
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import NamedTuple, Protocol, cast
-from urllib.parse import quote, quote_plus, urlsplit
+from urllib.parse import quote
 
 import css_inline
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
+from digest.compose.links import Link, paper_links, paper_page
 from digest.compose.text import and_joined, clipped, counted, date_label, shorten, wrap
 from digest.config import Settings
 from digest.feedback import DOWN, UP, Ballot, vote_signer
@@ -640,14 +641,6 @@ class _EntryView(NamedTuple):
     less_url: str | None
 
 
-class _Link(NamedTuple):
-    """A link of a paper: where, what it says, and what it says to a screen reader."""
-
-    url: str
-    label: str
-    described: str
-
-
 class _Paper(NamedTuple):
     """What the macros of paper.html and paper.txt show of one paper."""
 
@@ -659,9 +652,9 @@ class _Paper(NamedTuple):
     upvotes: int | None
     # The paper itself when its id is known; None rather than a search.
     title_url: str | None
-    links: tuple[_Link, ...]
+    links: tuple[Link, ...]
     # Its arXiv page, or a search for it there: the one link of a short entry.
-    main_link: _Link
+    main_link: Link
     # The text part's labels are padded to this width, so that the addresses align.
     label_width: int
 
@@ -729,7 +722,7 @@ def _paper_parts(
     """A paper's parts rendered by the `html` and `text` macros (cached by the Composer)."""
     title = typeset(title)
     summary = shorten(typeset(abstract))
-    links = _paper_links(title, arxiv_id, code_url, project_url)
+    links = paper_links(title, arxiv_id, code_url, project_url)
     paper = _Paper(
         title=title,
         short_title=clipped(title, LISTED_TITLE_CHARS),
@@ -737,7 +730,7 @@ def _paper_parts(
         summary_lines=tuple(wrap(summary)),
         authors=_authors(authors),
         upvotes=upvotes,
-        title_url=_paper_page(arxiv_id),
+        title_url=paper_page(arxiv_id),
         links=links,
         main_link=next(link for link in links if "arXiv" in link.label),
         label_width=max(len(link.label) + 1 for link in links),
@@ -777,73 +770,7 @@ def _interests(digest: Digest) -> str:
     return " and ".join(parts)
 
 
-def _paper_page(arxiv_id: str | None) -> str | None:
-    return f"https://arxiv.org/abs/{quote(arxiv_id, safe='/.')}" if arxiv_id else None
-
-
-def _paper_links(
-    title: str, arxiv_id: str | None, code_url: str | None, project_url: str | None
-) -> tuple[_Link, ...]:
-    """The paper's links, each saying where it goes: its code and project page, then its
-    arXiv pages when the id is known, else searches for its title."""
-    links: list[_Link] = []
-    if code_url and _is_web_link(code_url):
-        label = code_label(code_url)
-        where = "" if label == "Code" else f" at {label}"
-        links.append(_Link(code_url, label, f"Code of {title}{where}"))
-    if project_url and _is_web_link(project_url):
-        links.append(_Link(project_url, "Project page", f"Project page of {title}"))
-    if arxiv_id:
-        paper = quote(arxiv_id, safe="/.")
-        links += [
-            _Link(f"https://arxiv.org/abs/{paper}", "arXiv", f"arXiv page of {title}"),
-            _Link(f"https://arxiv.org/pdf/{paper}", "PDF", f"PDF of {title}"),
-            _Link(
-                f"https://huggingface.co/papers/{paper}",
-                "Hugging Face",
-                f"Hugging Face page of {title}",
-            ),
-        ]
-    else:
-        query = quote_plus(title)
-        links += [
-            _Link(
-                f"https://arxiv.org/search/?query={query}&searchtype=title",
-                "Find on arXiv",
-                f"Find {title} on arXiv",
-            ),
-            _Link(
-                f"https://huggingface.co/papers?q={query}",
-                "Find on Hugging Face",
-                f"Find {title} on Hugging Face",
-            ),
-        ]
-    return tuple(links)
-
-
 def _authors(names: tuple[str, ...], shown: int = 5) -> str:
     if len(names) <= shown:
         return ", ".join(names)
     return f"{', '.join(names[:shown])} et al. ({len(names)} authors)"
-
-
-# Where a paper's code link is shown as "Code"; a link elsewhere is shown by its host.
-CODE_HOSTS = frozenset({"github.com", "gitlab.com", "huggingface.co"})
-
-
-def code_label(url: str) -> str:
-    """ "Code" for a link to a known code host; else the link's host in ASCII (IDNA), so a
-    look-alike (github.com with a Cyrillic i, U+0456) reads as what it is (xn--gthub-...)."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-        host = (parts.hostname or "").encode("idna").decode("ascii")
-    except (ValueError, UnicodeError):  # a malformed port or host
-        return "link"
-    if port is None and "@" not in parts.netloc and host.removeprefix("www.") in CODE_HOSTS:
-        return "Code"
-    return host or "link"
-
-
-def _is_web_link(url: str | None) -> bool:
-    return bool(url) and re.match(r"https?://", url or "", re.IGNORECASE) is not None
