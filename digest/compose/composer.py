@@ -19,8 +19,15 @@ import css_inline
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from digest.compose.links import Link, paper_links, paper_page
-from digest.compose.text import and_joined, clipped, counted, date_label, shorten, wrap
+from digest.compose.text import and_joined, clipped, counted, date_label
+from digest.compose.views import (
+    EntryHtml,
+    EntryText,
+    EntryView,
+    HtmlMacros,
+    TextMacros,
+    paper_parts,
+)
 from digest.config import Settings
 from digest.feedback import DOWN, UP, Ballot, vote_signer
 from digest.highlight import highlight, term_words
@@ -57,9 +64,8 @@ SUBJECT_CHARS = 70
 # PREVIEW_CHARS in all.
 PREVIEW_TITLE_CHARS = 80
 PREVIEW_CHARS = 200
-# A seed paper named as a reason, and a paper listed by title, shortened to these lengths.
+# A seed paper named as a reason is shortened to this length.
 SEED_CHARS = 60
-LISTED_TITLE_CHARS = 100
 
 # The forms of a paper in a message: with its summary; without it or links but the title's;
 # one line. A note where the form changes takes at most GAP_BYTES.
@@ -281,19 +287,19 @@ class Composer:
         )
         self._text = environment.get_template("digest.txt")
         self._html = environment.get_template("digest.html")
-        self._entry_html = cast(_EntryHtml, environment.get_template("entry.html").module)
+        self._entry_html = cast(EntryHtml, environment.get_template("entry.html").module)
         # A handful of each in a run, shared by every reader: the three strengths, and the
         # sets of keywords that readers' papers match.
         self._strength = functools.lru_cache(maxsize=len(_STRENGTH_LABELS))(
             self._entry_html.strength
         )
         self._matches = functools.lru_cache(maxsize=MATCHES_CACHED)(self._entry_html.matches)
-        self._entry_text = cast(_EntryText, environment.get_template("entry.txt").module)
+        self._entry_text = cast(EntryText, environment.get_template("entry.txt").module)
         # Per composer, not per module: the parts come from this composer's templates.
-        html_parts = cast(_HtmlMacros, environment.get_template("paper.html").module)
-        text_parts = cast(_TextMacros, environment.get_template("paper.txt").module)
+        html_parts = cast(HtmlMacros, environment.get_template("paper.html").module)
+        text_parts = cast(TextMacros, environment.get_template("paper.txt").module)
         self._paper = functools.lru_cache(maxsize=PAPERS_CACHED)(
-            functools.partial(_paper_parts, html_parts, text_parts)
+            functools.partial(paper_parts, html_parts, text_parts)
         )
         # Keyed by the marked pieces, not by the terms: whatever the terms, most summaries
         # have no match and share one rendering.
@@ -358,7 +364,7 @@ class Composer:
             self._text.render(context, entries=text), self._html.render(context, entries=html)
         )
 
-    def _entry_view(self, entry: Entry, rank: int, count: int, email: str) -> _EntryView:
+    def _entry_view(self, entry: Entry, rank: int, count: int, email: str) -> EntryView:
         paper = self._paper(
             entry.title,
             entry.abstract,
@@ -379,7 +385,7 @@ class Composer:
             for kind, titles in (("liked", entry.liked), ("seed", entry.because))
             if titles
         ]
-        return _EntryView(
+        return EntryView(
             rank=f"{rank}. " if count > 1 else "",
             title=paper.paper.title,
             short_title=paper.paper.short_title,
@@ -496,7 +502,7 @@ class _Fitting:
     a size, as many papers as fit in full from the top, then as many more in brief, and
     the rest listed, each with a note where the form changes."""
 
-    def __init__(self, views: Sequence[_EntryView], text: _EntryText, html: _EntryHtml) -> None:
+    def __init__(self, views: Sequence[EntryView], text: EntryText, html: EntryHtml) -> None:
         """`text` and `html`: the macros of entry.txt and entry.html."""
         self._views = views
         self._text = text
@@ -601,153 +607,6 @@ def _gap_note(form: str, first: int, last: int) -> str:
     return f"{papers}, {how}, so that mail apps show this email whole."
 
 
-class _EntryView(NamedTuple):
-    """What the templates show of one entry: the subscriber's own parts, and the paper's
-    parts rendered once per paper by the macros of paper.html and paper.txt.
-
-    Attributes, not a dict: Jinja looks a name up as an attribute first, and failing that
-    for each of a message's few hundred lookups was a tenth of rendering it. A named tuple,
-    not a frozen dataclass: building one per entry costs a tuple, not a setattr per field.
-    """
-
-    rank: str
-    title: str
-    short_title: str
-    strength_label: str
-    strength_html: Markup
-    # Why it was picked: the keywords it holds, and the papers it is like, each a (kind,
-    # shortened title) pair: ("liked", a paper the reader liked), ("seed", one they chose).
-    # The lists are also joined as both parts write them: once here, not by a filter call
-    # in every form of every part, which cost more than the join.
-    matched: list[str]
-    matched_html: Markup
-    matched_joined: str
-    papers: list[tuple[str, str]]
-    terms: list[str]
-    terms_joined: str
-    # Whether the title links the paper itself.
-    linked: bool
-    heading_html: Markup
-    listed_html: Markup
-    meta_html: Markup
-    abstract_html: Markup
-    links_html: Markup
-    about_text: str
-    summary_text: str
-    links_text: str
-    first_link_text: str
-    # This reader's "More like this" and "Less like this" links, with a web side.
-    more_url: str | None
-    less_url: str | None
-
-
-class _Paper(NamedTuple):
-    """What the macros of paper.html and paper.txt show of one paper."""
-
-    title: str
-    short_title: str
-    summary: str
-    summary_lines: tuple[str, ...]
-    authors: str
-    upvotes: int | None
-    # The paper itself when its id is known; None rather than a search.
-    title_url: str | None
-    links: tuple[Link, ...]
-    # Its arXiv page, or a search for it there: the one link of a short entry.
-    main_link: Link
-    # The text part's labels are padded to this width, so that the addresses align.
-    label_width: int
-
-
-class _PaperParts(NamedTuple):
-    """A paper's parts of an entry, the same in every digest it is in."""
-
-    paper: _Paper
-    heading_html: Markup
-    listed_html: Markup
-    meta_html: Markup
-    links_html: Markup
-    about_text: str
-    summary_text: str
-    links_text: str
-    main_link_text: str
-
-
-class _HtmlMacros(Protocol):
-    """The macros of paper.html: Jinja makes them attributes of the template's module."""
-
-    def heading(self, paper: _Paper) -> Markup: ...
-    def listed(self, paper: _Paper) -> Markup: ...
-    def meta(self, paper: _Paper) -> Markup: ...
-    def links(self, paper: _Paper) -> Markup: ...
-    def abstract(self, pieces: tuple[tuple[str, bool], ...]) -> Markup: ...
-
-
-class _TextMacros(Protocol):
-    """The macros of paper.txt."""
-
-    def about(self, paper: _Paper) -> str: ...
-    def summary(self, paper: _Paper) -> str: ...
-    def links(self, paper: _Paper) -> str: ...
-    def main_link(self, paper: _Paper) -> str: ...
-
-
-class _EntryHtml(Protocol):
-    """The macros of entry.html: a paper in a form, and a note where the form changes."""
-
-    def entry(self, view: _EntryView, form: str) -> Markup: ...
-    def gap(self, note: str) -> Markup: ...
-    def strength(self, kind: str, label: str) -> Markup: ...
-    def matches(self, terms: tuple[str, ...]) -> Markup: ...
-
-
-class _EntryText(Protocol):
-    """The macros of entry.txt, as entry.html's."""
-
-    def entry(self, view: _EntryView, form: str) -> str: ...
-    def gap(self, note: str) -> str: ...
-
-
-def _paper_parts(
-    html: _HtmlMacros,
-    text: _TextMacros,
-    title: str,
-    abstract: str,
-    arxiv_id: str | None,
-    authors: tuple[str, ...],
-    upvotes: int | None,
-    code_url: str | None,
-    project_url: str | None,
-) -> _PaperParts:
-    """A paper's parts rendered by the `html` and `text` macros (cached by the Composer)."""
-    title = typeset(title)
-    summary = shorten(typeset(abstract))
-    links = paper_links(title, arxiv_id, code_url, project_url)
-    paper = _Paper(
-        title=title,
-        short_title=clipped(title, LISTED_TITLE_CHARS),
-        summary=summary,
-        summary_lines=tuple(wrap(summary)),
-        authors=_authors(authors),
-        upvotes=upvotes,
-        title_url=paper_page(arxiv_id),
-        links=links,
-        main_link=next(link for link in links if "arXiv" in link.label),
-        label_width=max(len(link.label) + 1 for link in links),
-    )
-    return _PaperParts(
-        paper=paper,
-        heading_html=html.heading(paper),
-        listed_html=html.listed(paper),
-        meta_html=html.meta(paper),
-        links_html=html.links(paper),
-        about_text=text.about(paper),
-        summary_text=text.summary(paper),
-        links_text=text.links(paper),
-        main_link_text=text.main_link(paper),
-    )
-
-
 def _preview(titles: list[str]) -> str:
     """What the inbox shows after the subject: the top papers' titles."""
     shown: list[str] = []
@@ -768,9 +627,3 @@ def _interests(digest: Digest) -> str:
     if not digest.keywords or any(entry.because for entry in digest.entries):
         parts.append("papers they chose")
     return " and ".join(parts)
-
-
-def _authors(names: tuple[str, ...], shown: int = 5) -> str:
-    if len(names) <= shown:
-        return ", ".join(names)
-    return f"{', '.join(names[:shown])} et al. ({len(names)} authors)"
