@@ -2,8 +2,6 @@
 alternatives, within the size mail clients show whole."""
 
 from digest.compose.composer import (
-    MESSAGE_BYTES,
-    MOST_PAPERS,
     SEED_CHARS,
     SUBJECT_CHARS,
     Composer,
@@ -17,6 +15,7 @@ from digest.compose.composer import (
     make_digest,
     new_message_id,
 )
+from digest.compose.fitting import MESSAGE_BYTES, MOST_PAPERS
 from digest.compose.text import SUMMARY_CHARS, clipped, shorten, wrap
 
 __all__ = [

@@ -4,21 +4,20 @@ within the size mail clients show whole."""
 from __future__ import annotations
 
 import functools
-import logging
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from email.headerregistry import Address
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
-from typing import NamedTuple, Protocol, cast
+from typing import Protocol, cast
 from urllib.parse import quote
 
 import css_inline
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from markupsafe import Markup
 
+from digest.compose.fitting import MOST_PAPERS, Bodies, Fitting, within_size
 from digest.compose.text import and_joined, clipped, counted, date_label
 from digest.compose.views import (
     EntryHtml,
@@ -31,14 +30,12 @@ from digest.compose.views import (
 from digest.config import Settings
 from digest.feedback import DOWN, UP, Ballot, vote_signer
 from digest.highlight import highlight, term_words
-from digest.mime import Email, address, alternative, quoted_printable
+from digest.mime import Email, address, alternative
 from digest.ranking import match_strength
 from digest.resources import resource_dir
 from digest.tokens import Signer
 from digest.typography import typeset
 from digest.unsubscribe import make_token
-
-log = logging.getLogger(__name__)
 
 # The stylesheet of the HTML templates, in the templates folder.
 STYLESHEET = "digest.css"
@@ -49,14 +46,6 @@ PAPERS_CACHED = 4096
 ABSTRACTS_CACHED = 16384
 # Sets of keywords matched: a reader's few keywords make a few sets, and readers share many.
 MATCHES_CACHED = 16384
-# Gmail clips a message over 102 KB, and the unsubscribe link with it. Every message stays
-# within MESSAGE_BYTES, headers included (HEADER_BYTES is more than they ever take): papers
-# lose their summaries from the last up, then are listed by title, until it fits.
-MESSAGE_BYTES = 90_000
-HEADER_BYTES = 4_000
-# The most papers one email holds: listed by title with their feedback links, this many
-# still fit, titles as long as real ones (176 characters). Planning picks no more.
-MOST_PAPERS = 40
 # What mail clients show of a subject: about 70 characters on a desktop, fewer on a phone,
 # where the top paper's name comes first.
 SUBJECT_CHARS = 70
@@ -66,13 +55,6 @@ PREVIEW_TITLE_CHARS = 80
 PREVIEW_CHARS = 200
 # A seed paper named as a reason is shortened to this length.
 SEED_CHARS = 60
-
-# The forms of a paper in a message: with its summary; without it or links but the title's;
-# one line. A note where the form changes takes at most GAP_BYTES.
-FULL, BRIEF, LISTED = "full", "brief", "listed"
-_FORMS = (FULL, BRIEF, LISTED)
-_SHORTER = {FULL: BRIEF, BRIEF: LISTED}
-GAP_BYTES = 400
 _STRENGTH_LABELS = {"strong": "Strong match", "good": "Good match", "weak": "Weak match"}
 
 
@@ -312,7 +294,7 @@ class Composer:
         bodies = self._render(digest, subject, self._unsubscribe(digest.recipient.email))
         return bodies.text, bodies.html
 
-    def _render(self, digest: Digest, subject: str, links: dict[str, str | None]) -> _Bodies:
+    def _render(self, digest: Digest, subject: str, links: dict[str, str | None]) -> Bodies:
         """The two bodies, each paper in the fullest form that keeps the message within
         MESSAGE_BYTES."""
         entries = digest.entries
@@ -331,36 +313,15 @@ class Composer:
             "capped": MOST_PAPERS if len(entries) >= MOST_PAPERS else None,
             **links,
         }
-        fitting = _Fitting(views, self._entry_text, self._entry_html)
-        return self._within_size(context, fitting, digest.recipient.email)
+        fitting = Fitting(views, self._entry_text, self._entry_html)
+        return within_size(
+            functools.partial(self._bodies, context), fitting, digest.recipient.email
+        )
 
-    def _within_size(self, context: Mapping[str, object], fitting: _Fitting, email: str) -> _Bodies:
-        """The bodies with every paper in full; when that is too large for MESSAGE_BYTES,
-        with the papers in the forms that fit (see `_Fitting`)."""
-        budget = MESSAGE_BYTES - HEADER_BYTES
-        bodies = self._bodies(context, fitting)
-        if bodies.size <= budget:
-            return bodies
-        fitting.fit(budget - self._bodies(context, None).size)
-        bodies = self._bodies(context, fitting)
-        # The sizes fitted are the papers' alone; the notes between forms, and lines
-        # encoded across a paper's edges, may still take a few bytes too many.
-        while bodies.size > budget and fitting.shorten_last():
-            bodies = self._bodies(context, fitting)
-        if bodies.size > budget:
-            log.warning(
-                "%s: a digest takes %d bytes with every paper listed by title, more than "
-                "the %d that Gmail shows whole",
-                email,
-                bodies.size + HEADER_BYTES,
-                MESSAGE_BYTES,
-            )
-        return bodies
-
-    def _bodies(self, context: Mapping[str, object], fitting: _Fitting | None) -> _Bodies:
+    def _bodies(self, context: Mapping[str, object], fitting: Fitting | None) -> Bodies:
         """The text and HTML bodies with the papers as `fitting` has them (None: none)."""
         text, html = fitting.parts() if fitting else ([], [])
-        return _Bodies.of(
+        return Bodies.of(
             self._text.render(context, entries=text), self._html.render(context, entries=html)
         )
 
@@ -497,97 +458,6 @@ def _list_id(sender: Address, domain: str) -> str:
     return address(sender.display_name, f"{label}.{domain or 'digest.invalid'}")
 
 
-class _Fitting:
-    """Each paper's form in a message and its parts in that form: all full at first; to fit
-    a size, as many papers as fit in full from the top, then as many more in brief, and
-    the rest listed, each with a note where the form changes."""
-
-    def __init__(self, views: Sequence[EntryView], text: EntryText, html: EntryHtml) -> None:
-        """`text` and `html`: the macros of entry.txt and entry.html."""
-        self._views = views
-        self._text = text
-        self._html = html
-        self._forms = [FULL] * len(views)
-        self._rendered: dict[tuple[int, str], tuple[str, Markup]] = {}
-
-    def parts(self) -> tuple[list[str], list[Markup]]:
-        """The text and the HTML of every paper in its form, with a note where the form
-        changes."""
-        text: list[str] = []
-        html: list[Markup] = []
-        for number, form in enumerate(self._forms):
-            if number and form != self._forms[number - 1]:
-                last = number + self._forms[number:].count(form)
-                note = _gap_note(form, number + 1, last)
-                text.append(self._text.gap(note))
-                html.append(self._html.gap(note))
-            entry_text, entry_html = self._part(number, form)
-            text.append(entry_text)
-            html.append(entry_html)
-        return text, html
-
-    def fit(self, room: int) -> None:
-        """The forms whose papers take at most `room` bytes, notes included: the most papers
-        in full from the top, then the most in brief, the rest listed (all listed when
-        even that is too much)."""
-        count = len(self._views)
-        sizes = {form: [self._size(n, form) for n in range(count)] for form in _FORMS}
-        room -= 2 * GAP_BYTES
-
-        def taken(full: int, brief: int) -> int:
-            return (
-                sum(sizes[FULL][:full])
-                + sum(sizes[BRIEF][full : full + brief])
-                + sum(sizes[LISTED][full + brief :])
-            )
-
-        full = next((n for n in range(count, -1, -1) if taken(n, 0) <= room), 0)
-        brief = next((n for n in range(count - full, -1, -1) if taken(full, n) <= room), 0)
-        self._forms = [FULL] * full + [BRIEF] * brief + [LISTED] * (count - full - brief)
-
-    def shorten_last(self) -> bool:
-        """The last paper not listed one form shorter; False when all are listed."""
-        for number in reversed(range(len(self._forms))):
-            if self._forms[number] != LISTED:
-                self._forms[number] = _SHORTER[self._forms[number]]
-                return True
-        return False
-
-    def _part(self, number: int, form: str) -> tuple[str, Markup]:
-        key = (number, form)
-        if key not in self._rendered:
-            view = self._views[number]
-            self._rendered[key] = (self._text.entry(view, form), self._html.entry(view, form))
-        return self._rendered[key]
-
-    def _size(self, number: int, form: str) -> int:
-        return _size(*self._part(number, form))
-
-
-def _size(text: str, html: str) -> int:
-    """The bytes of the two bodies as encoded in the message."""
-    return len(quoted_printable(text)) + len(quoted_printable(html))
-
-
-class _Bodies(NamedTuple):
-    """A message's two bodies, and each as its part of the message writes it: encoded once
-    to measure the message, and the message made of the same bytes."""
-
-    text: str
-    html: str
-    text_part: bytes
-    html_part: bytes
-
-    @classmethod
-    def of(cls, text: str, html: str) -> _Bodies:
-        return cls(text, html, quoted_printable(text), quoted_printable(html))
-
-    @property
-    def size(self) -> int:
-        """The bytes the two bodies take in the message."""
-        return len(self.text_part) + len(self.html_part)
-
-
 @functools.lru_cache(maxsize=MATCHES_CACHED)
 def _runs(keywords: tuple[str, ...]) -> frozenset[tuple[str, ...]]:
     """Every run of words of each of `keywords` (the empty one included): a key term whose
@@ -599,12 +469,6 @@ def _runs(keywords: tuple[str, ...]) -> frozenset[tuple[str, ...]]:
         for start in range(len(words) + 1)
         for end in range(start, len(words) + 1)
     )
-
-
-def _gap_note(form: str, first: int, last: int) -> str:
-    papers = f"Paper {first}" if first == last else f"Papers {first} to {last}"
-    how = "without summaries" if form == BRIEF else "by title"
-    return f"{papers}, {how}, so that mail apps show this email whole."
 
 
 def _preview(titles: list[str]) -> str:
