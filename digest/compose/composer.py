@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from email.headerregistry import Address
@@ -14,10 +14,8 @@ from pathlib import Path
 from typing import Protocol, cast
 from urllib.parse import quote
 
-import css_inline
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-
 from digest.compose.fitting import MOST_PAPERS, Bodies, Fitting, within_size
+from digest.compose.templates import template_environment
 from digest.compose.text import and_joined, clipped, counted, date_label
 from digest.compose.views import (
     EntryHtml,
@@ -37,8 +35,6 @@ from digest.tokens import Signer
 from digest.typography import typeset
 from digest.unsubscribe import make_token
 
-# The stylesheet of the HTML templates, in the templates folder.
-STYLESHEET = "digest.css"
 # A day brings about a thousand new papers; each one's parts are rendered once a run.
 PAPERS_CACHED = 4096
 # Rendered summaries, by their marked words: one per paper without marks, and one for each
@@ -203,44 +199,6 @@ def make_digest(
     )
 
 
-class _InliningLoader(FileSystemLoader):
-    """Inlines the stylesheet into each HTML template as it is loaded, so once per process,
-    not per message.
-
-    Mail clients drop <style> blocks; @media rules are kept for the ones that honour them.
-    A document (digest.html) names the stylesheet with a <link>, which inlining removes; a
-    fragment (a file of macros) gets the same rules, so that parts rendered on their own
-    are styled as they would be in place.
-    """
-
-    def __init__(self, searchpath: Path) -> None:
-        super().__init__(searchpath)
-        self._css = (searchpath / STYLESHEET).read_text(encoding="utf-8")
-        # Style tags are kept: the only ones in a template are Outlook's, in conditional
-        # comments; the stylesheet's @media rules join them in a <style> of their own.
-        self._document = css_inline.CSSInliner(
-            keep_style_tags=True,
-            keep_at_rules=True,
-            load_remote_stylesheets=False,
-            extra_css=self._css,
-        )
-        self._fragment = css_inline.CSSInliner(keep_at_rules=True)
-
-    def get_source(
-        self, environment: Environment, template: str
-    ) -> tuple[str, str, Callable[[], bool]]:
-        source, filename, uptodate = super().get_source(environment, template)
-        if template.endswith(".html"):
-            if _DOCUMENT.match(source):
-                source = self._document.inline(source)
-            else:
-                source = self._fragment.inline_fragment(source, self._css)
-        return source, filename, uptodate
-
-
-_DOCUMENT = re.compile(r"\s*(<!doctype|<html)", re.IGNORECASE)
-
-
 class Composer:
     """Renders digests; the templates are compiled and their CSS inlined once, here."""
 
@@ -261,12 +219,7 @@ class Composer:
         self._secret = secret
         self._base_url = base_url
         self._votes: Signer | None = vote_signer(secret) if secret and base_url else None
-        environment = Environment(
-            loader=_InliningLoader(templates),
-            autoescape=select_autoescape(["html"], default_for_string=True),
-            undefined=StrictUndefined,
-            keep_trailing_newline=True,
-        )
+        environment = template_environment(templates)
         self._text = environment.get_template("digest.txt")
         self._html = environment.get_template("digest.html")
         self._entry_html = cast(EntryHtml, environment.get_template("entry.html").module)
