@@ -1,19 +1,25 @@
-"""Turn a subscriber's picks into an email: Jinja templates, text and HTML alternatives,
-within the size mail clients show whole."""
+"""The composer: a digest as a complete email, its headers (List-Unsubscribe, List-Id) and
+its text and HTML bodies rendered from the templates, each paper with why it was picked.
+
+What a message holds comes from digest.compose.digests; what the templates are shown of a
+paper, from views; how it fits the size mail clients show whole, from fitting. The
+composer keeps the caches that make a run fast: a paper's parts are rendered once a run,
+and the parts many readers share (a strength, a set of keywords, a marked summary) once.
+"""
 
 from __future__ import annotations
 
 import functools
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from email.headerregistry import Address
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime
 from pathlib import Path
-from typing import Protocol, cast
+from typing import cast
 from urllib.parse import quote
 
+from digest.compose.digests import Digest, Entry
 from digest.compose.fitting import MOST_PAPERS, Bodies, Fitting, within_size
 from digest.compose.templates import template_environment
 from digest.compose.text import and_joined, clipped, counted, date_label
@@ -42,9 +48,6 @@ PAPERS_CACHED = 4096
 ABSTRACTS_CACHED = 16384
 # Sets of keywords matched: a reader's few keywords make a few sets, and readers share many.
 MATCHES_CACHED = 16384
-# What mail clients show of a subject: about 70 characters on a desktop, fewer on a phone,
-# where the top paper's name comes first.
-SUBJECT_CHARS = 70
 # Each title in the inbox preview is shown up to this length, the top papers' up to
 # PREVIEW_CHARS in all.
 PREVIEW_TITLE_CHARS = 80
@@ -52,151 +55,6 @@ PREVIEW_CHARS = 200
 # A seed paper named as a reason is shortened to this length.
 SEED_CHARS = 60
 _STRENGTH_LABELS = {"strong": "Strong match", "good": "Good match", "weak": "Weak match"}
-
-
-@dataclass(frozen=True)
-class Recipient:
-    """Who a digest goes to."""
-
-    email: str
-    name: str = ""
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One paper in a digest, with why it was picked."""
-
-    title: str
-    abstract: str
-    score: float
-    matched: list[str]
-    because: list[str] = field(default_factory=list)
-    terms: list[str] = field(default_factory=list)
-    # The papers the reader liked ("More like this") most like it, most similar first.
-    liked: list[str] = field(default_factory=list)
-    code_url: str | None = None
-    arxiv_id: str | None = None
-    authors: tuple[str, ...] = ()
-    upvotes: int | None = None
-    project_url: str | None = None
-    # The stored paper: its feedback links name it. None for a paper not stored.
-    paper_id: int | None = None
-
-
-@dataclass(frozen=True)
-class Digest:
-    """Everything one email says: to whom, for which day, which papers; a `weekly` digest
-    names the week its day (the reader's weekday) ends."""
-
-    recipient: Recipient
-    digest_date: date
-    entries: list[Entry]
-    message_id: str
-    keywords: list[str] = field(default_factory=list)
-    weekly: bool = False
-
-    @property
-    def subject(self) -> str:
-        """The subject line as of today (see `subject_on`)."""
-        return self.subject_on(date.today())
-
-    def subject_on(self, today: date) -> str:
-        """The subject line: the top paper, how many more, and the digest's day or week
-        (with its year when that is not `today`'s), within what mail clients show."""
-        day = f"{self.digest_date.day} {self.digest_date:%b}"
-        if self.digest_date.year != today.year:
-            day += f" {self.digest_date.year}"
-        if self.weekly:
-            day = f"week of {day}"
-        more = len(self.entries) - 1
-        tail = f" and {more} more paper{'s' if more != 1 else ''}" if more > 0 else ""
-        if not self.entries:
-            return f"Your paper digest · {day}"
-        title = typeset(self.entries[0].title)
-        return f"{clipped(title, SUBJECT_CHARS - len(tail) - len(day) - 3)}{tail} · {day}"
-
-
-def new_message_id(domain: str) -> str:
-    """A fresh Message-ID in `domain` (see Settings.id_domain)."""
-    return make_msgid(domain=domain or "digest.invalid")
-
-
-class PaperFields(Protocol):
-    """What a digest shows of a paper: a stored `Paper`, or a row of its columns."""
-
-    @property
-    def id(self) -> int: ...
-    @property
-    def title(self) -> str: ...
-    @property
-    def abstract(self) -> str: ...
-    @property
-    def code_url(self) -> str | None: ...
-    @property
-    def arxiv_id(self) -> str | None: ...
-    @property
-    def authors(self) -> list[str]: ...
-    @property
-    def upvotes(self) -> int | None: ...
-    @property
-    def project_url(self) -> str | None: ...
-
-
-class RecipientFields(Protocol):
-    """Whom a digest goes to: a stored `Subscriber`, or a row of its columns."""
-
-    @property
-    def email(self) -> str: ...
-    @property
-    def name(self) -> str: ...
-    @property
-    def keywords(self) -> dict[str, float]: ...
-
-
-def entry(
-    paper: PaperFields,
-    score: float,
-    matched: list[str],
-    because: list[str] | None = None,
-    terms: list[str] | None = None,
-    *,
-    liked: list[str] | None = None,
-) -> Entry:
-    """A paper as a digest shows it."""
-    return Entry(
-        title=paper.title,
-        abstract=paper.abstract,
-        score=score,
-        matched=matched,
-        because=because or [],
-        terms=terms or [],
-        liked=liked or [],
-        code_url=paper.code_url,
-        arxiv_id=paper.arxiv_id,
-        authors=tuple(paper.authors or ()),
-        upvotes=paper.upvotes,
-        project_url=paper.project_url,
-        paper_id=paper.id,
-    )
-
-
-def make_digest(
-    subscriber: RecipientFields,
-    digest_date: date,
-    entries: list[Entry],
-    message_id: str,
-    *,
-    weekly: bool = False,
-) -> Digest:
-    """A subscriber's digest of `entries` for `digest_date` (a weekly reader's, `weekly`)."""
-    return Digest(
-        recipient=Recipient(subscriber.email, subscriber.name),
-        digest_date=digest_date,
-        entries=entries,
-        message_id=message_id,
-        keywords=list(subscriber.keywords),
-        weekly=weekly,
-    )
 
 
 class Composer:
