@@ -74,7 +74,7 @@ def alternative(headers: list[tuple[str, str]], text: bytes, html: bytes) -> byt
     UTF-8 already in quoted-printable (see `quoted_printable`).
 
     Encoded by the caller, which measures a message by its parts before writing it (see
-    digest.compose), so that no part is encoded twice. Raises ValueError for a header
+    digest.compose.fitting), so that no part is encoded twice. Raises ValueError for a header
     value with a line break or one that cannot be folded under 998 characters.
     """
     # "=_" can start no line of quoted-printable or base64, so no body line can match the

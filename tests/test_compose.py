@@ -27,12 +27,12 @@ from digest.compose import (
     Digest,
     Entry,
     Recipient,
-    highlight,
     new_message_id,
     shorten,
     wrap,
 )
 from digest.feedback import Ballot, vote_signer
+from digest.highlight import highlight
 from digest.mime import Email
 from digest.resources import resource_dir
 from digest.unsubscribe import read_token
