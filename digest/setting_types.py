@@ -13,7 +13,7 @@ from datetime import time
 from email.utils import getaddresses, parseaddr
 from ipaddress import ip_address
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import ClassVar, Generic, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -218,19 +218,27 @@ class Sender(Kind[str]):
         return "email address"
 
 
-class DomainName(Kind[str]):
+class Matching(Kind[str]):
+    """Text that matches `pattern` whole; the error says what is `wanted`, by example."""
+
+    pattern: ClassVar[str]
+    wanted: ClassVar[str]
+
+    def parse(self, name: str, text: str) -> str:
+        if not re.fullmatch(self.pattern, text):
+            raise ConfigError(f"{name} must be {self.wanted}, not {text!r}")
+        return text
+
+
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+
+
+class DomainName(Matching):
     """A domain name of letters, digits and hyphens between dots, as a Message-ID's right
     side (RFC 5322's dot-atom) and DNS labels (RFC 1035) both allow it."""
 
-    _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-
-    def parse(self, name: str, text: str) -> str:
-        if not re.fullmatch(rf"{self._LABEL}(?:\.{self._LABEL})*", text):
-            raise ConfigError(
-                f"{name} must be a domain name like 'digest.lab.org' (letters, digits, "
-                f"hyphens and dots), not {text!r}"
-            )
-        return text
+    pattern = rf"{_LABEL}(?:\.{_LABEL})*"
+    wanted = "a domain name like 'digest.lab.org' (letters, digits, hyphens and dots)"
 
     def describe(self) -> str:
         return "domain name"
@@ -257,29 +265,24 @@ class Secret(Kind[str]):
         return f"{MIN_SECRET_LENGTH}+ characters, {MIN_SECRET_CHARACTERS}+ different"
 
 
-class SourceUrl(Kind[str]):
+class SourceUrl(Matching):
     """An http(s) URL in which `{date}` stands for the day."""
 
-    def parse(self, name: str, text: str) -> str:
-        if not re.fullmatch(r"https?://\S+", text):
-            raise ConfigError(
-                f"{name} must be an http(s) URL like "
-                f"'https://huggingface.co/api/daily_papers?date={{date}}', not {text!r}"
-            )
-        return text
+    pattern = r"https?://\S+"
+    wanted = "an http(s) URL like 'https://huggingface.co/api/daily_papers?date={date}'"
 
     def describe(self) -> str:
         return "http(s) URL"
 
 
-class PublicUrl(Kind[str]):
+class PublicUrl(Matching):
     """The public address of the web side: https, or http on a loopback address only."""
 
+    pattern = r"https?://[^\s/?#@]+(/[^\s?#]*)?"
+    wanted = "an http(s) URL like 'https://digest.lab.org'"
+
     def parse(self, name: str, text: str) -> str:
-        if not re.fullmatch(r"https?://[^\s/?#@]+(/[^\s?#]*)?", text):
-            raise ConfigError(
-                f"{name} must be an http(s) URL like 'https://digest.lab.org', not {text!r}"
-            )
+        super().parse(name, text)
         url = urlsplit(text)
         try:
             host = url.hostname
